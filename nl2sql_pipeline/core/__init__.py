@@ -1,0 +1,1 @@
+"""The Dagster-free core: typed models and pure functions. Never imports dagster."""

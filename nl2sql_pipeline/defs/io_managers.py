@@ -1,0 +1,104 @@
+"""Typed IO managers: pydantic models as JSON, pandas tables as Parquet.
+
+Paths are `<base>/<asset key>/<partition>.<ext>` (or `<asset key>.<ext>` unpartitioned); writes
+are atomic; each output reports `path` and `row_count` or size. Loading several partitions
+(a fan-in asset) gives a dict of partition key -> value.
+"""
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from pydantic import BaseModel
+
+from nl2sql_pipeline.core.fsutil import atomic_write, atomic_write_text
+
+
+class _PartitionedFileIOManager(dg.ConfigurableIOManager):
+    base_dir: str
+    extension: str = ""
+
+    def _path(self, key: dg.AssetKey, partition: str | None) -> Path:
+        root = Path(self.base_dir).joinpath(*key.path)
+        return root / f"{partition}{self.extension}" if partition is not None else root.with_suffix(self.extension)
+
+    def _write(self, path: Path, obj: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _read(self, path: Path) -> Any:
+        raise NotImplementedError
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if obj is None:
+            return
+        if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
+            # A partition-range run (single-run backfill) returns {partition: value}.
+            for key in context.asset_partition_keys:
+                self._write(self._path(context.asset_key, key), obj[key])
+            folder = self._path(context.asset_key, "x").parent
+            context.add_output_metadata({"path": dg.MetadataValue.path(str(folder))})
+            return
+        partition = context.partition_key if context.has_asset_partitions else None
+        path = self._path(context.asset_key, partition)
+        metadata = self._write(path, obj)
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), **metadata})
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        key = context.asset_key
+        if not context.has_asset_partitions:
+            return self._read(self._path(key, None))
+        keys = context.asset_partition_keys
+        if len(keys) == 1 and not _wants_mapping(context):
+            return self._read(self._path(key, keys[0]))
+        found = {k: self._path(key, k) for k in keys}
+        return {k: self._read(p) for k, p in found.items() if p.exists()}
+
+
+def _wants_mapping(context: dg.InputContext) -> bool:
+    """A fan-in input is annotated as a dict; a one-partition run of it still wants the dict."""
+    typing_type = getattr(context.dagster_type, "typing_type", None)
+    return getattr(typing_type, "__origin__", typing_type) is dict
+
+
+class PydanticJsonIOManager(_PartitionedFileIOManager):
+    """Pydantic models as JSON, with the model's class recorded so any reader gets the type back."""
+
+    extension: str = ".json"
+
+    def _write(self, path: Path, obj: Any) -> dict[str, Any]:
+        if not isinstance(obj, BaseModel):
+            raise TypeError(f"PydanticJsonIOManager stores pydantic models, got {type(obj).__name__}")
+        cls = type(obj)
+        text = json.dumps({"model": f"{cls.__module__}:{cls.__qualname__}", "value": obj.model_dump(mode="json")},
+                          ensure_ascii=False, indent=1)
+        atomic_write_text(path, text)
+        metadata: dict[str, Any] = {"size_bytes": len(text.encode())}
+        if hasattr(obj, "__len__"):
+            metadata["row_count"] = len(obj)  # type: ignore[arg-type]
+        return metadata
+
+    def _read(self, path: Path) -> BaseModel:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        module, _, name = data["model"].partition(":")
+        cls = importlib.import_module(module)
+        for part in name.split("."):
+            cls = getattr(cls, part)
+        return cls.model_validate(data["value"])
+
+
+class ParquetIOManager(_PartitionedFileIOManager):
+    """pandas DataFrames as Parquet (pyarrow)."""
+
+    extension: str = ".parquet"
+
+    def _write(self, path: Path, obj: Any) -> dict[str, Any]:
+        if not isinstance(obj, pd.DataFrame):
+            raise TypeError(f"ParquetIOManager stores pandas DataFrames, got {type(obj).__name__}")
+        atomic_write(path, lambda tmp: obj.to_parquet(tmp, engine="pyarrow", index=False))
+        return {"row_count": len(obj), "size_bytes": path.stat().st_size}
+
+    def _read(self, path: Path) -> pd.DataFrame:
+        return pd.read_parquet(path, engine="pyarrow")

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nl2sql_pipeline_tests.servers import MYSQL_URL, PG_URL, require_server, scratch_database
+
+DATA = Path(__file__).parent / "data"
+SPIDER_DE = DATA / "spider_de"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test writes artifacts under its own NL2SQL_HOME, never into the checkout."""
+    if "NL2SQL_HOME" not in os.environ or not os.environ["NL2SQL_HOME"].startswith(str(tmp_path_factory.getbasetemp())):
+        monkeypatch.setenv("NL2SQL_HOME", str(tmp_path_factory.mktemp("nl2sql_home")))
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from nl2sql_pipeline.demo import ensure_demo_database
+
+    folder = tmp_path_factory.mktemp("demo")
+    for name in ("concert_singer", "sales_cn"):
+        ensure_demo_database(name, folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    return require_server(PG_URL)
+
+
+@pytest.fixture(scope="session")
+def mysql_server() -> str:
+    return require_server(MYSQL_URL)
+
+
+@pytest.fixture
+def pg_db(pg_server: str) -> Iterator[str]:
+    with scratch_database(pg_server) as url:
+        yield url
+
+
+@pytest.fixture
+def mysql_db(mysql_server: str) -> Iterator[str]:
+    with scratch_database(mysql_server) as url:
+        yield url
