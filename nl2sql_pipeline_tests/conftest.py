@@ -49,3 +49,11 @@ def pg_db(pg_server: str) -> Iterator[str]:
 def mysql_db(mysql_server: str) -> Iterator[str]:
     with scratch_database(mysql_server) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-init Qwen3 chat model (~150k parameters, ChatML tokenizer) built offline in seconds."""
+    from nl2sql_pipeline.core.training.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_model") / "qwen3-tiny")
