@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from nl2sql_pipeline.core.config import nl2sql_home
 from nl2sql_pipeline.defs import data_create
 from nl2sql_pipeline.defs.jobs import data_create_job
 from nl2sql_pipeline.defs.io_managers import ParquetIOManager, PydanticJsonIOManager
@@ -10,14 +9,13 @@ from nl2sql_pipeline.defs.settings import DatabasesResource
 
 
 def build_definitions() -> dg.Definitions:
-    assets_dir = str(nl2sql_home() / "assets")
     return dg.Definitions(
         assets=dg.load_assets_from_modules([data_create]),
         jobs=[data_create_job],
         resources={
             "databases": DatabasesResource(),
-            "json_io_manager": PydanticJsonIOManager(base_dir=assets_dir),
-            "parquet_io_manager": ParquetIOManager(base_dir=assets_dir),
+            "json_io_manager": PydanticJsonIOManager(),
+            "parquet_io_manager": ParquetIOManager(),
         },
     )
 

@@ -184,8 +184,10 @@ def _server_facts(conn: sa.Connection, backend: str) -> tuple[str, str, bool]:
     if backend in ("mysql", "mariadb"):
         version = conn.exec_driver_sql("select version()").scalar_one()
         name = conn.exec_driver_sql("select database()").scalar_one() or ""
-        ro = conn.exec_driver_sql("select @@session.transaction_read_only").scalar_one()
         flavour = "MariaDB" if "mariadb" in str(version).lower() else "MySQL"
+        # MariaDB (and MySQL < 8) name it tx_read_only; MySQL 8 dropped that name.
+        variable = "tx_read_only" if flavour == "MariaDB" else "transaction_read_only"
+        ro = conn.exec_driver_sql(f"select @@session.{variable}").scalar_one()
         return f"{flavour} {version}", name, bool(int(ro))
     if backend == "mssql":
         version = conn.exec_driver_sql("select @@version").scalar_one()

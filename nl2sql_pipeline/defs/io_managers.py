@@ -14,15 +14,18 @@ import dagster as dg
 import pandas as pd
 from pydantic import BaseModel
 
+from nl2sql_pipeline.core.config import nl2sql_home
 from nl2sql_pipeline.core.fsutil import atomic_write, atomic_write_text
 
 
 class _PartitionedFileIOManager(dg.ConfigurableIOManager):
-    base_dir: str
+    # Empty: `$NL2SQL_HOME/assets`, read when a run starts, not when the code location loads.
+    base_dir: str = ""
     extension: str = ""
 
     def _path(self, key: dg.AssetKey, partition: str | None) -> Path:
-        root = Path(self.base_dir).joinpath(*key.path)
+        base = Path(self.base_dir) if self.base_dir else nl2sql_home() / "assets"
+        root = base.joinpath(*key.path)
         return root / f"{partition}{self.extension}" if partition is not None else root.with_suffix(self.extension)
 
     def _write(self, path: Path, obj: Any) -> dict[str, Any]:

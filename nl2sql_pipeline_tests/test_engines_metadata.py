@@ -1,0 +1,90 @@
+"""Steps 1-3 against SQLite, PostgreSQL and MariaDB: sales_cn loaded into both servers with real
+COMMENTs gives the same logical metadata as the SQLite demo with its descriptions file."""
+
+import pytest
+import sqlalchemy as sa
+
+from nl2sql_pipeline.core.cards import build_cards
+from nl2sql_pipeline.core.catalog import read_schema
+from nl2sql_pipeline.core.config import DatabaseConfig
+from nl2sql_pipeline.core.connection import probe
+from nl2sql_pipeline.core.metadata import SchemaMetadata
+from nl2sql_pipeline.demo import load_demo
+
+# MySQL has no boolean column type (BOOL is TINYINT(1)); everything else must agree exactly.
+SAME_FAMILY = {"boolean": "integer"}
+
+
+def _logical(meta: SchemaMetadata) -> dict:
+    return {
+        t.name: {
+            "comment": t.comment,
+            "columns": [(c.name, SAME_FAMILY.get(c.type, c.type), c.nullable, c.primary_key, c.comment) for c in t.columns],
+            "pk": t.primary_key,
+            "fks": sorted((tuple(fk.columns), fk.ref_table, tuple(fk.ref_columns)) for fk in t.foreign_keys),
+            "rows": t.row_count,
+        }
+        for t in meta.tables
+    }
+
+
+@pytest.fixture(scope="module")
+def sqlite_meta(demo_dir) -> SchemaMetadata:
+    return read_schema(DatabaseConfig(name="sales_cn", demo="sales_cn"))
+
+
+def _server_meta(url: str, monkeypatch: pytest.MonkeyPatch, backend: str) -> SchemaMetadata:
+    engine = sa.create_engine(url)
+    load_demo(engine, "sales_cn")
+    engine.dispose()
+    monkeypatch.setenv("NL2SQL_TEST_URL", url)
+    db = DatabaseConfig(name=f"sales_cn_{backend}", url_env="NL2SQL_TEST_URL")
+    report = probe(db)
+    assert report.backend == backend and report.table_count == 10
+    assert report.latency_ms > 0
+    meta = read_schema(db)
+    assert meta.notes == []
+    return meta
+
+
+def test_postgres_matches_sqlite(pg_db: str, sqlite_meta: SchemaMetadata, monkeypatch: pytest.MonkeyPatch) -> None:
+    meta = _server_meta(pg_db, monkeypatch, "postgresql")
+    assert meta.dialect == "postgres"
+    assert _logical(meta) == _logical(sqlite_meta)
+    assert all(c.comment for t in meta.tables for c in t.columns)  # real COMMENTs from the catalog
+
+
+def test_mariadb_matches_sqlite(mysql_db: str, sqlite_meta: SchemaMetadata, monkeypatch: pytest.MonkeyPatch) -> None:
+    meta = _server_meta(mysql_db, monkeypatch, "mysql")
+    assert meta.dialect == "mysql"
+    assert _logical(meta) == _logical(sqlite_meta)
+    cards = build_cards(meta)
+    assert "订单明细" in cards.card("order_items").text
+
+
+def test_probe_reports_read_only_sqlite(demo_dir) -> None:
+    report = probe(DatabaseConfig(name="cs", demo="concert_singer"))
+    assert report.read_only and report.table_count == 4 and report.dialect == "sqlite"
+    assert report.server_version.startswith("SQLite")
+
+
+def test_postgres_select_only_role_is_reported_read_only(pg_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = sa.create_engine(pg_db, isolation_level="AUTOCOMMIT")
+    load_demo(engine, "concert_singer")
+    role = "nl2sql_reader_" + pg_db.rsplit("_", 1)[-1]
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"create role {role} login")
+        conn.exec_driver_sql(f"grant select on all tables in schema public to {role}")
+    try:
+        monkeypatch.setenv("NL2SQL_TEST_URL", sa.make_url(pg_db).set(username=role).render_as_string(hide_password=False))
+        report = probe(DatabaseConfig(name="ro", url_env="NL2SQL_TEST_URL"))
+        assert report.read_only
+    finally:
+        from nl2sql_pipeline.core.connection import _cached_engine
+
+        _cached_engine.cache_clear()
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"select pg_terminate_backend(pid) from pg_stat_activity where usename = '{role}'")
+            conn.exec_driver_sql(f"drop owned by {role}")
+            conn.exec_driver_sql(f"drop role {role}")
+        engine.dispose()
