@@ -87,15 +87,12 @@ class QueryCheck(BaseModel):
     reason: str | None = None
 
 
-def _first_keyword(sql: str, dialect: str) -> str:
-    """The statement keyword an unparsable string starts with ('' for a misspelling or nothing)."""
+def _first_word(sql: str, dialect: str) -> str:
     try:
         tokens = sqlglot.tokenize(sql, read=dialect)
     except (TokenError, ValueError):
-        return ""
-    if not tokens or tokens[0].token_type.name in ("VAR", "IDENTIFIER", "STRING", "NUMBER"):
-        return ""
-    return tokens[0].text.upper()
+        return sql.split(None, 1)[0].upper()
+    return tokens[0].text.upper() if tokens else ""
 
 
 def parse_query(sql: str, dialect: str) -> tuple[exp.Expression | None, QueryCheck]:
@@ -107,39 +104,33 @@ def parse_query(sql: str, dialect: str) -> tuple[exp.Expression | None, QueryChe
     text = sql.strip().rstrip(";").strip()
     if not text:
         return None, QueryCheck(kind="syntax", reason="the query is empty")
-    if dialect in ("mysql", "mariadb", "singlestore", "doris", "starrocks") and ("/*!" in text or "/*M!" in text):
-        # MySQL executes the inside of /*! ... */ while sqlglot treats it as a comment.
+    if "/*!" in text or "/*M!" in text:
+        # MySQL and MariaDB execute the inside of /*! ... */ while sqlglot skips it as a comment.
         return None, QueryCheck(kind="rejected", reason="executable /*! ... */ comments are not allowed")
     try:
         statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None and not isinstance(s, exp.Semicolon)]
     except (ParseError, TokenError, ValueError) as err:
-        first = _first_keyword(text, dialect)
-        if first and first not in _FIRST_WORDS:
-            return None, QueryCheck(kind="rejected", reason=f"only queries may run; got a {first} statement")
+        first = _first_word(text, dialect)
+        if first not in _FIRST_WORDS:
+            return None, QueryCheck(kind="rejected", reason=f"only queries (SELECT / WITH) may run, not {first}")
         if any(word in text.upper() for word in ("OUTFILE", "DUMPFILE")):
             return None, QueryCheck(kind="rejected", reason="SELECT ... INTO OUTFILE/DUMPFILE writes files")
         return None, QueryCheck(kind="syntax", reason=f"does not parse as {dialect}: {_short(err)}")
     if len(statements) != 1:
-        kinds = ", ".join(_statement_name(s) for s in statements)
+        kinds = ", ".join(_first_word(s.sql(dialect=dialect), dialect) for s in statements)
         return None, QueryCheck(kind="rejected", reason=f"exactly one statement may run; got {len(statements)} ({kinds})")
     tree = statements[0]
     if not isinstance(tree, QUERY_ROOTS) or isinstance(tree, exp.Subquery) and not isinstance(tree.unnest(), QUERY_ROOTS):
-        return None, QueryCheck(kind="rejected", reason=f"only queries may run; got a {_statement_name(tree)} statement")
+        return None, QueryCheck(kind="rejected", reason=f"only queries (SELECT / WITH) may run, not {_first_word(text, dialect)}")
     for node in tree.walk():
         if isinstance(node, FORBIDDEN_NODES):
-            what = "SELECT ... INTO" if isinstance(node, exp.Into) else "FOR UPDATE/SHARE locking" if isinstance(node, exp.Lock) else _statement_name(node)
-            return None, QueryCheck(kind="rejected", reason=f"the query contains a {what} part, which may change data")
+            what = "SELECT ... INTO" if isinstance(node, exp.Into) else "FOR UPDATE/SHARE locking" if isinstance(node, exp.Lock) else f"an embedded {node.key.upper()}"
+            return None, QueryCheck(kind="rejected", reason=f"the query contains {what}, which may change data")
         if isinstance(node, exp.Func):
             name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
             if name in FORBIDDEN_FUNCTIONS:
                 return None, QueryCheck(kind="rejected", reason=f"function {name}() is not allowed (files, locks, settings or sequences)")
     return tree, QueryCheck()
-
-
-def _statement_name(node: exp.Expression) -> str:
-    if isinstance(node, exp.Command):
-        return str(node.this).upper()
-    return node.key.upper()
 
 
 def _short(err: Exception) -> str:
