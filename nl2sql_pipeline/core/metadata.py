@@ -10,15 +10,11 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 from sqlalchemy import types as satypes
 
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.fsutil import sha256_text
-
-# An exact COUNT(*) is cheap below this many (estimated) rows; above it, the estimate stands.
-EXACT_COUNT_BELOW = 100_000
-
 
 class ColumnInfo(BaseModel):
     name: str
@@ -62,12 +58,16 @@ class SchemaMetadata(BaseModel):
     tables: list[TableInfo]
     notes: list[str] = Field(default_factory=list)
 
+    _index: dict[str, TableInfo] | None = PrivateAttr(default=None)
+
     def __len__(self) -> int:
         return len(self.tables)
 
     def table(self, name: str) -> TableInfo | None:
-        low = name.lower()
-        return next((t for t in self.tables if t.name.lower() == low), None)
+        """Case-insensitive lookup (SQL identifiers mostly are), indexed on first use."""
+        if self._index is None or len(self._index) != len(self.tables):
+            self._index = {t.name.lower(): t for t in self.tables}
+        return self._index.get(name.lower())
 
     @property
     def table_names(self) -> list[str]:
@@ -120,11 +120,22 @@ def normalize_type(sa_type: Any, raw: str) -> str:
     return next((name for hint, name in _RAW_HINTS if hint in low), "other")
 
 
-def _raw_type(sa_type: Any, dialect: sa.Dialect) -> str:
+def _raw_type(sa_type: Any, dialect: sa.Dialect, cache: dict) -> str:
+    """The type as the dialect writes it; compiled once per distinct type (most columns share a few)."""
     try:
-        return sa_type.compile(dialect=dialect)
-    except Exception:  # some reflected types (NullType) cannot compile; their repr still informs
-        return str(getattr(sa_type, "__visit_name__", sa_type)).upper()
+        key = (type(sa_type), tuple(sorted(vars(sa_type).items())))
+        hash(key)
+    except TypeError:  # an unhashable attribute (e.g. an ENUM's values): compile every time
+        key = None
+    if key is not None and key in cache:
+        return cache[key]
+    try:
+        raw = sa_type.compile(dialect=dialect)
+    except Exception:  # some reflected types (NullType) cannot compile; their name still informs
+        raw = str(getattr(sa_type, "__visit_name__", sa_type)).upper()
+    if key is not None:
+        cache[key] = raw
+    return raw
 
 
 def _multi(fn: Any, **kw: Any) -> dict:
@@ -135,31 +146,36 @@ def _multi(fn: Any, **kw: Any) -> dict:
 
 
 def _row_counts(conn: sa.Connection, backend: str, schema: str | None, names: list[str]) -> dict[str, tuple[int, bool]]:
-    """(count, estimated) per table: catalog estimates where the server keeps them, else one batched COUNT."""
-    estimates: dict[str, int] = {}
+    """(count, estimated) per table in one round trip: the server's own statistics where it keeps
+    them (an exact COUNT over every table of a large schema would cost more than the reflection),
+    exact counts on SQLite, which keeps none."""
     if backend == "postgresql":
+        # reltuples is -1 until the first ANALYZE; the statistics collector's live-tuple count
+        # covers that gap.
         rows = conn.execute(
             sa.text(
-                "select c.relname, c.reltuples::bigint from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                "select c.relname, case when c.reltuples >= 0 then c.reltuples::bigint "
+                "else coalesce(s.n_live_tup, 0) end "
+                "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                "left join pg_stat_user_tables s on s.relid = c.oid "
                 "where n.nspname = coalesce(:s, current_schema()) and c.relkind in ('r','p')"
             ),
             {"s": schema},
         )
-        estimates = {r[0]: int(r[1]) for r in rows if r[1] is not None and r[1] >= 0}
-    elif backend in ("mysql", "mariadb"):
+        return {r[0]: (int(r[1]), True) for r in rows}
+    if backend in ("mysql", "mariadb"):
         rows = conn.execute(
             sa.text(
-                "select table_name, table_rows from information_schema.tables "
+                "select table_name, coalesce(table_rows, 0) from information_schema.tables "
                 "where table_schema = coalesce(:s, database())"
             ),
             {"s": schema},
         )
-        estimates = {r[0]: int(r[1]) for r in rows if r[1] is not None}
-    exact = [n for n in names if estimates.get(n, 0) < EXACT_COUNT_BELOW]
-    counts = {n: (estimates[n], True) for n in names if n not in exact}
+        return {r[0]: (int(r[1]), True) for r in rows}
+    counts: dict[str, tuple[int, bool]] = {}
     prep = conn.dialect.identifier_preparer
-    for start in range(0, len(exact), 200):  # one round trip per 200 tables
-        chunk = exact[start : start + 200]
+    for start in range(0, len(names), 200):  # one round trip per 200 tables
+        chunk = names[start : start + 200]
         query = " union all ".join(
             f"select {i} as i, count(*) as n from "
             + (f"{prep.quote_schema(schema)}." if schema else "")
@@ -188,13 +204,16 @@ def extract_metadata(engine: sa.Engine, db: DatabaseConfig, dialect: str) -> Sch
         comments = _multi(insp.get_multi_table_comment, **kw)
         counts = _row_counts(conn, backend, schema, names)
     tables = []
+    type_cache: dict = {}
     for name in names:
         key = (schema, name)
         pk_cols = list((pks.get(key) or {}).get("constrained_columns") or [])
+        # model_construct: these values come straight from the driver and are already typed;
+        # validating 6,000 columns would cost as much as reflecting them.
         cols = [
-            ColumnInfo(
+            ColumnInfo.model_construct(
                 name=c["name"],
-                type=normalize_type(c["type"], raw := _raw_type(c["type"], engine.dialect)),
+                type=normalize_type(c["type"], raw := _raw_type(c["type"], engine.dialect, type_cache)),
                 raw_type=raw,
                 # SQLite reports INTEGER PRIMARY KEY as nullable; a key column never is.
                 nullable=bool(c.get("nullable", True)) and c["name"] not in pk_cols,
@@ -206,7 +225,7 @@ def extract_metadata(engine: sa.Engine, db: DatabaseConfig, dialect: str) -> Sch
         ]
         count, estimated = counts.get(name, (None, False))
         tables.append(
-            TableInfo(
+            TableInfo.model_construct(
                 name=name,
                 db_schema=schema,
                 comment=(comments.get(key) or {}).get("text") or None,
@@ -215,7 +234,7 @@ def extract_metadata(engine: sa.Engine, db: DatabaseConfig, dialect: str) -> Sch
                 columns=cols,
                 primary_key=pk_cols,
                 foreign_keys=[
-                    ForeignKey(
+                    ForeignKey.model_construct(
                         columns=list(fk["constrained_columns"]),
                         ref_table=fk["referred_table"],
                         ref_columns=list(fk.get("referred_columns") or []),
@@ -227,7 +246,7 @@ def extract_metadata(engine: sa.Engine, db: DatabaseConfig, dialect: str) -> Sch
             )
         )
     return _resolve_implicit_fk_columns(
-        SchemaMetadata(database=db.name, backend=backend, dialect=dialect, tables=tables)
+        SchemaMetadata.model_construct(database=db.name, backend=backend, dialect=dialect, tables=tables, notes=[])
     )
 
 
