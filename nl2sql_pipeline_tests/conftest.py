@@ -57,3 +57,12 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from nl2sql_pipeline.core.training.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny_model") / "qwen3-tiny")
+
+
+@pytest.fixture(scope="session")
+def openai_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`transformers serve` with the tiny model on a loopback port (free text: ignores response_format)."""
+    from nl2sql_pipeline_tests.llm_servers import transformers_serve
+
+    with transformers_serve(tiny_model, tmp_path_factory.mktemp("openai_server")) as url:
+        yield url
