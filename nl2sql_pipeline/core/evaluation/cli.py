@@ -1,0 +1,125 @@
+"""`nl2sql-eval`: a drop-in for Spider's execution evaluation, on the read-only executor.
+
+    nl2sql-eval --gold dev_gold.sql --pred pred.txt --db database/ [--semantics test-suite]
+                [--strip-distinct] [--timeout 5] [--workers N] [--out per_item.jsonl]
+
+`--pred` may be given twice (base, then adapter) for a before/after table, and may name a
+LLaMA-Factory generated_predictions.jsonl. Exit status: 0 whatever the predictions' quality,
+2 for bad arguments or unreadable inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from nl2sql_pipeline.core.connection import sqlite_url
+from nl2sql_pipeline.core.errors import Nl2SqlError
+from nl2sql_pipeline.core.evaluation.compare import SEMANTICS
+from nl2sql_pipeline.core.evaluation.inputs import (
+    EvalInputError,
+    prediction_set,
+    read_generated_predictions,
+    read_gold,
+    read_spider_predictions,
+    spider_db_path,
+)
+from nl2sql_pipeline.core.evaluation.report import before_after_markdown, spider_table, summarize
+from nl2sql_pipeline.core.evaluation.runner import DatabaseTarget, EvalOptions, evaluate_runs
+from nl2sql_pipeline.core.evaluation.textmetrics import text_scores
+from nl2sql_pipeline.core.predictions import PredictionRuns, PredictionSet
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nl2sql-eval", description=__doc__.split("\n\n")[0])
+    p.add_argument("--gold", required=True, type=Path, help="SQL<TAB>db_id lines, or a Spider dev.json")
+    p.add_argument("--pred", required=True, type=Path, action="append",
+                   help="one SQL (or raw model output) per line, or generated_predictions.jsonl; twice for before/after")
+    p.add_argument("--db", required=True, type=Path, help="folder of <db_id>/<db_id>.sqlite")
+    p.add_argument("--etype", default="exec", choices=["exec"], help="execution accuracy (the only type)")
+    p.add_argument("--semantics", default="test-suite", choices=SEMANTICS)
+    p.add_argument("--strip-distinct", action="store_true", help="remove DISTINCT from both queries, as Spider does by default")
+    p.add_argument("--keep_distinct", action="store_true", help="accepted for Spider compatibility; keeping is our default")
+    p.add_argument("--table", type=Path, help="accepted for Spider compatibility; not needed for execution")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per query, enforced (default 5)")
+    p.add_argument("--row-cap", type=int, default=100_000, help="rows fetched per query; beyond it the item fails")
+    p.add_argument("--workers", type=int, default=0, help="worker processes (default: one per CPU)")
+    p.add_argument("--labels", default="base,adapter", help="names of the --pred runs (default base,adapter)")
+    p.add_argument("--text", action="store_true", help="also exact match, token F1, BLEU-4 and ROUGE")
+    p.add_argument("--out", type=Path, help="write one JSON line per item here")
+    return p
+
+
+def _load_run(path: Path, gold: list, label: str) -> PredictionSet:
+    if path.suffix == ".jsonl":
+        outputs = [row.predict for row in read_generated_predictions(path)]
+        return prediction_set(gold, outputs, label=label, model=str(path), source="llamafactory")
+    return prediction_set(gold, read_spider_predictions(path), label=label, model=str(path), source="spider")
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.timeout <= 0 or args.row_cap <= 0 or args.workers < 0:
+        _parser().error("--timeout and --row-cap must be positive, --workers zero or more")
+    if len(args.pred) > 2:
+        _parser().error("give --pred once, or twice for a before/after comparison")
+    gold = read_gold(args.gold)
+    labels = [*args.labels.split(","), "run3"][: len(args.pred)] if len(args.pred) > 1 else ["pred"]
+    runs = PredictionRuns(runs=[_load_run(p, gold, label) for p, label in zip(args.pred, labels)])
+    if not args.db.is_dir():
+        raise EvalInputError(f"The database folder {args.db} does not exist.", "pass Spider's database/ folder.")
+    missing = sorted({g.database for g in gold if not spider_db_path(args.db, g.database).is_file()})
+    if missing:
+        raise EvalInputError(
+            f"{len(missing)} database(s) of the gold file are not in {args.db}: {', '.join(missing[:5])}.",
+            "pass the folder that holds <db_id>/<db_id>.sqlite for every db_id of the gold file.",
+        )
+    targets = {
+        db_id: DatabaseTarget(url=sqlite_url(spider_db_path(args.db, db_id), read_only=True).render_as_string(), dialect="sqlite")
+        for db_id in {g.database for g in gold}
+    }
+    options = EvalOptions(semantics=args.semantics, strip_distinct=args.strip_distinct, timeout_s=args.timeout,
+                          row_cap=args.row_cap, workers=args.workers)
+    verdicts = evaluate_runs(runs, targets, options)
+    metrics = []
+    for prediction_run in runs.runs:
+        items = verdicts[prediction_run.label]
+        text = None
+        if args.text:
+            text = text_scores([v.pred_sql for v in items], [g.gold_sql for g in gold],
+                               outputs=[i.output for i in prediction_run.items])
+        metrics.append(summarize(prediction_run.label, items, model=prediction_run.model, text=text))
+    for m in metrics:
+        if len(metrics) > 1:
+            print(f"\n### {m.label}: {m.model}")
+        print(spider_table(m))
+    if len(metrics) == 2:
+        print("\n" + before_after_markdown(metrics[0], metrics[1]))
+    elif args.text and metrics[0].text:
+        print("\n" + metrics[0].text.model_dump_json(indent=1))
+    if args.out:
+        _write_items(args.out, [v for label in labels for v in verdicts[label]])
+    return 0
+
+
+def _write_items(path: Path, verdicts: list) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for v in verdicts:
+            row = {"index": v.index, "db_id": v.db_id, "match": v.match, "pred_error": v.pred_error, **v.model_dump(exclude={"index", "db_id", "match", "pred_error"})}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except Nl2SqlError as err:
+        print(f"nl2sql-eval: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

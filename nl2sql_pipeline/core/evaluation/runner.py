@@ -1,0 +1,213 @@
+"""Score predictions by execution, fast: worker processes, reused connections, enforced timeouts.
+
+Every query (gold and predicted) runs on the read-only executor, whose per-query deadline is
+enforced inside the engine (SQLite's progress handler, PostgreSQL's statement_timeout, MariaDB's
+max_statement_time), so one pathological prediction costs at most `timeout_s`.
+
+Speed comes from (measured in benchmarks/bench_evaluation.py):
+- one connection per database and worker, reused for every query;
+- each distinct gold query runs once per worker (base and adapter share their gold results);
+- work sorted by database and gold query and cut into chunks, spread over worker processes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Literal
+
+import sqlglot
+from pydantic import BaseModel
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from nl2sql_pipeline.core.evaluation.compare import (
+    Semantics,
+    gold_orders,
+    results_match,
+    spider_postprocess,
+    strip_distinct,
+)
+from nl2sql_pipeline.core.evaluation.extract import extract_sql
+from nl2sql_pipeline.core.execution import ExecutionResult, ReadOnlyExecutor
+from nl2sql_pipeline.core.hardness import HardnessError, spider_hardness
+from nl2sql_pipeline.core.predictions import PredictionItem, PredictionRuns
+
+PredError = Literal["rejected", "syntax", "timeout", "runtime", "truncated", "empty"]
+
+
+class DatabaseTarget(BaseModel):
+    """Where a database id's queries run: a SQLAlchemy URL and its sqlglot dialect."""
+
+    url: str
+    dialect: str
+
+
+class EvalOptions(BaseModel):
+    semantics: Semantics = "test-suite"
+    strip_distinct: bool = False  # Spider's default; ours keeps DISTINCT
+    timeout_s: float = 5.0
+    row_cap: int = 100_000  # results are compared in full: a truncated result is a failure
+    workers: int = 0  # 0: one per CPU; 1: in this process
+
+
+class ItemVerdict(BaseModel):
+    """How one prediction fared; `executable` is False when the gold query itself fails."""
+
+    run: str
+    index: int
+    db_id: str
+    hardness: str | None = None
+    topic: str | None = None
+    pred_sql: str
+    syntax_ok: bool  # sqlglot parses it in the database's dialect and the database agrees
+    executed: bool  # the predicted query ran to completion within the limits
+    match: bool
+    both_empty: bool = False  # matched because both results are empty (a weak match)
+    executable: bool = True
+    pred_error: PredError | None = None
+    error: str | None = None  # the failure's message (the gold's when not executable)
+    pred_elapsed_s: float = 0.0
+
+
+_Task = tuple[int, str, PredictionItem]  # (position, run label, item)
+
+# Per-process state: worker processes keep their connections and gold results between chunks.
+_EXECUTORS: dict[str, ReadOnlyExecutor] = {}
+_GOLD: dict[tuple[str, str], ExecutionResult] = {}
+_HARDNESS: dict[str, str | None] = {}
+
+
+def evaluate_runs(
+    runs: PredictionRuns, targets: Mapping[str, DatabaseTarget], options: EvalOptions | None = None
+) -> dict[str, list[ItemVerdict]]:
+    """Verdicts per run label, items in their original order."""
+    tasks = [(0, run.label, item) for run in runs.runs for item in run.items]
+    verdicts = evaluate_items(tasks, targets, options or EvalOptions())
+    out: dict[str, list[ItemVerdict]] = {run.label: [] for run in runs.runs}
+    for verdict in verdicts:
+        out[verdict.run].append(verdict)
+    return out
+
+
+def evaluate_items(
+    tasks: Sequence[_Task], targets: Mapping[str, DatabaseTarget], options: EvalOptions
+) -> list[ItemVerdict]:
+    """Verdicts for (_, run label, item) tasks, in the order given."""
+    numbered = [(i, label, item) for i, (_, label, item) in enumerate(tasks)]
+    # Same database and gold query together: connections and gold results are reused.
+    numbered.sort(key=lambda t: (t[2].database, t[2].gold_sql))
+    workers = options.workers or os.cpu_count() or 1
+    workers = max(1, min(workers, len(numbered) // 64 or 1))
+    targets = dict(targets)
+    results: list[ItemVerdict | None] = [None] * len(numbered)
+    if workers == 1:
+        try:
+            for position, verdict in _run_chunk(numbered, targets, options):
+                results[position] = verdict
+        finally:
+            _close_executors()
+    else:
+        size = max(16, min(512, -(-len(numbered) // (workers * 4))))
+        chunks = [numbered[i : i + size] for i in range(0, len(numbered), size)]
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
+            for chunk_result in pool.map(_run_chunk, chunks, [targets] * len(chunks), [options] * len(chunks)):
+                for position, verdict in chunk_result:
+                    results[position] = verdict
+    return [v for v in results if v is not None]
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    # fork starts workers in milliseconds but is unsafe once other threads exist (Dagster's run
+    # workers, webserver): then forkserver.
+    method = "fork" if threading.active_count() == 1 and os.name == "posix" else "forkserver"
+    return multiprocessing.get_context(method if os.name == "posix" else "spawn")
+
+
+def _run_chunk(
+    tasks: Sequence[_Task], targets: Mapping[str, DatabaseTarget], options: EvalOptions
+) -> list[tuple[int, ItemVerdict]]:
+    return [(position, _judge(label, item, targets, options)) for position, label, item in tasks]
+
+
+def _executor(db_id: str, target: DatabaseTarget, options: EvalOptions) -> ReadOnlyExecutor:
+    executor = _EXECUTORS.get(db_id)
+    if executor is None:
+        executor = ReadOnlyExecutor(target.url, target.dialect, timeout_s=options.timeout_s, row_cap=options.row_cap)
+        _EXECUTORS[db_id] = executor
+    return executor
+
+
+def _close_executors() -> None:
+    for executor in _EXECUTORS.values():
+        executor.close()
+    _EXECUTORS.clear()
+    _GOLD.clear()
+
+
+def _hardness(gold_sql: str, dialect: str) -> str | None:
+    if gold_sql not in _HARDNESS:
+        try:
+            _HARDNESS[gold_sql] = spider_hardness(gold_sql, dialect)
+        except HardnessError:
+            _HARDNESS[gold_sql] = None
+    return _HARDNESS[gold_sql]
+
+
+def _parses(sql: str, dialect: str) -> bool:
+    """Whether sqlglot reads `sql` as statements it understands (a refused DELETE does; prose,
+    which sqlglot would keep as an opaque Command, does not)."""
+    try:
+        statements = sqlglot.parse(sql, read=dialect)
+    except SqlglotError:
+        return False
+    return all(s is not None and not isinstance(s, exp.Command) for s in statements)
+
+
+def _prepare(sql: str, options: EvalOptions, dialect: str) -> str:
+    sql = spider_postprocess(sql)
+    return strip_distinct(sql, dialect) if options.strip_distinct else sql
+
+
+def _judge(label: str, item: PredictionItem, targets: Mapping[str, DatabaseTarget], options: EvalOptions) -> ItemVerdict:
+    pred_sql = extract_sql(item.output)
+    target = targets.get(item.database)
+    verdict = ItemVerdict(
+        run=label, index=item.index, db_id=item.database, topic=item.topic, pred_sql=pred_sql,
+        hardness=item.hardness or (_hardness(item.gold_sql, target.dialect) if target else None),
+        syntax_ok=False, executed=False, match=False,
+    )
+    if target is None:
+        verdict.executable, verdict.error = False, f"no database {item.database!r} to run on"
+        return verdict
+    executor = _executor(item.database, target, options)
+    gold_sql = _prepare(item.gold_sql, options, target.dialect)
+    gold = _GOLD.get((item.database, gold_sql))
+    if gold is None:
+        gold = _GOLD[(item.database, gold_sql)] = executor.execute(gold_sql)
+    if not gold.ok or gold.truncated:
+        verdict.executable = False
+        verdict.error = f"gold query failed: {gold.error}" if not gold.ok else f"gold result exceeds row_cap={options.row_cap}"
+    if not pred_sql.strip():
+        verdict.pred_error, verdict.error = "empty", verdict.error or "no SQL in the model output"
+        return verdict
+    pred = executor.execute(_prepare(pred_sql, options, target.dialect))
+    verdict.pred_elapsed_s = pred.elapsed_s
+    verdict.syntax_ok = pred.error_kind != "syntax" and (pred.error_kind != "rejected" or _parses(pred_sql, target.dialect))
+    if not pred.ok:
+        verdict.pred_error, verdict.error = pred.error_kind, verdict.error or pred.error
+        return verdict
+    verdict.executed = True
+    if pred.truncated:
+        verdict.pred_error = "truncated"
+        verdict.error = verdict.error or f"predicted result exceeds row_cap={options.row_cap}"
+        return verdict
+    if verdict.executable:
+        verdict.match = results_match(
+            gold.rows, pred.rows, order_matters=gold_orders(gold_sql), semantics=options.semantics
+        )
+        verdict.both_empty = verdict.match and not gold.rows and not pred.rows
+    return verdict
