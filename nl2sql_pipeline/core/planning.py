@@ -1,0 +1,222 @@
+"""Step 4 offline: group tables into business topics along the foreign-key graph and divide the
+sample budget among them.
+
+`plan_topics` builds a plan from table cards alone; `validate_plan` repairs any plan, offline or
+from an LLM, into one that the synthesizer can trust:
+
+    >>> plan = validate_plan(llm_plan, cards, PlanningConfig(), total=300)  # doctest: +SKIP
+    >>> sum(t.count for t in plan.topics) == 300
+    True
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+
+from nl2sql_pipeline.core.cards import TableCard, TableCards
+from nl2sql_pipeline.core.config import PlanningConfig
+from nl2sql_pipeline.core.samples import Topic, TopicPlan
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def is_chinese(cards: TableCards) -> bool:
+    """True when most comments (table and column) are written in Chinese."""
+    texts = [c.comment for c in cards.cards if c.comment]
+    texts += [col.comment for c in cards.cards for col in c.columns if col.comment]
+    return bool(texts) and sum(1 for t in texts if _CJK.search(t)) * 2 >= len(texts)
+
+
+def fk_graph(cards: TableCards) -> dict[str, set[str]]:
+    """Undirected FK adjacency between the tables that exist (self-references dropped)."""
+    names = {c.table.lower(): c.table for c in cards.cards}
+    graph: dict[str, set[str]] = {c.table: set() for c in cards.cards}
+    for card in cards.cards:
+        for link in card.links:
+            other = names.get(link.other_table.lower())
+            if other and other != card.table:
+                graph[card.table].add(other)
+                graph[other].add(card.table)
+    return graph
+
+
+def richness(card: TableCard, graph: dict[str, set[str]]) -> float:
+    """How much a table offers to questions: columns, join partners, rows."""
+    return 1.0 + 0.25 * len(card.columns) + 0.75 * len(graph.get(card.table, ())) + (0.5 if card.row_count else 0.0)
+
+
+def _neighbourhood(seed: str, graph: dict[str, set[str]], size: int, covered: set[str]) -> list[str]:
+    """A connected group of up to `size` tables grown breadth-first from `seed`, uncovered first."""
+    chosen, queue = [seed], deque([seed])
+    while queue and len(chosen) < size:
+        current = queue.popleft()
+        for nb in sorted(graph[current] - set(chosen), key=lambda t: (t in covered, -len(graph[t]), t)):
+            if len(chosen) >= size:
+                break
+            chosen.append(nb)
+            queue.append(nb)
+    return chosen
+
+
+def _label(card: TableCard, chinese: bool) -> str:
+    if chinese and card.comment:
+        return re.sub(r"(信息)?表$", "", card.comment.strip()) or card.table
+    return card.table.replace("_", " ")
+
+
+def topic_name(tables: list[str], cards: TableCards, chinese: bool) -> str:
+    labels = [_label(c, chinese) for t in tables if (c := cards.card(t))]
+    if chinese:
+        return "、".join(labels[:3]) + ("等" if len(labels) > 3 else "") + "分析"
+    return " & ".join(labels[:3]) + (" etc." if len(labels) > 3 else "")
+
+
+def _topic_reason(tables: list[str], graph: dict[str, set[str]]) -> str:
+    if len(tables) == 1:
+        return "isolated table: no foreign key links it to another table"
+    links = sorted({f"{a}-{b}" for a in tables for b in graph[a] if b in tables and a < b})
+    return "linked by foreign keys: " + ", ".join(links)
+
+
+def plan_topics(cards: TableCards, total: int, cfg: PlanningConfig) -> TopicPlan:
+    """Topics from the FK graph: richest uncovered table first, grown into a connected neighbourhood."""
+    graph = fk_graph(cards)
+    chinese = is_chinese(cards)
+    by_rich = sorted(cards.cards, key=lambda c: (-richness(c, graph), c.table))
+    covered: set[str] = set()
+    topics = []
+    for card in by_rich:
+        if card.table in covered:
+            continue
+        tables = _neighbourhood(card.table, graph, cfg.max_tables, covered)
+        covered.update(tables)
+        topics.append(Topic(name=topic_name(tables, cards, chinese), tables=tables,
+                            reason=_topic_reason(tables, graph), count=0, dialect=cards.dialect))
+    plan = TopicPlan(database=cards.database, dialect=cards.dialect, total=total, topics=topics, source="offline")
+    return validate_plan(plan, cards, cfg, total)
+
+
+def _resolve_tables(topic: Topic, cards: TableCards, notes: list[str]) -> list[str]:
+    tables: list[str] = []
+    for name in topic.tables:
+        card = cards.card(str(name).strip().strip('`"[]'))
+        if card is None:
+            notes.append(f"topic {topic.name!r}: unknown table {name!r} dropped")
+        elif card.table not in tables:
+            tables.append(card.table)
+    return tables
+
+
+def _fit_size(tables: list[str], graph: dict[str, set[str]], cfg: PlanningConfig, covered: set[str]) -> list[str]:
+    """Trim to max_tables keeping the group connected; grow toward min_tables along FK links."""
+    if len(tables) > cfg.max_tables:
+        kept = _neighbourhood(tables[0], {t: graph[t] & set(tables) for t in tables}, cfg.max_tables, set())
+        tables = kept + [t for t in tables if t not in kept][: cfg.max_tables - len(kept)]
+    for t in list(tables):
+        if len(tables) >= cfg.min_tables:
+            break
+        for nb in sorted(graph[t] - set(tables), key=lambda n: (n in covered, n)):
+            if len(tables) >= cfg.min_tables:
+                break
+            tables.append(nb)
+    return tables
+
+
+def _allocate(weights: list[float], total: int, minimum: int) -> list[int]:
+    """Counts summing exactly to `total`: `minimum` each, the rest by weight (largest remainder)."""
+    n = len(weights)
+    base = min(minimum, total // n)
+    spare = total - base * n
+    wsum = sum(weights) or float(n)
+    shares = [spare * (w if sum(weights) else 1.0) / wsum for w in weights]
+    counts = [base + int(s) for s in shares]
+    order = sorted(range(n), key=lambda i: (-(shares[i] - int(shares[i])), i))
+    for i in order[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def _trim(topics: list[Topic], keep: int, weights: dict[str, float]) -> list[Topic]:
+    """Keep `keep` topics, choosing greedily the ones that add the most uncovered tables."""
+    chosen: list[Topic] = []
+    covered: set[str] = set()
+    rest = list(topics)
+    while rest and len(chosen) < keep:
+        best = max(rest, key=lambda t: (len(set(t.tables) - covered), weights[t.name], -topics.index(t)))
+        chosen.append(best)
+        covered.update(best.tables)
+        rest.remove(best)
+    return sorted(chosen, key=topics.index)
+
+
+def validate_plan(plan: TopicPlan, cards: TableCards, cfg: PlanningConfig, total: int) -> TopicPlan:
+    """Repair a plan so that the synthesizer can trust it; every change is written to `notes`.
+
+    - unknown tables are dropped (names resolve case-insensitively), repeated tables and topics removed;
+    - each topic is trimmed to `max_tables` and grown toward `min_tables` along FK links (a
+      database with fewer tables, or an isolated table, keeps a smaller topic);
+    - tables no topic mentions get a topic of their own neighbourhood;
+    - counts (LLM counts are taken as weights, else table richness) are rescaled to exactly `total`,
+      with at least `min_per_topic` each; when `total` is too small, the topics covering the most
+      tables are kept.
+    """
+    notes = list(plan.notes)
+    graph = fk_graph(cards)
+    chinese = is_chinese(cards)
+    topics: list[Topic] = []
+    seen_sets: set[frozenset[str]] = set()
+    covered: set[str] = set()
+    for topic in plan.topics:
+        tables = _resolve_tables(topic, cards, notes)
+        if not tables:
+            notes.append(f"topic {topic.name!r}: no known table left, topic dropped")
+            continue
+        fitted = _fit_size(tables, graph, cfg, covered)
+        if fitted != tables:
+            notes.append(f"topic {topic.name!r}: tables adjusted to {fitted} (min {cfg.min_tables}, max {cfg.max_tables})")
+        if frozenset(fitted) in seen_sets:
+            notes.append(f"topic {topic.name!r}: same tables as an earlier topic, merged")
+            continue
+        seen_sets.add(frozenset(fitted))
+        covered.update(fitted)
+        topics.append(topic.model_copy(update={"tables": fitted, "dialect": plan.dialect or cards.dialect}))
+    for card in sorted(cards.cards, key=lambda c: (-richness(c, graph), c.table)):
+        if card.table not in covered:
+            tables = _neighbourhood(card.table, graph, cfg.max_tables, covered)
+            covered.update(tables)
+            notes.append(f"table {card.table!r} was in no topic: added a topic for it")
+            topics.append(Topic(name=topic_name(tables, cards, chinese), tables=tables,
+                                reason=_topic_reason(tables, graph), count=0, dialect=cards.dialect))
+    names: set[str] = set()
+    for i, topic in enumerate(topics):  # unique names: samples refer to topics by name
+        name, n = topic.name.strip() or f"topic {i + 1}", 2
+        while name in names:
+            name, n = f"{topic.name} ({n})", n + 1
+        names.add(name)
+        topics[i] = topic.model_copy(update={"name": name})
+    weights = {
+        t.name: float(t.count) if any(x.count for x in topics) else
+        sum(richness(c, graph) for n in t.tables if (c := cards.card(n)))
+        for t in topics
+    }
+    if total <= 0 or not topics:
+        return TopicPlan(database=plan.database or cards.database, dialect=plan.dialect or cards.dialect,
+                         total=0, topics=[], source=plan.source, notes=notes + ["nothing to plan"])
+    keep = max(1, min(len(topics), total // max(1, cfg.min_per_topic)))
+    if keep < len(topics):
+        notes.append(f"budget {total} allows {keep} of {len(topics)} topics at {cfg.min_per_topic} samples each: "
+                     "kept those covering the most tables")
+        topics = _trim(topics, keep, weights)
+    counts = _allocate([max(weights[t.name], 0.0) for t in topics], total, cfg.min_per_topic)
+    before = sum(t.count for t in topics)
+    if before and before != total:
+        notes.append(f"counts rescaled from {before} to {total}")
+    return TopicPlan(
+        database=plan.database or cards.database,
+        dialect=plan.dialect or cards.dialect,
+        total=total,
+        topics=[t.model_copy(update={"count": c}) for t, c in zip(topics, counts, strict=True)],
+        source=plan.source,
+        notes=notes,
+    )

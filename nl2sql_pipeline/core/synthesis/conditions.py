@@ -1,0 +1,124 @@
+"""WHERE/HAVING conditions that a real "witness" row satisfies, so filtered queries return rows.
+
+Columns whose values may not be read (privacy) or tables without rows get value-free forms.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+from typing import Any
+
+from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Cond, Query, YearOf
+from nl2sql_pipeline.core.synthesis.schema import Column, TableView
+from nl2sql_pipeline.core.synthesis.values import TableSample
+
+_WORD = re.compile(r"[^\W\d_]{2,}|[\u3400-\u9fff]{1,3}")
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def _below(values: list[Any], w: Any) -> list[Any]:
+    return [v for v in values if type(v) is type(w) and v < w]
+
+
+def _above(values: list[Any], w: Any) -> list[Any]:
+    return [v for v in values if type(v) is type(w) and v > w]
+
+
+def _like_pattern(value: str, rng: random.Random) -> str | None:
+    words = _WORD.findall(value)
+    if not words:
+        return None
+    word = rng.choice(words)
+    return f"{word}%" if value.startswith(word) and rng.random() < 0.4 else f"%{word}%"
+
+
+def value_cond(col: Col, sample: TableSample, witness: dict[str, Any] | None, rng: random.Random,
+               ops: tuple[str, ...] | None = None) -> Cond | None:
+    """A condition on `col` that keeps `witness` (a row of its table), or None if none fits."""
+    c = col.column
+    values = sample.distinct(c.name)
+    w = None if witness is None else witness.get(c.name.lower())
+    options: list[Cond] = []
+    if values and w is not None and w in values:
+        if c.type == "boolean" or isinstance(w, bool):
+            options.append(Cond(col, "=", (w,)))
+        elif c.numeric or isinstance(w, int | float) and not isinstance(w, bool):
+            lo, hi = _below(values, w), _above(values, w)
+            options.append(Cond(col, "=", (w,)))
+            options += [Cond(col, ">=", (w,)), Cond(col, "<=", (w,))]
+            if lo:
+                options.append(Cond(col, ">", (rng.choice(lo),)))
+            if hi:
+                options.append(Cond(col, "<", (rng.choice(hi),)))
+            if lo and hi:
+                options.append(Cond(col, "between", (rng.choice(lo), rng.choice(hi))))
+        elif c.temporal or _as_date(w):
+            lo, hi = _below(values, w), _above(values, w)
+            if lo:
+                options.append(Cond(col, ">", (rng.choice(lo),)))
+            if hi:
+                options.append(Cond(col, "<", (rng.choice(hi),)))
+            if lo and hi:
+                options.append(Cond(col, "between", (rng.choice(lo), rng.choice(hi))))
+            day = _as_date(w)
+            if day and c.temporal:
+                options.append(Cond(YearOf(col), "=", (day.year,)))
+        else:
+            options.append(Cond(col, "=", (w,)))
+            others = [v for v in values if v != w]
+            if others:
+                options.append(Cond(col, "in", tuple(sorted([w, rng.choice(others)], key=str))))
+                options.append(Cond(col, "!=", (rng.choice(others),)))
+            if isinstance(w, str) and (pattern := _like_pattern(w, rng)):
+                options.append(Cond(col, "like", (pattern,)))
+    if c.nullable and sample.has_nulls(c.name) and (witness is None or w is None):
+        options.append(Cond(col, "is-null"))
+    if not options:
+        if c.nullable:
+            options.append(Cond(col, "not-null"))
+        if c.numeric and not c.key:
+            sub = Query(table=c.table, entity="", select=[Agg("avg", Col(c))])
+            options.append(Cond(col, rng.choice((">sub", "<sub")), sub=sub))
+    if ops is not None:
+        options = [o for o in options if o.op in ops]
+    return rng.choice(options) if options else None
+
+
+def condition(view: TableView, alias: str | None, sample: TableSample, witness: dict[str, Any] | None,
+              rng: random.Random, exclude: set[str] = frozenset(), ops: tuple[str, ...] | None = None,
+              non_key: bool = True) -> Cond | None:
+    """A condition on some column of `view`, trying columns in random order."""
+    cols = [c for c in view.columns if c.name not in exclude and (not non_key or not c.key or rng.random() < 0.15)]
+    rng.shuffle(cols)
+    for column in cols:
+        cond = value_cond(Col(column, alias), sample, witness, rng, ops)
+        if cond is not None:
+            return cond
+    return None
+
+
+def group_columns(view: TableView, sample: TableSample) -> list[Column]:
+    """Columns worth grouping by: repeated values (categories, cities, foreign keys)."""
+    out = []
+    for c in view.columns:
+        if c.temporal or c.type == "float":
+            continue
+        values = sample.distinct(c.name)
+        if sample.rows:
+            if values and len(values) <= max(2, 0.7 * len(sample.rows)):
+                out.append(c)
+        elif c.textual or c.key:
+            out.append(c)
+    return out

@@ -1,0 +1,138 @@
+"""What the grammar may say about a topic's tables: typed columns, readable labels, FK join steps."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from nl2sql_pipeline.core.metadata import ColumnInfo, SchemaMetadata, TableInfo
+
+NUMERIC = {"integer", "decimal", "float"}
+TEMPORAL = {"date", "datetime"}
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+@dataclass(frozen=True)
+class Column:
+    table: str
+    name: str
+    type: str
+    label: str  # how a question names it, in the question's language
+    key: bool  # primary or foreign key: identifiers, not measures
+    nullable: bool
+
+    @property
+    def numeric(self) -> bool:
+        return self.type in NUMERIC
+
+    @property
+    def temporal(self) -> bool:
+        return self.type in TEMPORAL
+
+    @property
+    def measure(self) -> bool:
+        """A number worth summing, averaging or ranking by."""
+        return self.numeric and not self.key
+
+    @property
+    def textual(self) -> bool:
+        return self.type == "text"
+
+
+@dataclass(frozen=True)
+class JoinStep:
+    """`left` (already in FROM) joins `right` on pairs of columns (several for composite keys)."""
+
+    left: str
+    right: str
+    pairs: tuple[tuple[str, str], ...]
+
+
+@dataclass
+class TableView:
+    name: str
+    label: str
+    columns: list[Column]
+    row_count: int | None
+    steps: list[JoinStep] = field(default_factory=list)  # joins that start at this table
+
+    def pick(self, kind: str) -> list[Column]:
+        return [c for c in self.columns if getattr(c, kind)]
+
+
+def humanize(identifier: str) -> str:
+    """`Song_release_year` -> `song release year`; camelCase split; keeps non-ASCII letters."""
+    text = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", identifier)
+    return re.sub(r"[_\s]+", " ", text).strip().lower()
+
+
+def _zh_label(comment: str | None, identifier: str) -> str:
+    if comment and _CJK.search(comment):
+        return re.sub(r"[（(].*?[）)]", "", re.sub(r"(信息)?表$", "", comment.strip())) or comment.strip()
+    return humanize(identifier)
+
+
+def label_for(comment: str | None, identifier: str, language: str) -> str:
+    if language == "zh":
+        return _zh_label(comment, identifier)
+    if comment and not _CJK.search(comment) and len(comment) <= 40:
+        return comment.strip().rstrip(".").lower()
+    return humanize(identifier)
+
+
+def _column(table: TableInfo, col: ColumnInfo, fk_cols: set[str], language: str) -> Column:
+    return Column(table=table.name, name=col.name, type=col.type, label=label_for(col.comment, col.name, language),
+                  key=col.primary_key or col.name in fk_cols, nullable=col.nullable)
+
+
+def _steps(meta: SchemaMetadata, tables: set[str]) -> list[JoinStep]:
+    """Both directions of every FK between two tables of the topic (self references included)."""
+    steps = []
+    for t in meta.tables:
+        if t.name not in tables:
+            continue
+        for fk in t.foreign_keys:
+            ref = meta.table(fk.ref_table)
+            if ref is None or ref.name not in tables or len(fk.columns) != len(fk.ref_columns) or not fk.columns:
+                continue
+            if any(t.column(a) is None or ref.column(b) is None for a, b in zip(fk.columns, fk.ref_columns)):
+                continue  # Spider-style metadata sometimes names columns that do not exist
+            pairs = tuple(zip(fk.columns, fk.ref_columns))
+            steps.append(JoinStep(t.name, ref.name, pairs))
+            if ref.name != t.name:
+                steps.append(JoinStep(ref.name, t.name, tuple((b, a) for a, b in pairs)))
+    return sorted(set(steps), key=lambda s: (s.left, s.right, s.pairs))
+
+
+def topic_views(meta: SchemaMetadata, tables: list[str], language: str) -> dict[str, TableView]:
+    infos = [t for name in tables if (t := meta.table(name)) is not None]
+    steps = _steps(meta, {t.name for t in infos})
+    views = {}
+    for info in infos:
+        fk_cols = {c for fk in info.foreign_keys for c in fk.columns}
+        cols = [_column(info, c, fk_cols, language) for c in info.columns if c.type not in ("blob", "json", "other")]
+        views[info.name] = TableView(
+            name=info.name, label=label_for(info.comment, info.name, language), columns=cols,
+            row_count=info.row_count, steps=[s for s in steps if s.left == info.name],
+        )
+    return views
+
+
+def join_paths(views: dict[str, TableView], start: str, max_hops: int) -> list[list[JoinStep]]:
+    """Simple paths of 1..max_hops FK steps from `start` (a self join counts as one hop)."""
+    out: list[list[JoinStep]] = []
+
+    def walk(path: list[JoinStep], seen: set[str]) -> None:
+        here = path[-1].right if path else start
+        for step in views[here].steps if here in views else []:
+            if step.right in seen and step.right != step.left:
+                continue
+            if step.right == step.left and (path or max_hops < 1):
+                continue  # self joins only as the single hop from the start
+            new = path + [step]
+            out.append(new)
+            if len(new) < max_hops and step.right != step.left:
+                walk(new, seen | {step.right})
+
+    walk([], {start})
+    return out

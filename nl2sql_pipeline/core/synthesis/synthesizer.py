@@ -1,0 +1,161 @@
+"""Step 5 offline: SQL first (grammar over the FK graph, literals from real rows), then the question.
+
+    raw = synthesize(plan, meta, executor_for(db), db)   # executor None: no sampling, no probing
+
+Deterministic for a given seed, plan, schema and data. Every kept query has a new SQL template
+(literals masked), the hardness Spider's rules give it, and, when an executor is given, it ran
+without error and returned rows (empty results only for tables without rows).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from nl2sql_pipeline.core.config import DatabaseConfig, SynthesisConfig
+from nl2sql_pipeline.core.hardness import HARDNESS_LEVELS, hardness_counts
+from nl2sql_pipeline.core.metadata import SchemaMetadata
+from nl2sql_pipeline.core.samples import Language, RawSamples, Sample, Topic, TopicPlan
+from nl2sql_pipeline.core.synthesis.grammar import RECIPES, Ctx
+from nl2sql_pipeline.core.synthesis.render_sql import Renderer
+from nl2sql_pipeline.core.synthesis.schema import TableView, topic_views
+from nl2sql_pipeline.core.synthesis.text_en import English
+from nl2sql_pipeline.core.synthesis.text_zh import Chinese
+from nl2sql_pipeline.core.synthesis.values import Executor, ValueSource
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_STRING = re.compile(r"'(?:[^']|'')*'")
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
+_LIST = re.compile(r"\?(?:\s*,\s*\?)+")
+ATTEMPTS_PER_SAMPLE = 30
+PROBE_ROWS = 50
+
+
+def template_key(sql: str) -> str:
+    """The SQL with literals masked (strings, numbers, IN lists): equal keys are duplicates."""
+    masked = _NUMBER.sub("?", _STRING.sub("?", sql))
+    return re.sub(r"\s+", " ", _LIST.sub("?", masked)).strip().lower()
+
+
+def question_language(meta: SchemaMetadata, db: DatabaseConfig | None) -> Language:
+    """The configured language, else Chinese when most comments are Chinese, else English."""
+    if db is not None and db.language:
+        return db.language
+    texts = [t.comment for t in meta.tables if t.comment] + [c.comment for t in meta.tables for c in t.columns if c.comment]
+    return "zh" if texts and sum(1 for t in texts if _CJK.search(t)) * 2 >= len(texts) else "en"
+
+
+def apportion(total: int, mix: dict[str, float]) -> dict[str, int]:
+    """Per-hardness counts summing to `total` (largest remainder), in HARDNESS_LEVELS order."""
+    weights = {h: max(mix.get(h, 0.0), 0.0) for h in HARDNESS_LEVELS}
+    wsum = sum(weights.values()) or 1.0
+    shares = {h: total * w / wsum for h, w in weights.items()}
+    counts = {h: int(s) for h, s in shares.items()}
+    for h in sorted(HARDNESS_LEVELS, key=lambda h: (-(shares[h] - counts[h]), HARDNESS_LEVELS.index(h)))[: total - sum(counts.values())]:
+        counts[h] += 1
+    return counts
+
+
+@dataclass
+class _Run:
+    """State shared by all topics of one database: templates seen, rejection reasons."""
+
+    dialect: str
+    language: Language
+    values: ValueSource
+    executor: Executor | None
+    seed: int
+    seen: set[str] = field(default_factory=set)
+    rejected: Counter = field(default_factory=Counter)
+    samples: list[Sample] = field(default_factory=list)
+    views_by_topic: dict[str, dict[str, TableView]] = field(default_factory=dict)
+
+
+def _fill(run: _Run, topic: Topic, database: str, quotas: dict[str, int], need: int, salt: str) -> int:
+    """Generate up to `need` samples for `topic`, honouring `quotas` (relaxed in the last third)."""
+    views = {n: v for n, v in run.views_by_topic[topic.name].items() if v.columns}
+    if not views or need <= 0:
+        return 0
+    rng = random.Random(f"{run.seed}:{database}:{topic.name}:{salt}")
+    renderer = Renderer(run.dialect)
+    writer = (Chinese if run.language == "zh" else English)(views, rng)
+    anchors = sorted(views)
+    expect_rows = run.executor is not None and any(v.row_count for v in views.values())
+    made, attempts, limit = 0, 0, ATTEMPTS_PER_SAMPLE * need + 50
+    while made < need and attempts < limit:
+        attempts += 1
+        relaxed = attempts > limit * 2 // 3
+        open_levels = [h for h in HARDNESS_LEVELS if quotas[h] > 0] or list(HARDNESS_LEVELS)
+        target = rng.choices(open_levels, [max(quotas[h], 1) for h in open_levels])[0]
+        ctx = Ctx(views=views, values=run.values, rng=rng, anchor=anchors[attempts % len(anchors)])
+        recipe = rng.choice(RECIPES[target])
+        tree = recipe(ctx)
+        if tree is None:
+            run.rejected["recipe does not fit the tables"] += 1
+            continue
+        expression = renderer.tree(tree)
+        sql = renderer.sql(expression)
+        key = template_key(sql)
+        if key in run.seen:
+            run.rejected["duplicate template"] += 1
+            continue
+        level = hardness_counts(expression).level  # the built tree: no second parse
+        if quotas[level] <= 0 and not relaxed:
+            run.rejected[f"hardness {level} already full"] += 1
+            continue
+        row_count = None
+        if run.executor is not None:
+            result = run.executor.execute(sql, row_cap=PROBE_ROWS)
+            if not result.ok:
+                run.rejected[f"probe failed: {result.error_kind}"] += 1
+                continue
+            row_count = result.row_count
+            if expect_rows and row_count == 0 and not (relaxed and rng.random() < 0.1):
+                run.rejected["probe returned no rows"] += 1
+                continue
+        run.seen.add(key)
+        quotas[level] = max(quotas[level] - 1, 0)
+        made += 1
+        run.samples.append(Sample(
+            database=database, topic=topic.name, question=writer.tree(tree), sql=sql, language=run.language,
+            source="offline", hardness=level,
+            meta={"recipe": recipe.__name__, "tables": sorted(set(tree.tables)), "probe_rows": row_count},
+        ))
+    return made
+
+
+def synthesize(plan: TopicPlan, meta: SchemaMetadata, executor: Executor | None,
+               db: DatabaseConfig | None = None) -> RawSamples:
+    """NL/SQL pairs for every topic of `plan`, `topic.count` each where the schema allows.
+
+    `executor` (core.execution.ReadOnlyExecutor) samples values and probes each query; None
+    gives value-free conditions and no probing. `db` supplies language, seed, hardness mix and
+    which columns may be sampled (`synthesis.sample_values`, `synthesis.no_sample`).
+    """
+    cfg = db.synthesis if db is not None else SynthesisConfig()
+    language = question_language(meta, db)
+    allowed = db.may_sample if db is not None else (lambda table, column: True)
+    values = ValueSource(executor, meta.dialect, allowed)
+    run = _Run(dialect=meta.dialect, language=language, values=values, executor=executor, seed=cfg.seed,
+               views_by_topic={t.name: topic_views(meta, t.tables, language) for t in plan.topics})
+    notes: list[str] = []
+    global_quota = apportion(sum(t.count for t in plan.topics), cfg.hardness_mix)
+    shortfall = 0
+    for topic in plan.topics:
+        quotas = apportion(topic.count, cfg.hardness_mix)
+        made = _fill(run, topic, plan.database, quotas, topic.count, "main")
+        if made < topic.count:
+            notes.append(f"topic {topic.name!r}: {made} of {topic.count} samples (its tables allow no more distinct queries)")
+            shortfall += topic.count - made
+    if shortfall:  # other topics make up what small ones could not
+        have = Counter(s.hardness for s in run.samples)
+        quotas = {h: max(global_quota[h] - have[h], 0) for h in HARDNESS_LEVELS}
+        for topic in sorted(plan.topics, key=lambda t: -len(t.tables)):
+            shortfall -= _fill(run, topic, plan.database, quotas, shortfall, "top-up")
+        if shortfall:
+            notes.append(f"{shortfall} samples short of the budget: the schema allows no more distinct queries")
+    notes += [f"value sampling: {f}" for f in values.failures]
+    notes += [f"rejected candidates: {reason}: {n}" for reason, n in run.rejected.most_common()]
+    return RawSamples(database=plan.database, dialect=meta.dialect, samples=run.samples, notes=notes)

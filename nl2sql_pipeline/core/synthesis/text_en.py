@@ -1,0 +1,123 @@
+"""English questions from the IR, with several phrasings per construct."""
+
+from __future__ import annotations
+
+import random
+
+from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Compound, Cond, Item, Query, Tree, YearOf
+from nl2sql_pipeline.core.synthesis.phrasing import col_label, like_text, plural, value_text
+
+AGG = {"sum": ("total", "sum of the"), "avg": ("average", "mean"), "min": ("minimum", "lowest"), "max": ("maximum", "highest")}
+CMP = {
+    "=": ("is {v}", "equal to {v}"), "!=": ("is not {v}", "other than {v}"),
+    ">": ("greater than {v}", "above {v}", "more than {v}"), "<": ("less than {v}", "below {v}", "under {v}"),
+    ">=": ("at least {v}", "{v} or more"), "<=": ("at most {v}", "no more than {v}"),
+}
+
+
+class English:
+    def __init__(self, views: dict, rng: random.Random) -> None:
+        self.views, self.rng = views, rng
+
+    def pick(self, *options: str) -> str:
+        return self.rng.choice(options)
+
+    def label(self, it: Item, q: Query) -> str:
+        if isinstance(it, Col):
+            return col_label(it, q, self.views, "en")
+        if isinstance(it, YearOf):
+            return f"year of the {col_label(it.arg, q, self.views, 'en')}"
+        if it.arg is None:
+            return f"number of {plural(q.entity)}"
+        inner = col_label(it.arg, q, self.views, "en")
+        if it.func == "count":
+            return f"number of distinct {plural(inner)}" if it.distinct else f"number of {plural(inner)}"
+        return f"{self.pick(*AGG[it.func])} {inner}"
+
+    def items(self, items: list[Item], q: Query) -> str:
+        labels = [self.label(i, q) for i in items]
+        return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+    def cond(self, c: Cond, q: Query) -> str:
+        who = self.label(c.left, q)
+        if c.op in CMP:
+            return f"{who} " + self.pick(*CMP[c.op]).format(v=value_text(c.values[0], "en"))
+        if c.op == "between":
+            return f"{who} between {value_text(c.values[0], 'en')} and {value_text(c.values[1], 'en')}"
+        if c.op == "in":
+            return f"{who} " + self.pick("is {} or {}", "in {} or {}", "equal to either {} or {}").format(*(value_text(v, "en") for v in c.values))
+        if c.op == "like":
+            kind, word = like_text(c.values[0])
+            return f"{who} {'containing' if kind == 'contains' else 'starting with'} \"{word}\""
+        if c.op == "is-null":
+            return self.pick(f"no {who} recorded", f"a missing {who}")
+        if c.op == "not-null":
+            return self.pick(f"a known {who}", f"{who} recorded")
+        assert c.sub is not None
+        sub = c.sub
+        if c.op in ("in-sub", "not-in-sub"):
+            other = plural(sub.entity)
+            if c.op == "not-in-sub":
+                return self.pick(f"no related {other}", f"no matching {other} at all")
+            return f"a related {sub.entity} with " + " and ".join(self.cond(x, sub) for x in sub.where)
+        agg = sub.select[0]
+        return f"{who} {'above' if c.op == '>sub' else 'below'} the {self.label(agg, sub)} of all {plural(sub.entity)}"
+
+    def conds(self, q: Query) -> str:
+        if not q.where:
+            return ""
+        parts = [self.cond(c, q) for c in q.where]
+        return self.pick(" with ", " that have ", " having ") + f" {q.conj} ".join(parts)
+
+    def order(self, q: Query) -> str:
+        it, desc = q.order[0]
+        what = self.label(it, q)
+        if q.limit is not None:
+            adj = "highest" if desc else "lowest"
+            if q.limit == 1:
+                return self.pick(f", only the one with the {adj} {what}", f", keeping just the row with the {adj} {what}")
+            return self.pick(f", keeping the {q.limit} with the {adj} {what}",
+                             f", only the top {q.limit} by {what} ({adj} first)")
+        return self.pick(f", sorted by {what} in {'descending' if desc else 'ascending'} order",
+                         f", ordered by {what}{' from high to low' if desc else ' from low to high'}")
+
+    def query(self, q: Query, lead: bool = True) -> str:
+        entity = plural(q.entity)
+        where = self.conds(q)
+        if q.group:
+            g = self.items(q.group, q)
+            rest = [i for i in q.select if i not in q.group]
+            if not rest:
+                k = q.having.values[0] if q.having else 1
+                more = "more than" if q.having and q.having.op == ">" else "at least"
+                return self.pick(f"Which {g} values appear in {more} {k} {entity}{where}?",
+                                 f"List the {g} shared by {more} {k} {entity}{where}.")
+            text = self.pick(f"For each {g}, what is the {self.items(rest, q)}",
+                             f"Show each {g} and the {self.items(rest, q)}",
+                             f"List every {g} together with the {self.items(rest, q)}")
+            text += f" of {entity}{where}" + (self.order(q) if q.order else "")
+            return text + ("?" if text.startswith("For") else ".")
+        if q.select == [Agg("count")]:
+            return self.pick(f"How many {entity} are there{where}?", f"Count the {entity}{where}.",
+                             f"What is the number of {entity}{where}?")
+        what = ("distinct " if q.distinct else "") + self.items(q.select, q)
+        suffix = where + (self.order(q) if q.order else "")
+        if all(isinstance(i, Agg) for i in q.select):
+            return self.pick(f"What is the {what} of {entity}{suffix}?", f"Compute the {what} over {entity}{suffix}.")
+        return self.pick(f"List the {what} of {entity}{suffix}.", f"Show the {what} of all {entity}{suffix}.",
+                         f"What are the {what} of the {entity}{suffix}?", f"Find the {what} for {entity}{suffix}.",
+                         f"Give me the {what} of {entity}{suffix}.")
+
+    def tree(self, t: Tree) -> str:
+        if isinstance(t, Query):
+            return self.query(t)
+        what, entity = self.items(t.left.select, t.left), plural(t.left.entity)
+        a, b = self.conds(t.left).strip(), self.conds(t.right).strip()
+        if t.op == "union":
+            return self.pick(f"List the {what} of {entity} {a}, together with those of {entity} {b}.",
+                             f"What {what} belong to {entity} either {a} or {b}?")
+        if t.op == "intersect":
+            return self.pick(f"Which {what} occur both among {entity} {a} and among {entity} {b}?",
+                             f"Find the {what} common to {entity} {a} and {entity} {b}.")
+        return self.pick(f"Which {what} of {entity} {a} do not occur among {entity} {b}?",
+                         f"List the {what} of {entity} {a}, except those of {entity} {b}.")
