@@ -29,7 +29,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
 
+from nl2sql_pipeline.core import hardness
 from nl2sql_pipeline.core.config import DatabaseConfig
 
 ErrorKind = Literal["rejected", "syntax", "timeout", "runtime"]
@@ -95,6 +97,18 @@ def _first_word(sql: str, dialect: str) -> str:
     return tokens[0].text.upper() if tokens else ""
 
 
+def _parse_statements(text: str, dialect: str) -> list[exp.Expression]:
+    try:
+        return [s for s in sqlglot.parse(text, read=dialect) if s is not None and not isinstance(s, exp.Semicolon)]
+    except ParseError:
+        # Columns named like statement keywords (spider-de's `alter`) defeat sqlglot; the hardness
+        # module re-reads them as names. Only for a single statement: any inner `;` stays fatal.
+        tokens = sqlglot.tokenize(text, read=dialect)
+        if any(t.token_type == TokenType.SEMICOLON for t in tokens):
+            raise
+        return [hardness.parse_query(text, dialect)]
+
+
 def parse_query(sql: str, dialect: str) -> tuple[exp.Expression | None, QueryCheck]:
     """Parse `sql` and decide whether it is exactly one side-effect-free query.
 
@@ -108,7 +122,7 @@ def parse_query(sql: str, dialect: str) -> tuple[exp.Expression | None, QueryChe
         # MySQL and MariaDB execute the inside of /*! ... */ while sqlglot skips it as a comment.
         return None, QueryCheck(kind="rejected", reason="executable /*! ... */ comments are not allowed")
     try:
-        statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None and not isinstance(s, exp.Semicolon)]
+        statements = _parse_statements(text, dialect)
     except (ParseError, TokenError, ValueError) as err:
         first = _first_word(text, dialect)
         if first not in _FIRST_WORDS:

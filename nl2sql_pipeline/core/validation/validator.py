@@ -1,0 +1,87 @@
+"""Step 6: run every generated pair through syntax, schema and execution, then dedup and split."""
+
+from __future__ import annotations
+
+from sqlglot.errors import SqlglotError
+
+from nl2sql_pipeline.core.execution import ReadOnlyExecutor
+from nl2sql_pipeline.core.metadata import SchemaMetadata
+from nl2sql_pipeline.core.samples import RawSamples, Sample
+from nl2sql_pipeline.core.validation.dedup import find_duplicates, result_fingerprint
+from nl2sql_pipeline.core.validation.models import ValidatedSample, ValidatedSamples
+from nl2sql_pipeline.core.validation.schema import SchemaIndex, unresolved
+from nl2sql_pipeline.core.validation.split import split_by_template
+from nl2sql_pipeline.core.validation.syntax import hardness_of, parse_query, sql_template, tables_used
+
+
+def check_sample(
+    sample: Sample,
+    index: SchemaIndex,
+    names: dict[str, str],
+    dialect: str,
+    executor: ReadOnlyExecutor | None,
+    *,
+    keep_empty: bool = True,
+) -> ValidatedSample:
+    """The three layers for one pair; `executor=None` stops after layer 2 (benchmarks, dry runs)."""
+    tree, verdict = parse_query(sample.sql, dialect)
+    if tree is None:
+        return ValidatedSample(sample=sample, passed=False, failed_layer="syntax", reason=verdict.reason)
+    facts = {
+        "template": sql_template(tree, dialect),
+        "normalized_sql": tree.sql(dialect=dialect, normalize=True, comments=False),
+        "tables": tables_used(tree, names),
+        "hardness": hardness_of(tree),
+    }
+    try:
+        problems = unresolved(tree, index, dialect)
+    except SqlglotError as err:  # scope building refuses some trees (e.g. ambiguous set operations)
+        problems = [f"cannot resolve names: {str(err).splitlines()[0][:200]}"]
+    if problems:
+        return ValidatedSample(sample=sample, passed=False, failed_layer="schema", reason="; ".join(problems), **facts)
+    if executor is None:
+        return ValidatedSample(sample=sample, passed=True, **facts)
+    result = executor.execute(sample.sql)
+    if not result.ok:
+        reason = f"{result.error_kind}: {result.error}"
+        return ValidatedSample(sample=sample, passed=False, failed_layer="execution", reason=reason, **facts)
+    counts = {
+        "row_count": result.row_count,
+        "column_count": len(result.columns),
+        "empty": result.row_count == 0,
+        "truncated": result.truncated,
+        "result_fingerprint": result_fingerprint(len(result.columns), result.rows),
+    }
+    if counts["empty"] and not keep_empty:
+        reason = "empty result (validation.keep_empty is false)"
+        return ValidatedSample(sample=sample, passed=False, failed_layer="execution", reason=reason, **facts, **counts)
+    return ValidatedSample(sample=sample, passed=True, **facts, **counts)
+
+
+def validate_samples(
+    raw: RawSamples,
+    meta: SchemaMetadata,
+    executor: ReadOnlyExecutor | None,
+    *,
+    keep_empty: bool = True,
+    dev_ratio: float = 0.1,
+    seed: int = 0,
+) -> ValidatedSamples:
+    """Validate, deduplicate, label hardness and split one database's generated pairs."""
+    dialect = raw.dialect or meta.dialect
+    index = SchemaIndex.of(meta)
+    names = {t.name.lower(): t.name for t in meta.tables}
+    items = [check_sample(s, index, names, dialect, executor, keep_empty=keep_empty) for s in raw.samples]
+    passed = [i for i, v in enumerate(items) if v.passed]
+    keys = [
+        (items[i].template, items[i].normalized_sql, None if items[i].empty else items[i].result_fingerprint,
+         items[i].sample.question)
+        for i in passed
+    ]
+    for local, (kept, why) in find_duplicates(keys).items():
+        items[passed[local]].duplicate_of = passed[kept]
+        items[passed[local]].duplicate_reason = why
+    accepted = [v for v in items if v.accepted]
+    for item, label in zip(accepted, split_by_template([v.template or "" for v in accepted], dev_ratio=dev_ratio, seed=seed)):
+        item.split = label
+    return ValidatedSamples(database=raw.database, dialect=dialect, items=items, keep_empty=keep_empty, notes=list(raw.notes))
