@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from nl2sql_pipeline.core.training import dataset_dir as ds
-from nl2sql_pipeline.core.training.recipes import LlamaFactoryRecipe, check_runnable
+from nl2sql_pipeline.core.training.recipes import LlamaFactoryRecipe, PeftRecipe, check_runnable
 from nl2sql_pipeline.core.training.results import AdapterResult, LossPoint, Progress, TrainingError
 
 SHIM_DIR = Path(__file__).with_name("lf_shim")  # holds the torchaudio stand-in; see its docstring
@@ -203,7 +203,7 @@ def train(recipe: LlamaFactoryRecipe, *, recipe_name: str, model_path: Path, dat
     )
 
 
-def export_merged(recipe: LlamaFactoryRecipe, *, model_path: Path, adapter_dir: Path, export_dir: Path,
+def export_merged(recipe: LlamaFactoryRecipe | PeftRecipe, *, model_path: Path, adapter_dir: Path, export_dir: Path,
                   work_dir: Path) -> Path:
     """`llamafactory-cli export`: base + LoRA merged into a standalone model folder (for servers without LoRA)."""
     config = {

@@ -72,3 +72,11 @@ class AdapterResult(BaseModel):
 
     def path(self) -> Path:
         return Path(self.adapter_dir)
+
+
+class MergedModel(BaseModel):
+    """A standalone model folder: the base model with the adapter merged in (`llamafactory-cli export`)."""
+
+    model_dir: str
+    base_model: str
+    adapter_dir: str
