@@ -5,8 +5,8 @@ the shortfall only, listing what exists, for `topup_rounds` rounds; then the off
 fills the rest (if `offline_fill`). Mode `llm-sql-first` (OmniSQL): SQL comes from the offline
 synthesizer and has run on the database; the LLM writes the question for it in a chosen style.
 
-Validation and the offline synthesizer come in as functions (`accept`, `synthesize`), so this
-module knows nothing about executors or synthesis internals.
+Validation and the offline synthesizer come in as functions (`accept`, `synthesize`; build them
+with `validated_by` and `synthesized_by`), so the loop can be tested and reused on its own.
 """
 
 from __future__ import annotations
@@ -23,8 +23,12 @@ from nl2sql_pipeline.core.cards import TableCards, estimate_tokens
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.llm.client import LLMClient
 from nl2sql_pipeline.core.llm.parse import first_int, parse_items, pick
+from nl2sql_pipeline.core.execution import ReadOnlyExecutor
+from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.planning import is_chinese
 from nl2sql_pipeline.core.samples import RawSamples, Sample, Topic, TopicPlan
+from nl2sql_pipeline.core.synthesis import synthesizer
+from nl2sql_pipeline.core.validation.validator import validate_samples
 from nl2sql_pipeline.prompts import render
 
 log = logging.getLogger("nl2sql_pipeline.llm")
@@ -45,6 +49,27 @@ DIALECT_RULES = {
     "oracle": "Use FETCH FIRST n ROWS ONLY, never LIMIT.",
 }
 HARDNESS = ("easy", "medium", "hard", "extra")
+
+
+def samples_schema(count: int) -> dict[str, Any]:
+    """`{"samples": [...]}` as a JSON schema (enforced by vLLM; an object top level also suits
+    json_object endpoints such as DeepSeek's). Bounded lengths keep weak models' answers finite."""
+    item = {"type": "object", "additionalProperties": False,
+            "required": ["question", "sql", "hardness", "style"],
+            "properties": {"question": {"type": "string", "minLength": 1, "maxLength": 300},
+                           "sql": {"type": "string", "minLength": 1, "maxLength": 1200},
+                           "hardness": {"type": "string", "enum": list(HARDNESS)},
+                           "style": {"type": "string", "maxLength": 60}}}
+    return {"type": "object", "additionalProperties": False, "required": ["samples"],
+            "properties": {"samples": {"type": "array", "items": item, "minItems": 1, "maxItems": count}}}
+
+
+def questions_schema(count: int) -> dict[str, Any]:
+    item = {"type": "object", "additionalProperties": False, "required": ["id", "question"],
+            "properties": {"id": {"type": "integer", "minimum": 1, "maximum": count},
+                           "question": {"type": "string", "minLength": 1, "maxLength": 300}}}
+    return {"type": "object", "additionalProperties": False, "required": ["questions"],
+            "properties": {"questions": {"type": "array", "items": item, "minItems": 1, "maxItems": count}}}
 
 
 class Progress(Protocol):
@@ -122,7 +147,7 @@ class _Context:
             section = (f"\n(第 {round_no} 轮补充)之前的回答还缺 {count} 条可用样本。" if zh else
                        f"\n(Top-up round {round_no}.) Earlier answers left {count} usable samples missing.")
             if not listed:
-                section += "请严格只输出 JSON 数组。\n" if zh else " Output a strict JSON array only.\n"
+                section += "请严格只输出要求的 JSON 对象。\n" if zh else " Output the required JSON object only.\n"
         if listed:
             section += (f"\n以下 {len(existing)} 条样本已经存在,不要重复它们的问题或 SQL,只需再写 {count} 条新的:\n" if zh else
                         f"\nThese {len(existing)} samples already exist; do not repeat their questions or SQL, "
@@ -175,10 +200,11 @@ async def _llm_topic(ctx: _Context, topic: Topic, accept: Accept | None, synthes
         if short <= 0:
             break
         result.rounds = round_no
-        prompts = [ctx.generation_prompt(topic, n, i, result.samples, round_no)
-                   for i, n in enumerate(chunks(short, s.batch_size))]
+        asks = [(ctx.generation_prompt(topic, n, i, result.samples, round_no), n)
+                for i, n in enumerate(chunks(short, s.batch_size))]
         answers = await asyncio.gather(*(
-            ctx.client.acomplete([{"role": "user", "content": p}], max_tokens=s.max_tokens) for p in prompts))
+            ctx.client.acomplete([{"role": "user", "content": p}], schema=samples_schema(n), schema_name="samples",
+                                 max_tokens=s.max_tokens) for p, n in asks))
         candidates = []
         for answer in answers:
             result.requests += 1
@@ -208,9 +234,10 @@ async def _sql_first_topic(ctx: _Context, topic: Topic, accept: Accept | None, s
             break
         result.rounds = round_no
         groups = [missing[i:i + s.batch_size] for i in range(0, len(missing), s.batch_size)]
-        prompts = [ctx_question_prompt(ctx, topic, good, g, round_no + j) for j, g in enumerate(groups)]
+        prompts = [question_prompt(ctx, topic, good, g, round_no + j) for j, g in enumerate(groups)]
         answers = await asyncio.gather(*(
-            ctx.client.acomplete([{"role": "user", "content": p}], max_tokens=s.max_tokens) for p in prompts))
+            ctx.client.acomplete([{"role": "user", "content": p}], schema=questions_schema(len(g)),
+                                 schema_name="questions", max_tokens=s.max_tokens) for p, g in zip(prompts, groups)))
         for group, answer in zip(groups, answers, strict=True):
             result.requests += 1
             result.truncated += answer.truncated
@@ -233,12 +260,33 @@ async def _sql_first_topic(ctx: _Context, topic: Topic, accept: Accept | None, s
     return result
 
 
-def ctx_question_prompt(ctx: _Context, topic: Topic, good: list[Sample], group: list[int], batch: int) -> str:
+def question_prompt(ctx: _Context, topic: Topic, good: list[Sample], group: list[int], batch: int) -> str:
     ddl, _ = ctx.ddl(topic)
     styles = ctx.settings.question_styles
     sql_list = "\n".join(f"{n}. {_norm(good[i].sql)}" for n, i in enumerate(group, start=1))
     return render(f"question_{ctx.language}", topic=topic.name, dialect_name=ctx.dialect_name, ddl=ddl,
                   style=styles[batch % len(styles)], sql_list=sql_list)
+
+
+def validated_by(meta: SchemaMetadata, executor: ReadOnlyExecutor | None, keep_empty: bool = True) -> Accept:
+    """Validation (syntax, schema, execution) as the generator's `accept`: top-up counts these."""
+
+    def accept(samples: list[Sample]) -> list[Sample]:
+        raw = RawSamples(database=meta.database, dialect=meta.dialect, samples=samples)
+        return [v.sample for v in validate_samples(raw, meta, executor, keep_empty=keep_empty).items if v.accepted]
+
+    return accept
+
+
+def synthesized_by(meta: SchemaMetadata, executor: ReadOnlyExecutor | None, db: DatabaseConfig) -> Synthesize:
+    """The offline synthesizer for one topic, as the generator's `synthesize`."""
+
+    def fill(topic: Topic, count: int) -> list[Sample]:
+        plan = TopicPlan(database=db.name, dialect=meta.dialect, total=count,
+                         topics=[topic.model_copy(update={"count": count})])
+        return synthesizer.synthesize(plan, meta, executor, db).samples
+
+    return fill
 
 
 def generate_with_llm(plan: TopicPlan, cards: TableCards, db: DatabaseConfig, client: LLMClient, *,

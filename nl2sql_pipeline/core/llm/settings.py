@@ -30,7 +30,7 @@ class PlannerSettings(_Strict):
     attempts: int = Field(3, ge=1)
     # Cards above this many tokens are replaced by a compressed view (names, comments, FK graph);
     # above it again, the offline planner clusters first and the LLM names and sizes the topics.
-    context_budget_tokens: int = Field(6000, ge=200)
+    context_budget_tokens: int = Field(6000, ge=1)
     max_tokens: int | None = None
 
 
