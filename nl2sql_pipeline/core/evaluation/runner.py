@@ -12,6 +12,7 @@ Speed comes from (measured in benchmarks/bench_evaluation.py):
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import threading
@@ -52,6 +53,7 @@ class EvalOptions(BaseModel):
     timeout_s: float = 5.0
     row_cap: int = 100_000  # results are compared in full: a truncated result is a failure
     workers: int = 0  # 0: one per CPU; 1: in this process
+    keep_warm: bool = False  # keep worker processes and connections for the next call
 
 
 class ItemVerdict(BaseModel):
@@ -75,10 +77,14 @@ class ItemVerdict(BaseModel):
 
 _Task = tuple[int, str, PredictionItem]  # (position, run label, item)
 
-# Per-process state: worker processes keep their connections and gold results between chunks.
-_EXECUTORS: dict[str, ReadOnlyExecutor] = {}
+# Per-process state: worker processes keep their connections between chunks (and, with
+# keep_warm, between calls); gold results live for one call, since databases may change.
+_EXECUTORS: dict[tuple[str, str, float, int], ReadOnlyExecutor] = {}
 _GOLD: dict[tuple[str, str], ExecutionResult] = {}
-_HARDNESS: dict[str, str | None] = {}
+_GOLD_CALL: list[int] = [0]
+_HARDNESS: dict[tuple[str, str], str | None] = {}
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+_CALLS = itertools.count(1)
 
 
 def evaluate_runs(
@@ -103,21 +109,41 @@ def evaluate_items(
     workers = options.workers or os.cpu_count() or 1
     workers = max(1, min(workers, len(numbered) // 64 or 1))
     targets = dict(targets)
+    call = next(_CALLS)
     results: list[ItemVerdict | None] = [None] * len(numbered)
-    if workers == 1:
-        try:
-            for position, verdict in _run_chunk(numbered, targets, options):
+    try:
+        if workers == 1:
+            for position, verdict in _run_chunk(call, numbered, targets, options):
                 results[position] = verdict
-        finally:
-            _close_executors()
-    else:
-        size = max(16, min(512, -(-len(numbered) // (workers * 4))))
-        chunks = [numbered[i : i + size] for i in range(0, len(numbered), size)]
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
-            for chunk_result in pool.map(_run_chunk, chunks, [targets] * len(chunks), [options] * len(chunks)):
+        else:
+            size = max(16, min(512, -(-len(numbered) // (workers * 4))))
+            chunks = [numbered[i : i + size] for i in range(0, len(numbered), size)]
+            pool = _pool(workers)
+            for chunk_result in pool.map(_run_chunk, [call] * len(chunks), chunks, [targets] * len(chunks), [options] * len(chunks)):
                 for position, verdict in chunk_result:
                     results[position] = verdict
+    finally:
+        if not options.keep_warm:
+            shutdown()
     return [v for v in results if v is not None]
+
+
+def shutdown() -> None:
+    """Stop kept-warm worker processes and close this process's connections."""
+    for pool in _POOLS.values():
+        pool.shutdown(cancel_futures=True)
+    _POOLS.clear()
+    for executor in _EXECUTORS.values():
+        executor.close()
+    _EXECUTORS.clear()
+    _GOLD.clear()
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    pool = _POOLS.get(workers)
+    if pool is None:
+        pool = _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=_context())
+    return pool
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -128,33 +154,31 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 def _run_chunk(
-    tasks: Sequence[_Task], targets: Mapping[str, DatabaseTarget], options: EvalOptions
+    call: int, tasks: Sequence[_Task], targets: Mapping[str, DatabaseTarget], options: EvalOptions
 ) -> list[tuple[int, ItemVerdict]]:
+    if _GOLD_CALL[0] != call:
+        _GOLD.clear()
+        _GOLD_CALL[0] = call
     return [(position, _judge(label, item, targets, options)) for position, label, item in tasks]
 
 
-def _executor(db_id: str, target: DatabaseTarget, options: EvalOptions) -> ReadOnlyExecutor:
-    executor = _EXECUTORS.get(db_id)
+def _executor(target: DatabaseTarget, options: EvalOptions) -> ReadOnlyExecutor:
+    key = (target.url, target.dialect, options.timeout_s, options.row_cap)
+    executor = _EXECUTORS.get(key)
     if executor is None:
         executor = ReadOnlyExecutor(target.url, target.dialect, timeout_s=options.timeout_s, row_cap=options.row_cap)
-        _EXECUTORS[db_id] = executor
+        _EXECUTORS[key] = executor
     return executor
 
 
-def _close_executors() -> None:
-    for executor in _EXECUTORS.values():
-        executor.close()
-    _EXECUTORS.clear()
-    _GOLD.clear()
-
-
 def _hardness(gold_sql: str, dialect: str) -> str | None:
-    if gold_sql not in _HARDNESS:
+    key = (gold_sql, dialect)
+    if key not in _HARDNESS:
         try:
-            _HARDNESS[gold_sql] = spider_hardness(gold_sql, dialect)
+            _HARDNESS[key] = spider_hardness(gold_sql, dialect)
         except HardnessError:
-            _HARDNESS[gold_sql] = None
-    return _HARDNESS[gold_sql]
+            _HARDNESS[key] = None
+    return _HARDNESS[key]
 
 
 def _parses(sql: str, dialect: str) -> bool:
@@ -183,11 +207,11 @@ def _judge(label: str, item: PredictionItem, targets: Mapping[str, DatabaseTarge
     if target is None:
         verdict.executable, verdict.error = False, f"no database {item.database!r} to run on"
         return verdict
-    executor = _executor(item.database, target, options)
+    executor = _executor(target, options)
     gold_sql = _prepare(item.gold_sql, options, target.dialect)
-    gold = _GOLD.get((item.database, gold_sql))
+    gold = _GOLD.get((target.url, gold_sql))
     if gold is None:
-        gold = _GOLD[(item.database, gold_sql)] = executor.execute(gold_sql)
+        gold = _GOLD[(target.url, gold_sql)] = executor.execute(gold_sql)
     if not gold.ok or gold.truncated:
         verdict.executable = False
         verdict.error = f"gold query failed: {gold.error}" if not gold.ok else f"gold result exceeds row_cap={options.row_cap}"

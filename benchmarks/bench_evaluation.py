@@ -1,0 +1,121 @@
+"""Evaluation benchmark (issue 5): the 978 executable spider-de gold queries against a perturbed
+prediction set (drop ORDER BY, swap columns, change a literal, add DISTINCT, or unchanged).
+
+Compared in the same run: a naive evaluator as the reference design's and Spider's exec loop
+(serial, a new SQLite connection per query, gold re-run for every item) and our runner
+(read-only executor with its enforced per-query timeout, reused connections, gold reuse) with
+1 and 2 worker processes. Target: >= 5,000 items/s on 2 cores after start-up, verdicts unchanged.
+
+    .venv/bin/python benchmarks/bench_evaluation.py [--data ../shared/data/spider-de] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sqlite3
+import statistics
+import time
+from pathlib import Path
+
+from nl2sql_pipeline.core.connection import sqlite_url
+from nl2sql_pipeline.core.evaluation.compare import gold_orders, results_match
+from nl2sql_pipeline.core.evaluation.extract import extract_sql
+from nl2sql_pipeline.core.evaluation.inputs import GoldItem, read_gold, spider_db_path
+from nl2sql_pipeline.core.evaluation.runner import DatabaseTarget, EvalOptions, evaluate_items
+from nl2sql_pipeline.core.predictions import PredictionItem
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "nl2sql_pipeline_tests" / "data" / "spider_de"
+
+
+def perturb(sql: str, rng: random.Random) -> str:
+    """One hand-made kind of mistake per item, chosen at random (seeded)."""
+    kind = rng.choice(["same", "drop_order", "swap", "literal", "distinct"])
+    if kind == "drop_order" and re.search(r"\border by\b", sql, re.I):
+        return re.sub(r"\s+order by\s+[^)]*?(?=\s+limit\b|$)", "", sql, count=1, flags=re.I)
+    if kind == "swap":
+        m = re.match(r"(?is)select\s+(distinct\s+)?([^,()]+?)\s*,\s*([^,()]+?)(\s*,|\s+from\b)", sql)
+        if m:
+            return sql[: m.start(2)] + m.group(3) + " , " + m.group(2) + sql[m.end(3) :]
+    if kind == "literal" and re.search(r"\b\d+\b", sql):
+        return re.sub(r"\b(\d+)\b", lambda n: str(int(n.group(1)) + 1), sql, count=1)
+    if kind == "distinct" and not re.search(r"\bdistinct\b", sql, re.I):
+        return re.sub(r"(?i)^select\b", "SELECT DISTINCT", sql.strip(), count=1)
+    return sql
+
+
+def naive(items: list[PredictionItem], db_dir: Path) -> list[bool]:
+    """The reference design's loop: per item, open a connection, run gold and prediction, compare."""
+    verdicts = []
+    for item in items:
+        path = spider_db_path(db_dir, item.database)
+        results = []
+        for sql in (item.gold_sql, extract_sql(item.output)):
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                results.append(conn.execute(sql).fetchall())
+            except sqlite3.Error:
+                results.append(None)
+            finally:
+                conn.close()
+        gold, pred = results
+        verdicts.append(pred is not None and results_match(gold, pred, order_matters=gold_orders(item.gold_sql)))
+    return verdicts
+
+
+def executable_gold(gold: list[GoldItem], db_dir: Path) -> list[GoldItem]:
+    keep = []
+    for g in gold:
+        conn = sqlite3.connect(f"file:{spider_db_path(db_dir, g.database)}?mode=ro", uri=True)
+        try:
+            conn.execute(g.gold_sql).fetchall()
+            keep.append(g)
+        except sqlite3.Error:
+            pass
+        finally:
+            conn.close()
+    return keep
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=5.0)
+    args = parser.parse_args()
+    db_dir = args.data / "database"
+    gold = executable_gold(read_gold(args.data / "dev_gold.sql"), db_dir)
+    rng = random.Random(5)
+    items = [PredictionItem(index=i, database=g.database, question="", gold_sql=g.gold_sql, output=perturb(g.gold_sql, rng))
+             for i, g in enumerate(gold)]
+    targets = {db: DatabaseTarget(url=sqlite_url(spider_db_path(db_dir, db), read_only=True).render_as_string(), dialect="sqlite")
+               for db in {g.database for g in gold}}
+    tasks = [(0, "pred", item) for item in items]
+
+    def ours(workers: int) -> list[bool]:
+        options = EvalOptions(timeout_s=args.timeout, workers=workers, keep_warm=True)
+        return [v.match for v in evaluate_items(tasks, targets, options)]
+
+    contenders = {"naive (new connection per query, serial)": lambda: naive(items, db_dir),
+                  "runner, 1 worker": lambda: ours(1), "runner, 2 workers": lambda: ours(2)}
+    ours(1), ours(2)  # start-up: imports, worker processes, first connections, page cache
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    verdicts: dict[str, list[bool]] = {}
+    for _ in range(args.repeat):  # in turns, so that load changes on a shared machine hit all alike
+        for name, fn in contenders.items():
+            started = time.perf_counter()
+            verdicts[name] = fn()
+            times[name].append(time.perf_counter() - started)
+
+    reference = verdicts["naive (new connection per query, serial)"]
+    base = statistics.median(times["naive (new connection per query, serial)"])
+    print(f"{len(items)} items, {sum(reference)} matches (naive), timeout {args.timeout} s, median of {args.repeat}")
+    print(f"{'evaluator':44} {'seconds':>8} {'items/s':>9} {'vs naive':>9} {'same verdicts':>14}")
+    for name, samples in times.items():
+        seconds = statistics.median(samples)
+        print(f"{name:44} {seconds:8.3f} {len(items) / seconds:9.0f} {base / seconds:8.1f}x {str(verdicts[name] == reference):>14}")
+
+
+if __name__ == "__main__":
+    main()
