@@ -2,16 +2,22 @@
 
 import dagster as dg
 
-from nl2sql_pipeline.defs import data_create, evaluation
-from nl2sql_pipeline.defs.jobs import data_create_job
+from nl2sql_pipeline.defs import data_create, evaluation, generation, validation
+from nl2sql_pipeline.defs.automation import nightly_schedule, schema_drift_sensor
 from nl2sql_pipeline.defs.io_managers import ParquetIOManager, PydanticJsonIOManager
+from nl2sql_pipeline.defs.jobs import data_create_job, dataset_job
 from nl2sql_pipeline.defs.settings import DatabasesResource
+
+# One module per asset group; each only wires the core.
+ASSET_MODULES = [data_create, generation, validation, evaluation]
 
 
 def build_definitions() -> dg.Definitions:
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([data_create, evaluation]),
+        assets=dg.load_assets_from_modules(ASSET_MODULES),
         jobs=[data_create_job],
+        schedules=[nightly_schedule()],
+        sensors=[schema_drift_sensor()],
         resources={
             "databases": DatabasesResource(),
             "json_io_manager": PydanticJsonIOManager(),

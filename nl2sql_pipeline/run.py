@@ -1,5 +1,9 @@
 """`python -m nl2sql_pipeline.run demo`: the main job on every configured database, recorded in
-the persistent Dagster instance ($DAGSTER_HOME) so that `make ui` shows each run."""
+the persistent Dagster instance ($DAGSTER_HOME) so that `make ui` shows each run.
+
+Lazy like the UI's "Materialize stale": each database's schema is observed first (one catalog
+read), then only assets Dagster reports as stale or missing run; the rest are reused.
+"""
 
 from __future__ import annotations
 
@@ -13,47 +17,78 @@ import dagster as dg
 from nl2sql_pipeline.core.config import databases_config_path, nl2sql_home
 from nl2sql_pipeline.core.errors import Nl2SqlError
 
-
 # Step logs stay in the run history (the UI shows them); the terminal gets the summary.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Probing the connection is the point of a run, so it is never skipped as "fresh".
+ALWAYS = {dg.AssetKey("db_connection")}
+
+
+def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: list[dg.AssetKey], partition: str | None) -> bool:
+    result = job.execute_in_process(
+        partition_key=partition, instance=instance, raise_on_error=False, run_config=QUIET, asset_selection=keys
+    )
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure and event.step_failure_data.error:
+                print(f"    {event.step_key} failed: {event.step_failure_data.error.message.strip()}")
+    return result.success
+
+
+def _names(keys: list[dg.AssetKey]) -> str:
+    return ", ".join(k.to_user_string() for k in keys) or "nothing"
 
 
 def demo(partitions: list[str] | None = None) -> int:
     from nl2sql_pipeline.definitions import defs
     from nl2sql_pipeline.defs.settings import databases
+    from nl2sql_pipeline.defs.staleness import observe_schemas, stale_or_missing
 
     if not os.environ.get("DAGSTER_HOME"):
         print("DAGSTER_HOME is not set: runs would not be kept. Use `make demo`, or export DAGSTER_HOME.", file=sys.stderr)
         return 2
-    names = partitions or [d.name for d in databases().databases]
-    job = defs.resolve_job_def("data_create_job")
+    configured = [d for d in databases().databases if not partitions or d.name in partitions]
     instance = dg.DagsterInstance.get()
     print(f"Configuration: {databases_config_path()}")
+    changed = observe_schemas(instance, configured)
+    job = defs.resolve_job_def("data_create_job")
+    keys = sorted(job.asset_layer.executable_asset_keys, key=lambda k: k.to_user_string())
     failed = []
-    for name in names:
+    for db in configured:
         started = time.perf_counter()
-        result = job.execute_in_process(
-            partition_key=name, instance=instance, raise_on_error=False, run_config=QUIET
-        )
-        status = "ok" if result.success else "FAILED"
-        print(f"  {name:<24} {status} in {time.perf_counter() - started:.1f}s (run {result.run_id[:8]})")
-        if not result.success:
-            failed.append(name)
-            for event in result.all_events:
-                if event.is_step_failure and event.step_failure_data.error:
-                    print(f"    {event.step_key}: {event.step_failure_data.error.message.strip()}")
+        todo = [k for k in keys if k in ALWAYS or k in set(stale_or_missing(instance, defs, keys, db.name))]
+        reused = [k for k in keys if k not in todo]
+        ok = _run(job, instance, todo, db.name)
+        drift = " (schema changed)" if db.name in changed and changed[db.name][0] else ""
+        print(f"  {db.name:<20} {'ok' if ok else 'FAILED'} in {time.perf_counter() - started:.1f}s{drift}: "
+              f"ran {_names(todo)}; reused {_names(reused)}")
+        if not ok:
+            failed.append(db.name)
+    if "dataset_job" in {j.name for j in defs.resolve_all_job_defs()}:
+        fan_in = defs.resolve_job_def("dataset_job")
+        fan_keys = list(fan_in.asset_layer.executable_asset_keys)
+        todo = stale_or_missing(instance, defs, fan_keys, None)
+        ok = not todo or _run(fan_in, instance, todo, None)
+        print(f"  {'(all databases)':<20} {'ok' if ok else 'FAILED'}: ran {_names(todo)}; reused {_names([k for k in fan_keys if k not in todo])}")
+        failed += [] if ok else ["dataset"]
+    _summary()
+    return 1 if failed else 0
+
+
+def _summary() -> None:
     home = nl2sql_home()
     print(f"\nArtifacts: {home}/assets/<asset>/<database>.json")
-    if (home / "dataset").exists():
-        print(f"Training dataset (LLaMA-Factory dataset_dir): {home / 'dataset'}")
-    print(f"Run history: {os.environ['DAGSTER_HOME']}; open it with `make ui` (http://127.0.0.1:{os.environ.get('PORT', '3000')}).")
-    return 1 if failed else 0
+    dataset = home / "dataset"
+    if (dataset / "report.md").exists():
+        print(f"\nTraining dataset (LLaMA-Factory dataset_dir): {dataset}")
+        print((dataset / "report.md").read_text(encoding="utf-8").strip())
+    print(f"\nRun history: {os.environ['DAGSTER_HOME']}; open it with `make ui` "
+          f"(http://127.0.0.1:{os.environ.get('PORT', '3000')}).")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nl2sql_pipeline.run")
     sub = parser.add_subparsers(dest="command", required=True)
-    p_demo = sub.add_parser("demo", help="materialize data_create for every configured database")
+    p_demo = sub.add_parser("demo", help="materialize what is stale in data_create for every configured database")
     p_demo.add_argument("--partition", action="append", help="only these databases (repeatable)")
     args = parser.parse_args(argv)
     try:

@@ -10,9 +10,12 @@ from nl2sql_pipeline.core.cards import TableCards, build_cards
 from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.connection import ConnectionReport, probe
 from nl2sql_pipeline.core.metadata import SchemaMetadata
+from nl2sql_pipeline.core.schema_diff import diff_schemas
+from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
 from nl2sql_pipeline.defs.partitioned import per_partition_output, upstream
 from nl2sql_pipeline.defs.settings import DatabasesResource, database_partitions
-from nl2sql_pipeline.defs.versioning import code_version
+from nl2sql_pipeline.defs.settings import databases as databases_file
+from nl2sql_pipeline.defs.versioning import code_version, content_version
 
 GROUP = "data_create"
 PARTITIONS = database_partitions()
@@ -23,6 +26,19 @@ COMMON: dict[str, Any] = dict(
 )
 
 
+@dg.observable_source_asset(
+    group_name=GROUP,
+    partitions_def=PARTITIONS,
+    description="The live schema of each database; its data version is the schema fingerprint.",
+)
+def db_schema(context: dg.OpExecutionContext) -> dg.DataVersionsByPartition:
+    """Observing this (UI: 'Observe sources', the drift sensor, `make demo`) tells Dagster whether
+    db_metadata and everything downstream is stale, with one batched catalog read per database."""
+    return dg.DataVersionsByPartition(
+        {db.name: read_schema(db).fingerprint() for db in databases_file().databases}
+    )
+
+
 def _connection_metadata(report: ConnectionReport) -> Mapping[str, Any]:
     return report.model_dump(exclude={"database", "backend"})  # the URL in it is already masked
 
@@ -30,7 +46,13 @@ def _connection_metadata(report: ConnectionReport) -> Mapping[str, Any]:
 @dg.asset(kinds={"sqlalchemy"}, code_version=code_version(connection), **COMMON)
 def db_connection(context: dg.AssetExecutionContext, databases: DatabasesResource) -> dg.Output:
     """Step 1: the database answers; its dialect, server version, table count, latency, read-only."""
-    return per_partition_output(context, lambda key: probe(databases.get(key)), _connection_metadata)
+    return per_partition_output(
+        context,
+        lambda key: probe(databases.get(key)),
+        _connection_metadata,
+        # latency differs on every probe; what the server *is* decides the version
+        version=lambda r: content_version(r.model_dump_json(exclude={"latency_ms"})),
+    )
 
 
 def _metadata_metadata(meta: SchemaMetadata) -> Mapping[str, Any]:
@@ -55,20 +77,31 @@ def _metadata_metadata(meta: SchemaMetadata) -> Mapping[str, Any]:
 @dg.asset(
     kinds={"sqlalchemy"},
     code_version=code_version(metadata, descriptions, catalog),
-    deps=[db_connection],
+    deps=[db_connection, db_schema],
     **COMMON,
 )
-def db_metadata(context: dg.AssetExecutionContext, databases: DatabasesResource) -> dg.Output:
+def db_metadata(
+    context: dg.AssetExecutionContext,
+    databases: DatabasesResource,
+    json_io_manager: dg.ResourceParam[PydanticJsonIOManager],  # the stored previous value, for the drift diff
+) -> dg.Output:
     """Step 2: tables, columns (types, nullability, defaults, comments), primary and foreign keys.
 
     Its data version is the schema fingerprint: with an unchanged schema, everything downstream
-    stays fresh even when row counts move.
+    stays fresh even when row counts move. When the schema drifted, the metadata says how.
     """
+
+    def compute(key: str) -> SchemaMetadata:
+        meta = read_schema(databases.get(key))
+        previous = json_io_manager.load_previous(context.asset_key, key)
+        if previous is not None and previous.fingerprint() != meta.fingerprint():
+            change = diff_schemas(previous, meta)
+            context.add_asset_metadata({"schema_changes": change.summary()}, partition_key=key)
+            context.log.info(f"{key}: schema changed: {change.summary()}")
+        return meta
+
     return per_partition_output(
-        context,
-        lambda key: read_schema(databases.get(key)),
-        _metadata_metadata,
-        version=lambda meta: dg.DataVersion(meta.fingerprint()),
+        context, compute, _metadata_metadata, version=lambda meta: dg.DataVersion(meta.fingerprint())
     )
 
 

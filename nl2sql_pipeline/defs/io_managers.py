@@ -49,6 +49,11 @@ class _PartitionedFileIOManager(dg.ConfigurableIOManager):
         metadata = self._write(path, obj)
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), **metadata})
 
+    def load_previous(self, key: dg.AssetKey, partition: str | None) -> Any | None:
+        """The value last stored for an asset (partition), or None: for diffs and incremental reuse."""
+        path = self._path(key, partition)
+        return self._read(path) if path.exists() else None
+
     def load_input(self, context: dg.InputContext) -> Any:
         key = context.asset_key
         if not context.has_asset_partitions:

@@ -1,0 +1,76 @@
+"""When assets run by themselves: a lazy automation condition, the nightly schedule and the
+schema-drift sensor. Settings: configs/orchestration.yaml.
+
+Automation conditions are evaluated by Dagster's `default_automation_condition_sensor`, which
+starts STOPPED: turn it on in the UI (Automation tab) or with
+`dagster sensor start default_automation_condition_sensor` for downstream assets to follow.
+"""
+
+import dagster as dg
+
+from nl2sql_pipeline.core.errors import Nl2SqlError
+from nl2sql_pipeline.defs.jobs import data_create_job
+from nl2sql_pipeline.defs.settings import DatabasesResource, orchestration
+from nl2sql_pipeline.defs.staleness import observe_schemas
+
+A = dg.AutomationCondition
+# Recompute when missing, when the asset's own code version changed, or when an upstream's
+# *data version* changed (not merely because it was re-materialized with the same content):
+# cheap steps follow their inputs, and expensive ones never re-run for a cosmetic change.
+ON_CONTENT_CHANGE = (
+    (A.missing() | A.code_version_changed() | A.any_deps_match(A.data_version_changed()))
+    & ~A.any_deps_missing()
+    & ~A.any_deps_in_progress()
+    & ~A.in_progress()
+).with_label("missing, new code version, or upstream content changed")
+
+
+def nightly_schedule() -> dg.ScheduleDefinition:
+    settings = orchestration().nightly_schedule
+
+    @dg.schedule(
+        name="nightly_data_create",
+        job=data_create_job,
+        cron_schedule=settings.cron,
+        execution_timezone=settings.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING if settings.enabled else dg.DefaultScheduleStatus.STOPPED,
+        description="Every night: observe every database's schema, then run its stale data_create assets.",
+    )
+    def _nightly(context: dg.ScheduleEvaluationContext, databases: DatabasesResource):
+        configured = databases.file().databases
+        observe_schemas(context.instance, configured)
+        day = f"{context.scheduled_execution_time:%Y-%m-%d}"
+        for db in configured:
+            yield dg.RunRequest(run_key=f"{db.name}:{day}", partition_key=db.name, stale_assets_only=True)
+
+    return _nightly
+
+
+def schema_drift_sensor() -> dg.SensorDefinition:
+    settings = orchestration().schema_drift
+
+    @dg.sensor(
+        name="schema_drift",
+        job=data_create_job,
+        minimum_interval_seconds=settings.interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING if settings.enabled else dg.DefaultSensorStatus.STOPPED,
+        description="Observes each database's schema fingerprint; re-runs the stale part of data_create where it changed.",
+    )
+    def _drift(context: dg.SensorEvaluationContext, databases: DatabasesResource):
+        for db in databases.file().databases:
+            try:
+                changed = observe_schemas(context.instance, [db])
+            except Nl2SqlError as err:  # one unreachable database must not hide drift in the others
+                context.log.warning(f"{db.name}: {err}")
+                continue
+            if db.name in changed:
+                previous, current = changed[db.name]
+                context.log.info(f"{db.name}: schema fingerprint {previous} -> {current}")
+                yield dg.RunRequest(
+                    run_key=f"{db.name}:{current}",
+                    partition_key=db.name,
+                    stale_assets_only=True,
+                    tags={"nl2sql/trigger": "schema_drift", "nl2sql/fingerprint": current},
+                )
+
+    return _drift
