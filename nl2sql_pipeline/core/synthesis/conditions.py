@@ -36,6 +36,19 @@ def _above(values: list[Any], w: Any) -> list[Any]:
     return [v for v in values if type(v) is type(w) and v > w]
 
 
+def _around(col: Col, values: list[Any], w: Any, rng: random.Random) -> list[Cond]:
+    """Strict comparisons and a range that all keep `w`, with bounds taken from real values."""
+    lo, hi = _below(values, w), _above(values, w)
+    out = []
+    if lo:
+        out.append(Cond(col, ">", (rng.choice(lo),)))
+    if hi:
+        out.append(Cond(col, "<", (rng.choice(hi),)))
+    if lo and hi:
+        out.append(Cond(col, "between", (rng.choice(lo), rng.choice(hi))))
+    return out
+
+
 def _like_pattern(value: str, rng: random.Random) -> str | None:
     words = _WORD.findall(value)
     if not words:
@@ -55,23 +68,10 @@ def value_cond(col: Col, sample: TableSample, witness: dict[str, Any] | None, rn
         if c.type == "boolean" or isinstance(w, bool):
             options.append(Cond(col, "=", (w,)))
         elif c.numeric or isinstance(w, int | float) and not isinstance(w, bool):
-            lo, hi = _below(values, w), _above(values, w)
-            options.append(Cond(col, "=", (w,)))
-            options += [Cond(col, ">=", (w,)), Cond(col, "<=", (w,))]
-            if lo:
-                options.append(Cond(col, ">", (rng.choice(lo),)))
-            if hi:
-                options.append(Cond(col, "<", (rng.choice(hi),)))
-            if lo and hi:
-                options.append(Cond(col, "between", (rng.choice(lo), rng.choice(hi))))
+            options += [Cond(col, "=", (w,)), Cond(col, ">=", (w,)), Cond(col, "<=", (w,))]
+            options += _around(col, values, w, rng)
         elif c.temporal or _as_date(w):
-            lo, hi = _below(values, w), _above(values, w)
-            if lo:
-                options.append(Cond(col, ">", (rng.choice(lo),)))
-            if hi:
-                options.append(Cond(col, "<", (rng.choice(hi),)))
-            if lo and hi:
-                options.append(Cond(col, "between", (rng.choice(lo), rng.choice(hi))))
+            options += _around(col, values, w, rng)
             day = _as_date(w)
             if day and c.temporal:
                 options.append(Cond(YearOf(col), "=", (day.year,)))
@@ -83,8 +83,8 @@ def value_cond(col: Col, sample: TableSample, witness: dict[str, Any] | None, rn
                 options.append(Cond(col, "!=", (rng.choice(others),)))
             if isinstance(w, str) and (pattern := _like_pattern(w, rng)):
                 options.append(Cond(col, "like", (pattern,)))
-    if c.nullable and sample.has_nulls(c.name) and (witness is None or w is None):
-        options.append(Cond(col, "is-null"))
+    if c.nullable and sample.has_nulls(c.name):  # other rows have NULLs: IS NULL finds rows too
+        options.append(Cond(col, "is-null" if w is None or rng.random() < 0.4 else "not-null"))
     if not options:
         if c.nullable:
             options.append(Cond(col, "not-null"))

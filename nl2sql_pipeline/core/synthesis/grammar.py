@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nl2sql_pipeline.core.synthesis.conditions import condition, group_columns, value_cond
-from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Compound, Cond, Item, Join, Query, Tree
+from nl2sql_pipeline.core.synthesis.conditions import condition, group_columns
+from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Compound, Cond, Join, Query, Tree
 from nl2sql_pipeline.core.synthesis.schema import Column, JoinStep, TableView, join_paths
 from nl2sql_pipeline.core.synthesis.values import TableSample, ValueSource
 
@@ -204,9 +204,15 @@ def _join(ctx: Ctx, hops: int) -> tuple[Query, list[tuple[TableView, str]]] | No
     base = ctx.view()
     q = Query(table=base.name, entity=base.label, select=[], alias="T1")
     members = [(base, "T1")]
+    counted = base
     for i, step in enumerate(path, start=2):
         q.joins.append(Join(step, members[-1][1], f"T{i}"))
-        members.append((ctx.views[step.right], f"T{i}"))
+        right = ctx.views[step.right]
+        members.append((right, f"T{i}"))
+        # A join to the right table's primary key keeps one row per left row; else rows multiply.
+        if tuple(b for _, b in step.pairs) != right.primary_key or not right.primary_key:
+            counted = right
+    q.counted = counted.label
     return q, members
 
 

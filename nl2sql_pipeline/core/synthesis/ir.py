@@ -60,6 +60,7 @@ class Query:
     order: list[tuple[Item, bool]] = field(default_factory=list)  # (item, descending)
     limit: int | None = None
     distinct: bool = False
+    counted: str | None = None  # label of what one row of the FROM clause is, when it joins
 
     @property
     def tables(self) -> list[str]:

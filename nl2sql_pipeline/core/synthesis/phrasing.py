@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
 from typing import Any
 
@@ -61,3 +62,13 @@ def plural(label: str) -> str:
     if re.search(r"(x|ch|sh)$", label):
         return label + "es"
     return label + "s"
+
+
+class Writer:
+    """Base of the question writers: the topic's tables and the seeded choice of phrasing."""
+
+    def __init__(self, views: dict, rng: random.Random) -> None:
+        self.views, self.rng = views, rng
+
+    def pick(self, *options: str) -> str:
+        return self.rng.choice(options)

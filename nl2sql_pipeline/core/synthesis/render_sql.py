@@ -12,7 +12,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.dialects.mysql import MySQL
 
-from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Compound, Cond, Item, Query, Tree, YearOf
+from nl2sql_pipeline.core.synthesis.ir import Col, Compound, Cond, Item, Query, Tree, YearOf
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESERVED = {w.lower() for w in MySQL.Generator.RESERVED_KEYWORDS} | {"user", "year", "month", "day", "name", "date", "time", "text", "type", "value", "order", "group"}

@@ -54,6 +54,7 @@ class TableView:
     label: str
     columns: list[Column]
     row_count: int | None
+    primary_key: tuple[str, ...] = ()
     steps: list[JoinStep] = field(default_factory=list)  # joins that start at this table
 
     def pick(self, kind: str) -> list[Column]:
@@ -113,7 +114,8 @@ def topic_views(meta: SchemaMetadata, tables: list[str], language: str) -> dict[
         cols = [_column(info, c, fk_cols, language) for c in info.columns if c.type not in ("blob", "json", "other")]
         views[info.name] = TableView(
             name=info.name, label=label_for(info.comment, info.name, language), columns=cols,
-            row_count=info.row_count, steps=[s for s in steps if s.left == info.name],
+            row_count=info.row_count, primary_key=tuple(info.primary_key),
+            steps=[s for s in steps if s.left == info.name],
         )
     return views
 

@@ -127,24 +127,27 @@ def _fill(run: _Run, topic: Topic, database: str, quotas: dict[str, int], need: 
 
 
 def synthesize(plan: TopicPlan, meta: SchemaMetadata, executor: Executor | None,
-               db: DatabaseConfig | None = None) -> RawSamples:
+               db: DatabaseConfig | None = None, *, probe: bool = True) -> RawSamples:
     """NL/SQL pairs for every topic of `plan`, `topic.count` each where the schema allows.
 
-    `executor` (core.execution.ReadOnlyExecutor) samples values and probes each query; None
-    gives value-free conditions and no probing. `db` supplies language, seed, hardness mix and
+    `executor` (core.execution.ReadOnlyExecutor) samples values and, with `probe`, runs each
+    candidate once, dropping failures and (where the tables have rows) empty results; None gives
+    value-free conditions and no probing. `db` supplies language, seed, hardness mix and
     which columns may be sampled (`synthesis.sample_values`, `synthesis.no_sample`).
     """
     cfg = db.synthesis if db is not None else SynthesisConfig()
     language = question_language(meta, db)
     allowed = db.may_sample if db is not None else (lambda table, column: True)
     values = ValueSource(executor, meta.dialect, allowed)
-    run = _Run(dialect=meta.dialect, language=language, values=values, executor=executor, seed=cfg.seed,
+    run = _Run(dialect=meta.dialect, language=language, values=values, executor=executor if probe else None, seed=cfg.seed,
                views_by_topic={t.name: topic_views(meta, t.tables, language) for t in plan.topics})
     notes: list[str] = []
     global_quota = apportion(sum(t.count for t in plan.topics), cfg.hardness_mix)
     shortfall = 0
-    for topic in plan.topics:
-        quotas = apportion(topic.count, cfg.hardness_mix)
+    remaining = dict(global_quota)
+    for topic in plan.topics:  # topics share the database's quotas, so rounding never drifts
+        quotas = apportion(topic.count, {h: float(n) for h, n in remaining.items()})
+        remaining = {h: remaining[h] - quotas[h] for h in HARDNESS_LEVELS}
         made = _fill(run, topic, plan.database, quotas, topic.count, "main")
         if made < topic.count:
             notes.append(f"topic {topic.name!r}: {made} of {topic.count} samples (its tables allow no more distinct queries)")

@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-import random
-
-from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Compound, Cond, Item, Query, Tree, YearOf
-from nl2sql_pipeline.core.synthesis.phrasing import col_label, like_text, plural, value_text
+from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Cond, Item, Query, Tree, YearOf
+from nl2sql_pipeline.core.synthesis.phrasing import Writer, col_label, like_text, plural, value_text
 
 AGG = {"sum": ("total", "sum of the"), "avg": ("average", "mean"), "min": ("minimum", "lowest"), "max": ("maximum", "highest")}
 CMP = {
-    "=": ("is {v}", "equal to {v}"), "!=": ("is not {v}", "other than {v}"),
-    ">": ("greater than {v}", "above {v}", "more than {v}"), "<": ("less than {v}", "below {v}", "under {v}"),
-    ">=": ("at least {v}", "{v} or more"), "<=": ("at most {v}", "no more than {v}"),
+    "=": ("is {v}", "equals {v}"), "!=": ("is not {v}", "is other than {v}"),
+    ">": ("is greater than {v}", "is above {v}", "exceeds {v}"), "<": ("is less than {v}", "is below {v}", "is under {v}"),
+    ">=": ("is at least {v}", "is {v} or more"), "<=": ("is at most {v}", "is no more than {v}"),
 }
 
 
-class English:
-    def __init__(self, views: dict, rng: random.Random) -> None:
-        self.views, self.rng = views, rng
-
-    def pick(self, *options: str) -> str:
-        return self.rng.choice(options)
-
+class English(Writer):
     def label(self, it: Item, q: Query) -> str:
         if isinstance(it, Col):
             return col_label(it, q, self.views, "en")
         if isinstance(it, YearOf):
             return f"year of the {col_label(it.arg, q, self.views, 'en')}"
         if it.arg is None:
-            return f"number of {plural(q.entity)}"
+            return f"number of {plural(q.counted or q.entity)}"
         inner = col_label(it.arg, q, self.views, "en")
         if it.func == "count":
             return f"number of distinct {plural(inner)}" if it.distinct else f"number of {plural(inner)}"
@@ -38,36 +30,40 @@ class English:
         labels = [self.label(i, q) for i in items]
         return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
 
-    def cond(self, c: Cond, q: Query) -> str:
+    def clause(self, c: Cond, q: Query) -> str:
+        """`<label> is above 30`: a condition on a value, as a clause."""
         who = self.label(c.left, q)
         if c.op in CMP:
             return f"{who} " + self.pick(*CMP[c.op]).format(v=value_text(c.values[0], "en"))
         if c.op == "between":
-            return f"{who} between {value_text(c.values[0], 'en')} and {value_text(c.values[1], 'en')}"
+            return f"{who} is between {value_text(c.values[0], 'en')} and {value_text(c.values[1], 'en')}"
         if c.op == "in":
-            return f"{who} " + self.pick("is {} or {}", "in {} or {}", "equal to either {} or {}").format(*(value_text(v, "en") for v in c.values))
+            return f"{who} " + self.pick("is {} or {}", "is either {} or {}").format(*(value_text(v, "en") for v in c.values))
         if c.op == "like":
             kind, word = like_text(c.values[0])
-            return f"{who} {'containing' if kind == 'contains' else 'starting with'} \"{word}\""
+            return f"{who} {'contains' if kind == 'contains' else 'starts with'} \"{word}\""
         if c.op == "is-null":
-            return self.pick(f"no {who} recorded", f"a missing {who}")
+            return self.pick(f"{who} is missing", f"{who} is not recorded")
         if c.op == "not-null":
-            return self.pick(f"a known {who}", f"{who} recorded")
-        assert c.sub is not None
+            return self.pick(f"{who} is known", f"{who} is recorded")
         sub = c.sub
-        if c.op in ("in-sub", "not-in-sub"):
-            other = plural(sub.entity)
-            if c.op == "not-in-sub":
-                return self.pick(f"no related {other}", f"no matching {other} at all")
-            return f"a related {sub.entity} with " + " and ".join(self.cond(x, sub) for x in sub.where)
+        assert sub is not None
         agg = sub.select[0]
-        return f"{who} {'above' if c.op == '>sub' else 'below'} the {self.label(agg, sub)} of all {plural(sub.entity)}"
+        return f"{who} is {'above' if c.op == '>sub' else 'below'} the {self.label(agg, sub)} of all {plural(sub.entity)}"
+
+    def cond(self, c: Cond, q: Query) -> str:
+        """A condition as a relative phrase after the entity: `whose ...` or `that have ...`."""
+        if c.op == "not-in-sub":
+            return self.pick(f"that have no related {c.sub.entity}", f"without any matching {c.sub.entity}")
+        if c.op == "in-sub":
+            inner = " and ".join(self.clause(x, c.sub) for x in c.sub.where)
+            return self.pick(f"that have a related {c.sub.entity} whose {inner}", f"linked to a {c.sub.entity} whose {inner}")
+        return f"whose {self.clause(c, q)}"
 
     def conds(self, q: Query) -> str:
         if not q.where:
             return ""
-        parts = [self.cond(c, q) for c in q.where]
-        return self.pick(" with ", " that have ", " having ") + f" {q.conj} ".join(parts)
+        return " " + f" {q.conj} ".join(self.cond(c, q) for c in q.where)
 
     def order(self, q: Query) -> str:
         it, desc = q.order[0]
@@ -95,7 +91,7 @@ class English:
             text = self.pick(f"For each {g}, what is the {self.items(rest, q)}",
                              f"Show each {g} and the {self.items(rest, q)}",
                              f"List every {g} together with the {self.items(rest, q)}")
-            text += f" of {entity}{where}" + (self.order(q) if q.order else "")
+            text += ("" if rest == [Agg("count")] and not where and not q.joins else f" of {entity}{where}") + (self.order(q) if q.order else "")
             return text + ("?" if text.startswith("For") else ".")
         if q.select == [Agg("count")]:
             return self.pick(f"How many {entity} are there{where}?", f"Count the {entity}{where}.",
@@ -115,7 +111,7 @@ class English:
         a, b = self.conds(t.left).strip(), self.conds(t.right).strip()
         if t.op == "union":
             return self.pick(f"List the {what} of {entity} {a}, together with those of {entity} {b}.",
-                             f"What {what} belong to {entity} either {a} or {b}?")
+                             f"What {what} belong to {entity} {a}, or to {entity} {b}?")
         if t.op == "intersect":
             return self.pick(f"Which {what} occur both among {entity} {a} and among {entity} {b}?",
                              f"Find the {what} common to {entity} {a} and {entity} {b}.")

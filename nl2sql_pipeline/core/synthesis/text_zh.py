@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import random
-
 from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Cond, Item, Query, Tree, YearOf
-from nl2sql_pipeline.core.synthesis.phrasing import col_label, like_text, value_text
+from nl2sql_pipeline.core.synthesis.phrasing import Writer, col_label, like_text, value_text
 
 AGG = {"sum": ("总{}", "{}总和"), "avg": ("平均{}", "{}的平均值"), "min": ("最低{}", "最小{}"), "max": ("最高{}", "最大{}")}
 CMP = {
@@ -15,20 +13,14 @@ CMP = {
 }
 
 
-class Chinese:
-    def __init__(self, views: dict, rng: random.Random) -> None:
-        self.views, self.rng = views, rng
-
-    def pick(self, *options: str) -> str:
-        return self.rng.choice(options)
-
+class Chinese(Writer):
     def label(self, it: Item, q: Query) -> str:
         if isinstance(it, Col):
             return col_label(it, q, self.views, "zh")
         if isinstance(it, YearOf):
             return f"{col_label(it.arg, q, self.views, 'zh')}的年份"
         if it.arg is None:
-            return f"{q.entity}数量"
+            return f"{q.counted or q.entity}数量"
         inner = col_label(it.arg, q, self.views, "zh")
         if it.func == "count":
             return f"不同{inner}的个数" if it.distinct else f"{inner}的个数"
@@ -69,6 +61,8 @@ class Chinese:
         it, desc = q.order[0]
         what = self.label(it, q)
         way = "从高到低" if desc else "从低到高"
+        if q.limit == 1:
+            return self.pick(f"，只取{what}{'最高' if desc else '最低'}的一条", f"，只看{what}{'最高' if desc else '最低'}的那一条")
         if q.limit is not None:
             return self.pick(f"，按{what}{way}排序后只取前{q.limit}条", f"，取{what}{'最高' if desc else '最低'}的前{q.limit}条")
         return self.pick(f"，按{what}{way}排序", f"，结果按{what}{'降序' if desc else '升序'}排列")
@@ -83,7 +77,7 @@ class Chinese:
                 k = q.having.values[0] if q.having else 1
                 more = "超过" if q.having and q.having.op == ">" else "至少有"
                 return self.pick(f"哪些{g}对应的{of}{more}{k}条？", f"列出{of}数量{more}{k}条的{g}。")
-            stat = self.items(rest, q)
+            stat = "数量" if rest == [Agg("count")] and not q.joins else self.items(rest, q)
             text = self.pick(f"按{g}统计{of}的{stat}", f"每个{g}的{of}{stat}分别是多少", f"列出每个{g}及其{of}的{stat}")
             text += self.order(q) if q.order else ""
             return text + ("？" if text.startswith("每个") and not q.order else "。")

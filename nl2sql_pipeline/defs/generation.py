@@ -1,0 +1,74 @@
+"""Steps 4-5 of data_create as partitioned assets: the topic plan and the generated NL/SQL pairs."""
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+
+from nl2sql_pipeline.core import planning
+from nl2sql_pipeline.core.execution import executor_for
+from nl2sql_pipeline.core.planning import plan_topics
+from nl2sql_pipeline.core.samples import RawSamples, TopicPlan
+from nl2sql_pipeline.core.synthesis import (
+    conditions, grammar, ir, phrasing, render_sql, schema, synthesize, synthesizer, text_en, text_zh, values,
+)
+from nl2sql_pipeline.defs.data_create import COMMON
+from nl2sql_pipeline.defs.partitioned import per_partition_output, upstream
+from nl2sql_pipeline.defs.settings import DatabasesResource
+from nl2sql_pipeline.defs.versioning import code_version
+
+# Everything that decides the samples: grammar, value sampling, templates, rendering.
+SYNTHESIS_MODULES = (conditions, grammar, ir, phrasing, render_sql, schema, synthesizer, text_en, text_zh, values)
+
+
+def _table(header: str, rows: list[str]) -> dg.MetadataValue:
+    return dg.MetadataValue.md(header + "\n" + "\n".join(rows))
+
+
+def _plan_metadata(plan: TopicPlan) -> Mapping[str, Any]:
+    return {
+        "source": plan.source,
+        "topic_count": len(plan.topics),
+        "total": plan.total,
+        "topics": _table("| topic | tables | count |\n|---|---|---|",
+                         [f"| {t.name} | {', '.join(t.tables)} | {t.count} |" for t in plan.topics]),
+        "notes": "\n".join(plan.notes) or "none",
+    }
+
+
+@dg.asset(kinds={"python"}, code_version=code_version(planning), **COMMON)
+def topic_plan(context: dg.AssetExecutionContext, databases: DatabasesResource, table_cards: Any) -> dg.Output:
+    """Step 4: business topics (FK-related tables) and the share of the sample budget for each."""
+
+    def compute(key: str) -> TopicPlan:
+        db = databases.get(key)
+        return plan_topics(upstream(context, table_cards, key), db.sample_budget, db.planning)
+
+    return per_partition_output(context, compute, _plan_metadata)
+
+
+def _samples_metadata(raw: RawSamples) -> Mapping[str, Any]:
+    hardness = Counter(s.hardness or "unknown" for s in raw.samples)
+    topics = Counter(s.topic for s in raw.samples)
+    preview = [f"| {s.hardness} | {s.question} | `{s.sql}` |" for s in raw.samples[:8]]
+    return {
+        "sample_count": len(raw.samples),
+        "by_hardness": dict(sorted(hardness.items())),
+        "by_topic": _table("| topic | samples |\n|---|---|", [f"| {t} | {n} |" for t, n in topics.items()]),
+        "preview": _table("| hardness | question | sql |\n|---|---|---|", preview),
+        "notes": "\n".join(raw.notes) or "none",
+    }
+
+
+@dg.asset(kinds={"python", "sqlglot"}, code_version=code_version(*SYNTHESIS_MODULES), **COMMON)
+def raw_samples(context: dg.AssetExecutionContext, databases: DatabasesResource, db_metadata: Any,
+                topic_plan: Any) -> dg.Output:
+    """Step 5: NL/SQL pairs per topic, SQL first from the schema and real values, then the question."""
+
+    def compute(key: str) -> RawSamples:
+        db = databases.get(key)
+        meta = upstream(context, db_metadata, key)
+        return synthesize(upstream(context, topic_plan, key), meta, executor_for(db), db)
+
+    return per_partition_output(context, compute, _samples_metadata)
