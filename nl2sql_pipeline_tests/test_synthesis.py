@@ -42,6 +42,7 @@ def generate(db: DatabaseConfig, budget: int, meta: SchemaMetadata | None = None
 
 def assert_quality_gates(meta: SchemaMetadata, raw: RawSamples, db: DatabaseConfig) -> None:
     """The issue's gates, measured by validation (syntax, schema, execution, dedup, hardness)."""
+    assert not [n for n in raw.notes if "probe failed" in n]  # the grammar, not the probe, keeps SQL valid
     checked = validate_samples(raw, meta, executor_for(db), keep_empty=True)
     passed = sum(v.passed for v in checked.items) / len(checked.items)
     exported = [v for v in checked.items if v.accepted]
