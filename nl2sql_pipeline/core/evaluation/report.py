@@ -1,7 +1,7 @@
 """Summaries of verdicts: rates, breakdowns by hardness/topic/database, a before/after table.
 
-Execution rates count only executable items (the gold query ran); syntax-valid counts all.
-Rates are percentages, like the reference design's table.
+Rates count only executable items (those whose gold query ran: an item whose gold fails says
+nothing about the model); they are percentages, like the reference design's table.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def summarize(label: str, verdicts: Sequence[ItemVerdict], *, model: str = "", t
         items=len(verdicts),
         executable=len(runnable),
         matched=sum(v.match for v in runnable),
-        syntax_valid=_pct(sum(v.syntax_ok for v in verdicts), len(verdicts)),
+        syntax_valid=_pct(sum(v.syntax_ok for v in runnable), len(runnable)),
         exec_success=_pct(sum(v.executed for v in runnable), len(runnable)),
         exec_match=_pct(sum(v.match for v in runnable), len(runnable)),
         both_empty_matches=sum(v.both_empty for v in runnable),

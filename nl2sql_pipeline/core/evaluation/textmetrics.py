@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from statistics import fmean
 
 import sqlparse
@@ -41,6 +42,7 @@ class TextScores(BaseModel):
     lf_rougeL: float | None = None
 
 
+@lru_cache(maxsize=65536)  # gold queries recur (base and adapter, repeated questions); sqlparse is slow
 def normalize_sql(sql: str) -> str:
     """The reference design's normalize_sql: sqlparse lower-cases keywords, drops comments,
     then all whitespace runs become one space; trailing semicolons go too (extraction drops
