@@ -53,8 +53,12 @@ def subprocess_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     env.setdefault("WANDB_DISABLED", "true")
+    # The run's working folder is its output folder, so relative entries are made absolute.
+    paths = [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     if importlib.util.find_spec("torchaudio") is None:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SHIM_DIR), env.get("PYTHONPATH", "")) if p)
+        paths.insert(0, str(SHIM_DIR))
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
 
 
