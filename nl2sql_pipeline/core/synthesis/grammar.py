@@ -144,7 +144,8 @@ def e_having(ctx: Ctx) -> Tree | None:
         return None
     g = Col(ctx.rng.choice(groups))
     q.select, q.group = [g], [g]
-    q.having = Cond(Agg("count"), ctx.rng.choice((">", ">=")), (ctx.rng.choice((1, 2)),))
+    op = ctx.rng.choice((">", ">="))
+    q.having = Cond(Agg("count"), op, (ctx.rng.choice((1, 2) if op == ">" else (2, 3)),))
     return q
 
 

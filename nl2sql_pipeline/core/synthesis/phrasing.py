@@ -24,7 +24,14 @@ def col_label(col: Col, q: Query, views: dict, language: str) -> str:
         table_label = _ID_SUFFIX.sub("", link_col.label) if link_col else table_label
     if c.label.startswith(table_label):
         return c.label
-    return f"{table_label}{'' if language == 'zh' else ' '}{c.label}"
+    if language == "zh":  # 商品类别 + 类别名称 -> 商品类别名称; otherwise 支付记录的支付编号
+        overlap = next((k for k in range(min(len(table_label), len(c.label)), 0, -1) if table_label.endswith(c.label[:k])), 0)
+        return table_label + c.label[overlap:] if overlap else f"{table_label}的{c.label}"
+    return f"{table_label} {c.label}"
+
+
+def is_temporal(it: Item) -> bool:
+    return isinstance(it, Col) and it.column.temporal
 
 
 def item_column(it: Item) -> Col | None:

@@ -19,6 +19,7 @@ from nl2sql_pipeline.core.hardness import HARDNESS_LEVELS, hardness_counts
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.samples import Language, RawSamples, Sample, Topic, TopicPlan
 from nl2sql_pipeline.core.synthesis.grammar import RECIPES, Ctx
+from nl2sql_pipeline.core.synthesis.ir import Agg, Compound, Tree
 from nl2sql_pipeline.core.synthesis.render_sql import Renderer
 from nl2sql_pipeline.core.synthesis.schema import TableView, topic_views
 from nl2sql_pipeline.core.synthesis.text_en import English
@@ -73,6 +74,17 @@ class _Run:
     views_by_topic: dict[str, dict[str, TableView]] = field(default_factory=dict)
 
 
+def _rows_certain(tree: Tree, views: dict[str, TableView]) -> bool:
+    """Rows without running it: no filter and no join over a table with rows, or a plain aggregate."""
+    if isinstance(tree, Compound):
+        return tree.op == "union" and _rows_certain(tree.left, views)
+    if tree.where or tree.having or tree.joins:
+        return False
+    if not tree.group and all(isinstance(i, Agg) for i in tree.select):
+        return True
+    return bool(views[tree.table].row_count)
+
+
 def _fill(run: _Run, topic: Topic, database: str, quotas: dict[str, int], need: int, salt: str) -> int:
     """Generate up to `need` samples for `topic`, honouring `quotas` (relaxed in the last third)."""
     views = {n: v for n, v in run.views_by_topic[topic.name].items() if v.columns}
@@ -106,7 +118,7 @@ def _fill(run: _Run, topic: Topic, database: str, quotas: dict[str, int], need: 
             run.rejected[f"hardness {level} already full"] += 1
             continue
         row_count = None
-        if run.executor is not None:
+        if run.executor is not None and not _rows_certain(tree, views):
             result = run.executor.execute(sql, row_cap=PROBE_ROWS)
             if not result.ok:
                 run.rejected[f"probe failed: {result.error_kind}"] += 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Cond, Item, Query, Tree, YearOf
-from nl2sql_pipeline.core.synthesis.phrasing import Writer, col_label, like_text, plural, value_text
+from nl2sql_pipeline.core.synthesis.phrasing import Writer, col_label, is_temporal, like_text, plural, value_text
 
 AGG = {"sum": ("total", "sum of the"), "avg": ("average", "mean"), "min": ("minimum", "lowest"), "max": ("maximum", "highest")}
 CMP = {
@@ -33,6 +33,8 @@ class English(Writer):
     def clause(self, c: Cond, q: Query) -> str:
         """`<label> is above 30`: a condition on a value, as a clause."""
         who = self.label(c.left, q)
+        if c.op in (">", "<") and is_temporal(c.left):
+            return f"{who} is {'after' if c.op == '>' else 'before'} {value_text(c.values[0], 'en')}"
         if c.op in CMP:
             return f"{who} " + self.pick(*CMP[c.op]).format(v=value_text(c.values[0], "en"))
         if c.op == "between":

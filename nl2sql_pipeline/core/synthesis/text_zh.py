@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Cond, Item, Query, Tree, YearOf
-from nl2sql_pipeline.core.synthesis.phrasing import Writer, col_label, like_text, value_text
+from nl2sql_pipeline.core.synthesis.phrasing import Writer, col_label, is_temporal, like_text, value_text
 
 AGG = {"sum": ("总{}", "{}总和"), "avg": ("平均{}", "{}的平均值"), "min": ("最低{}", "最小{}"), "max": ("最高{}", "最大{}")}
 CMP = {
@@ -31,6 +31,8 @@ class Chinese(Writer):
 
     def cond(self, c: Cond, q: Query) -> str:
         who = self.label(c.left, q)
+        if c.op in (">", "<") and is_temporal(c.left):
+            return f"{who}{'晚于' if c.op == '>' else '早于'}{value_text(c.values[0], 'zh')}"
         if c.op in CMP:
             return who + self.pick(*CMP[c.op]).format(v=value_text(c.values[0], "zh"))
         if c.op == "between":
