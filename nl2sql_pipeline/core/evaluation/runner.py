@@ -6,7 +6,8 @@ max_statement_time), so one pathological prediction costs at most `timeout_s`.
 
 Speed comes from (measured in benchmarks/bench_evaluation.py):
 - one connection per database and worker, reused for every query;
-- each distinct gold query runs once per worker (base and adapter share their gold results);
+- each distinct query runs once per worker and call (base and adapter share their gold results;
+  a prediction equal to its gold reuses the gold's result);
 - work sorted by database and gold query and cut into chunks, spread over worker processes.
 """
 
@@ -78,10 +79,13 @@ class ItemVerdict(BaseModel):
 _Task = tuple[int, str, PredictionItem]  # (position, run label, item)
 
 # Per-process state: worker processes keep their connections between chunks (and, with
-# keep_warm, between calls); gold results live for one call, since databases may change.
+# keep_warm, between calls); query results live for one call, since databases may change.
 _EXECUTORS: dict[tuple[str, str, float, int], ReadOnlyExecutor] = {}
-_GOLD: dict[tuple[str, str], ExecutionResult] = {}
-_GOLD_CALL: list[int] = [0]
+_RESULTS: dict[tuple[str, str], ExecutionResult] = {}
+_RESULTS_CALL: list[int] = [0]
+# Predicted results are kept for reuse (a prediction equal to its gold, or to the other run's
+# prediction, runs once) only when small; gold results are always kept.
+_KEEP_PRED_ROWS = 1000
 _HARDNESS: dict[tuple[str, str], str | None] = {}
 _POOLS: dict[int, ProcessPoolExecutor] = {}
 _CALLS = itertools.count(1)
@@ -136,7 +140,7 @@ def shutdown() -> None:
     for executor in _EXECUTORS.values():
         executor.close()
     _EXECUTORS.clear()
-    _GOLD.clear()
+    _RESULTS.clear()
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -156,9 +160,9 @@ def _context() -> multiprocessing.context.BaseContext:
 def _run_chunk(
     call: int, tasks: Sequence[_Task], targets: Mapping[str, DatabaseTarget], options: EvalOptions
 ) -> list[tuple[int, ItemVerdict]]:
-    if _GOLD_CALL[0] != call:
-        _GOLD.clear()
-        _GOLD_CALL[0] = call
+    if _RESULTS_CALL[0] != call:
+        _RESULTS.clear()
+        _RESULTS_CALL[0] = call
     return [(position, _judge(label, item, targets, options)) for position, label, item in tasks]
 
 
@@ -179,6 +183,16 @@ def _hardness(gold_sql: str, dialect: str) -> str | None:
         except HardnessError:
             _HARDNESS[key] = None
     return _HARDNESS[key]
+
+
+def _execute(executor: ReadOnlyExecutor, target: DatabaseTarget, sql: str, *, keep: bool) -> ExecutionResult:
+    """The query's result, run at most once per call and process (read-only databases)."""
+    result = _RESULTS.get((target.url, sql))
+    if result is None:
+        result = executor.execute(sql)
+        if keep or result.row_count <= _KEEP_PRED_ROWS:
+            _RESULTS[(target.url, sql)] = result
+    return result
 
 
 def _parses(sql: str, dialect: str) -> bool:
@@ -209,16 +223,14 @@ def _judge(label: str, item: PredictionItem, targets: Mapping[str, DatabaseTarge
         return verdict
     executor = _executor(target, options)
     gold_sql = _prepare(item.gold_sql, options, target.dialect)
-    gold = _GOLD.get((target.url, gold_sql))
-    if gold is None:
-        gold = _GOLD[(target.url, gold_sql)] = executor.execute(gold_sql)
+    gold = _execute(executor, target, gold_sql, keep=True)
     if not gold.ok or gold.truncated:
         verdict.executable = False
         verdict.error = f"gold query failed: {gold.error}" if not gold.ok else f"gold result exceeds row_cap={options.row_cap}"
     if not pred_sql.strip():
         verdict.pred_error, verdict.error = "empty", verdict.error or "no SQL in the model output"
         return verdict
-    pred = executor.execute(_prepare(pred_sql, options, target.dialect))
+    pred = _execute(executor, target, _prepare(pred_sql, options, target.dialect), keep=False)
     verdict.pred_elapsed_s = pred.elapsed_s
     verdict.syntax_ok = pred.error_kind != "syntax" and (pred.error_kind != "rejected" or _parses(pred_sql, target.dialect))
     if not pred.ok:
