@@ -65,6 +65,11 @@ FORBIDDEN_FUNCTIONS = frozenset(
     """.split()
 )
 
+# sqlglot parses some of those into typed nodes rather than Anonymous: look for those classes too.
+_FORBIDDEN_FUNC_CLASSES: tuple[type[exp.Func], ...] = tuple(
+    cls for cls in exp.ALL_FUNCTIONS if {n.lower() for n in cls.sql_names()} & FORBIDDEN_FUNCTIONS
+)
+
 QUERY_ROOTS = (exp.Select, exp.SetOperation, exp.Subquery, exp.Values)
 _FIRST_WORDS = {"SELECT", "WITH", "VALUES", "(", "TABLE"}
 
@@ -136,14 +141,14 @@ def parse_query(sql: str, dialect: str) -> tuple[exp.Expression | None, QueryChe
     tree = statements[0]
     if not isinstance(tree, QUERY_ROOTS) or isinstance(tree, exp.Subquery) and not isinstance(tree.unnest(), QUERY_ROOTS):
         return None, QueryCheck(kind="rejected", reason=f"only queries (SELECT / WITH) may run, not {_first_word(text, dialect)}")
-    for node in tree.walk():
-        if isinstance(node, FORBIDDEN_NODES):
-            what = "SELECT ... INTO" if isinstance(node, exp.Into) else "FOR UPDATE/SHARE locking" if isinstance(node, exp.Lock) else f"an embedded {node.key.upper()}"
-            return None, QueryCheck(kind="rejected", reason=f"the query contains {what}, which may change data")
-        if isinstance(node, exp.Func):
-            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
-            if name in FORBIDDEN_FUNCTIONS:
-                return None, QueryCheck(kind="rejected", reason=f"function {name}() is not allowed (files, locks, settings or sequences)")
+    node = tree.find(*FORBIDDEN_NODES)
+    if node is not None:
+        what = "SELECT ... INTO" if isinstance(node, exp.Into) else "FOR UPDATE/SHARE locking" if isinstance(node, exp.Lock) else f"an embedded {node.key.upper()}"
+        return None, QueryCheck(kind="rejected", reason=f"the query contains {what}, which may change data")
+    for func in tree.find_all(exp.Anonymous, *_FORBIDDEN_FUNC_CLASSES):
+        name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
+        if name in FORBIDDEN_FUNCTIONS:
+            return None, QueryCheck(kind="rejected", reason=f"function {name}() is not allowed (files, locks, settings or sequences)")
     return tree, QueryCheck()
 
 

@@ -24,10 +24,14 @@ def normalize_question(text: str) -> str:
     return re.sub(r"[\W_]+", "", text)
 
 
-def similarity(a: str, b: str) -> float:
+def similarity(a: str, b: str, at_least: float = 0.0) -> float:
+    """difflib's ratio; 0.0 early when the cheap upper bounds already fall below `at_least`."""
     if a == b:
         return 1.0
-    return SequenceMatcher(None, a, b, autojunk=False).ratio()
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    if matcher.real_quick_ratio() < at_least or matcher.quick_ratio() < at_least:
+        return 0.0
+    return matcher.ratio()
 
 
 def result_fingerprint(columns: int, rows: list[tuple]) -> str:
@@ -43,8 +47,8 @@ def _numbers(question: str) -> list[str]:
 
 
 def find_duplicates(keys: list[tuple[str | None, str | None, str | None, str]]) -> dict[int, tuple[int, str]]:
-    """Duplicate index -> (kept index, why), for (template, normalized SQL, result fingerprint or
-    None, question) per pair. The first occurrence is kept, so re-runs drop the same pairs.
+    """Duplicate index -> (kept index, why), for (template, its literal values, result fingerprint
+    or None, question) per pair. The first occurrence is kept, so re-runs drop the same pairs.
 
     Questions only count as similar when they mention the same numbers: "older than 30" and
     "older than 40" are different questions even if both counts happen to be 3.
@@ -55,7 +59,7 @@ def find_duplicates(keys: list[tuple[str | None, str | None, str | None, str]]) 
     numbers = [_numbers(q) for *_, q in keys]
 
     def similar(i: int, j: int, threshold: float) -> bool:
-        return numbers[i] == numbers[j] and similarity(questions[i], questions[j]) >= threshold
+        return numbers[i] == numbers[j] and similarity(questions[i], questions[j], threshold) >= threshold
 
     duplicates: dict[int, tuple[int, str]] = {}
     for i, (template, sql, fingerprint, _) in enumerate(keys):

@@ -28,7 +28,7 @@ class ValidatedSample(BaseModel):
     truncated: bool = False
     hardness: Hardness | None = None
     template: str | None = None  # normalized SQL, literals masked as ?
-    normalized_sql: str | None = None  # normalized SQL, literals kept
+    literals: list[str] = Field(default_factory=list)  # the masked values, in order ('-prefixed: strings)
     tables: list[str] = Field(default_factory=list)
     result_fingerprint: str | None = None
     duplicate_of: int | None = None  # index of the kept pair this one repeats

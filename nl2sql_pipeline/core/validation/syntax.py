@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 from nl2sql_pipeline.core import hardness
 from nl2sql_pipeline.core.execution import parse_query
 from nl2sql_pipeline.core.samples import Hardness
 
-__all__ = ["parse_query", "sql_template", "tables_used", "hardness_of"]
+__all__ = ["parse_query", "sql_template", "template_and_literals", "tables_used", "hardness_of"]
 
 
 def sql_template(tree: exp.Expression, dialect: str) -> str:
@@ -18,10 +21,23 @@ def sql_template(tree: exp.Expression, dialect: str) -> str:
     >>> sql_template(sqlglot.parse_one("select Name from singer where age > 30 limit 1"), "sqlite")
     'SELECT name FROM singer WHERE age > ? LIMIT ?'
     """
-    masked = tree.copy()
-    for literal in list(masked.find_all(exp.Literal)):
+    return template_and_literals(tree.copy(), dialect)[0]
+
+
+def template_and_literals(tree: exp.Expression, dialect: str) -> tuple[str, list[str]]:
+    """(template, masked literal values in order) of a tree it consumes: literals are masked in
+    place and the SQL generated without sqlglot's defensive deep copy (copying dominated the
+    validation time). Template plus literals identify the query up to formatting and case."""
+    literals = []
+    for literal in list(tree.find_all(exp.Literal)):
+        literals.append(("'" if literal.is_string else "") + str(literal.this))
         literal.replace(exp.Placeholder())
-    return masked.sql(dialect=dialect, normalize=True, comments=False)
+    return _dialect(dialect).generate(tree, copy=False, normalize=True, comments=False), literals
+
+
+@lru_cache(maxsize=32)
+def _dialect(name: str) -> Dialect:
+    return Dialect.get_or_raise(name)
 
 
 def tables_used(tree: exp.Expression, known: dict[str, str]) -> list[str]:

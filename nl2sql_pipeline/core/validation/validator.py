@@ -11,7 +11,7 @@ from nl2sql_pipeline.core.validation.dedup import find_duplicates, result_finger
 from nl2sql_pipeline.core.validation.models import ValidatedSample, ValidatedSamples
 from nl2sql_pipeline.core.validation.schema import SchemaIndex, unresolved
 from nl2sql_pipeline.core.validation.split import split_by_template
-from nl2sql_pipeline.core.validation.syntax import hardness_of, parse_query, sql_template, tables_used
+from nl2sql_pipeline.core.validation.syntax import hardness_of, parse_query, template_and_literals, tables_used
 
 
 def check_sample(
@@ -27,16 +27,12 @@ def check_sample(
     tree, verdict = parse_query(sample.sql, dialect)
     if tree is None:
         return ValidatedSample(sample=sample, passed=False, failed_layer="syntax", reason=verdict.reason)
-    facts = {
-        "template": sql_template(tree, dialect),
-        "normalized_sql": tree.sql(dialect=dialect, normalize=True, comments=False),
-        "tables": tables_used(tree, names),
-        "hardness": hardness_of(tree),
-    }
     try:
         problems = unresolved(tree, index, dialect)
     except SqlglotError as err:  # scope building refuses some trees (e.g. ambiguous set operations)
         problems = [f"cannot resolve names: {str(err).splitlines()[0][:200]}"]
+    facts: dict = {"tables": tables_used(tree, names), "hardness": hardness_of(tree)}
+    facts["template"], facts["literals"] = template_and_literals(tree, dialect)  # consumes the tree: last
     if problems:
         return ValidatedSample(sample=sample, passed=False, failed_layer="schema", reason="; ".join(problems), **facts)
     if executor is None:
@@ -74,7 +70,7 @@ def validate_samples(
     items = [check_sample(s, index, names, dialect, executor, keep_empty=keep_empty) for s in raw.samples]
     passed = [i for i, v in enumerate(items) if v.passed]
     keys = [
-        (items[i].template, items[i].normalized_sql, None if items[i].empty else items[i].result_fingerprint,
+        (items[i].template, "\x00".join(items[i].literals), None if items[i].empty else items[i].result_fingerprint,
          items[i].sample.question)
         for i in passed
     ]
