@@ -95,7 +95,7 @@ def main() -> None:
              for i, g in enumerate(gold)]
     targets = {db: DatabaseTarget(url=sqlite_url(spider_db_path(db_dir, db), read_only=True).render_as_string(), dialect="sqlite")
                for db in {g.database for g in gold}}
-    tasks = [(0, "pred", item) for item in items]
+    tasks = [("pred", item) for item in items]
 
     def ours(workers: int) -> list[bool]:
         options = EvalOptions(timeout_s=args.timeout, workers=workers, keep_warm=True)

@@ -76,7 +76,7 @@ class ItemVerdict(BaseModel):
     pred_elapsed_s: float = 0.0
 
 
-_Task = tuple[int, str, PredictionItem]  # (position, run label, item)
+_Task = tuple[int, str, PredictionItem]  # (position in the caller's list, run label, item)
 
 # Per-process state: worker processes keep their connections between chunks (and, with
 # keep_warm, between calls); query results live for one call, since databases may change.
@@ -95,7 +95,7 @@ def evaluate_runs(
     runs: PredictionRuns, targets: Mapping[str, DatabaseTarget], options: EvalOptions | None = None
 ) -> dict[str, list[ItemVerdict]]:
     """Verdicts per run label, items in their original order."""
-    tasks = [(0, run.label, item) for run in runs.runs for item in run.items]
+    tasks = [(run.label, item) for run in runs.runs for item in run.items]
     verdicts = evaluate_items(tasks, targets, options or EvalOptions())
     out: dict[str, list[ItemVerdict]] = {run.label: [] for run in runs.runs}
     for verdict in verdicts:
@@ -104,10 +104,10 @@ def evaluate_runs(
 
 
 def evaluate_items(
-    tasks: Sequence[_Task], targets: Mapping[str, DatabaseTarget], options: EvalOptions
+    tasks: Sequence[tuple[str, PredictionItem]], targets: Mapping[str, DatabaseTarget], options: EvalOptions
 ) -> list[ItemVerdict]:
-    """Verdicts for (_, run label, item) tasks, in the order given."""
-    numbered = [(i, label, item) for i, (_, label, item) in enumerate(tasks)]
+    """Verdicts for (run label, item) pairs, in the order given."""
+    numbered: list[_Task] = [(i, label, item) for i, (label, item) in enumerate(tasks)]
     # Same database and gold query together: connections and gold results are reused.
     numbered.sort(key=lambda t: (t[2].database, t[2].gold_sql))
     workers = options.workers or os.cpu_count() or 1
