@@ -64,6 +64,9 @@ def value_cond(col: Col, sample: TableSample, witness: dict[str, Any] | None, rn
     values = sample.distinct(c.name)
     w = None if witness is None else witness.get(c.name.lower())
     options: list[Cond] = []
+    nulls = c.nullable and sample.has_nulls(c.name)
+    if nulls and rng.random() < 0.3 and (ops is None or {"is-null", "not-null"} <= set(ops)):
+        return Cond(col, "is-null" if w is None or rng.random() < 0.5 else "not-null")
     if values and w is not None and w in values:
         if c.type == "boolean" or isinstance(w, bool):
             options.append(Cond(col, "=", (w,)))
@@ -83,7 +86,7 @@ def value_cond(col: Col, sample: TableSample, witness: dict[str, Any] | None, rn
                 options.append(Cond(col, "!=", (rng.choice(others),)))
             if isinstance(w, str) and (pattern := _like_pattern(w, rng)):
                 options.append(Cond(col, "like", (pattern,)))
-    if c.nullable and sample.has_nulls(c.name):  # other rows have NULLs: IS NULL finds rows too
+    if nulls:  # other rows have NULLs: IS NULL finds rows too
         options.append(Cond(col, "is-null" if w is None or rng.random() < 0.4 else "not-null"))
     if not options:
         if c.nullable:
@@ -100,7 +103,9 @@ def condition(view: TableView, alias: str | None, sample: TableSample, witness: 
               rng: random.Random, exclude: set[str] = frozenset(), ops: tuple[str, ...] | None = None,
               non_key: bool = True) -> Cond | None:
     """A condition on some column of `view`, trying columns in random order."""
-    cols = [c for c in view.columns if c.name not in exclude and (not non_key or not c.key or rng.random() < 0.15)]
+    # Keys make poor filters, except optional ones (a missing manager, an unassigned employee).
+    cols = [c for c in view.columns if c.name not in exclude
+            and (not non_key or not c.key or sample.has_nulls(c.name) or rng.random() < 0.15)]
     rng.shuffle(cols)
     for column in cols:
         cond = value_cond(Col(column, alias), sample, witness, rng, ops)
