@@ -13,7 +13,7 @@ from nl2sql_pipeline.core.cards import TableCards, build_cards
 from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import close_executors, executor_for
-from nl2sql_pipeline.core.export import INSTRUCTIONS, ExportConfig, export_dataset, schema_tables
+from nl2sql_pipeline.core.export import INSTRUCTIONS, ExportConfig, ExportError, export_dataset, schema_tables
 from nl2sql_pipeline.core.samples import RawSamples, Sample
 from nl2sql_pipeline.core.validation import ValidatedSamples, validate_samples
 
@@ -179,3 +179,13 @@ def test_llamafactory_loader_reads_every_row(inputs, tmp_path: Path) -> None:
             sql = source["output"] if fmt == "alpaca" else source["messages"][-1]["content"]
             assert row["response"] == [{"role": "assistant", "content": sql}]
             assert (row["system"] != "") == (fmt == "sharegpt")
+
+
+def test_bad_input_names_cause_and_fix(inputs, tmp_path: Path) -> None:
+    validated, cards = inputs
+    with pytest.raises(ExportError, match="No table cards for database 'sales'.*table_cards"):
+        export_dataset(validated, {"concert": cards["concert"]}, tmp_path)
+    nothing = [v.model_copy(update={"items": [i for i in v.items if not i.accepted]}) for v in validated]
+    with pytest.raises(ExportError, match="No validated pair to export"):
+        export_dataset(nothing, cards, tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing half-written

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from nl2sql_pipeline.core.cards import TableCards, estimate_tokens
+from nl2sql_pipeline.core.errors import Nl2SqlError
 from nl2sql_pipeline.core.fsutil import atomic_write_text
 from nl2sql_pipeline.core.validation import ValidatedSample, ValidatedSamples
 
@@ -33,6 +34,10 @@ SHAREGPT_TAGS = {
 }
 SPLITS = ("train", "dev")
 FORMATS = ("alpaca", "sharegpt")
+
+
+class ExportError(Nl2SqlError):
+    """The validated samples cannot become a training dataset."""
 
 
 class ExportConfig(BaseModel):
@@ -108,7 +113,8 @@ def build_files(
     exported: list[ValidatedSample] = []
     for batch in sorted(validated, key=lambda v: v.database):
         if batch.database not in cards:
-            raise KeyError(f"no table cards for database {batch.database!r}")
+            raise ExportError(f"No table cards for database {batch.database!r}, so its prompts would lack the schema.",
+                              f"materialize table_cards for partition {batch.database} first.")
         for item in batch.accepted:
             text, over = prompt_input(item, cards[batch.database], config)
             over_budget += over
@@ -127,6 +133,10 @@ def build_files(
                 "template": item.template, "language": item.sample.language, "source": item.sample.source,
             })
             exported.append(item)
+    if not exported:
+        counts = ", ".join(f"{v.database}: {len(v)} generated" for v in validated) or "no databases"
+        raise ExportError(f"No validated pair to export ({counts}); LLaMA-Factory cannot train on empty files.",
+                          "check the validated_samples rejections (report in its metadata) and regenerate.")
     name = config.dataset_name
     files = {f"{fmt}_{split}.jsonl": _jsonl(rows[(split, fmt)]) for split in SPLITS for fmt in FORMATS}
     info: dict[str, dict] = {}

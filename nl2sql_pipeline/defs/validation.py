@@ -159,9 +159,6 @@ def training_dataset(context: dg.AssetExecutionContext, config: ExportSettings, 
     """Step 7: `$NL2SQL_HOME/dataset/`, a LLaMA-Factory dataset_dir over all databases: Alpaca and
     ShareGPT JSONL (train/dev) with the schema in every prompt, dataset_info.json, samples.jsonl and
     report.json/report.md. Unchanged inputs leave every file byte-identical."""
-    missing = sorted(set(validated_samples) - set(table_cards))
-    if missing:
-        raise dg.Failure(f"table_cards missing for {', '.join(missing)}: materialize table_cards for those partitions.")
     base = ExportConfig.for_language(config.instruction_language, schema_format=config.schema_format,
                                      schema_budget_tokens=config.schema_budget_tokens)
     settings = base.model_copy(update={"instruction": config.instruction}) if config.instruction else base
