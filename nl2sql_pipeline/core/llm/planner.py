@@ -6,6 +6,7 @@ offline plan when the LLM cannot produce a usable one.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from typing import Any
 
@@ -68,6 +69,11 @@ def schema_view(cards: TableCards, budget: int, offline: TopicPlan, chinese: boo
     return f"{len(cards.cards)} tables (too many to list in full).", extra, "clustered"
 
 
+def _clean(value: object, limit: int) -> str:
+    """One line of printable text: topic names end up in prompts, sample records and the UI."""
+    return re.sub(r"\s+", " ", re.sub(r"[\x00-\x1f\x7f]", " ", str(value or ""))).strip()[:limit]
+
+
 def topics_from_answer(text: str, dialect: str) -> list[Topic]:
     topics = []
     for item in parse_items(text).items:
@@ -76,9 +82,9 @@ def topics_from_answer(text: str, dialect: str) -> list[Topic]:
             tables = [t.strip() for t in tables.replace("、", ",").split(",") if t.strip()]
         if not isinstance(tables, list) or not tables:
             continue
-        name = pick(item, "name", "topic", "主题") or ""
-        topics.append(Topic(name=str(name).strip(), tables=[str(t) for t in tables],
-                            reason=str(pick(item, "reason", "理由") or ""),
+        name = _clean(pick(item, "name", "topic", "主题"), 60)
+        topics.append(Topic(name=name, tables=[str(t) for t in tables],
+                            reason=_clean(pick(item, "reason", "理由"), 200),
                             count=max(0, first_int(pick(item, "count", "数量")) or 0), dialect=dialect))
     return topics
 
