@@ -10,7 +10,9 @@ Files are written atomically and deterministically: unchanged inputs give byte-i
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from nl2sql_pipeline.core.cards import TableCards, estimate_tokens
 from nl2sql_pipeline.core.errors import Nl2SqlError
-from nl2sql_pipeline.core.fsutil import atomic_write_text
+from nl2sql_pipeline.core.fsutil import atomic_write
 from nl2sql_pipeline.core.validation import ValidatedSample, ValidatedSamples
 
 INSTRUCTIONS = {
@@ -205,8 +207,15 @@ def export_dataset(
     # dataset_info.json last: a reader that finds it finds the files it names complete.
     for name in sorted(files, key=lambda n: n == "dataset_info.json"):
         if _differs(out_dir / name, files[name]):
-            atomic_write_text(out_dir / name, files[name])
+            atomic_write(out_dir / name, partial(_write_shared, text=files[name]))
     return report
+
+
+def _write_shared(tmp: Path, text: str) -> None:
+    tmp.write_text(text, encoding="utf-8")
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)  # readable like any other file (mkstemp makes it private), e.g. by a trainer user
 
 
 def _differs(path: Path, text: str) -> bool:
