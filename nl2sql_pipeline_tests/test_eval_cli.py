@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from nl2sql_pipeline.core.evaluation.cli import main
+from nl2sql_pipeline.core.evaluation.inputs import read_generated_predictions
+from nl2sql_pipeline.core.evaluation.textmetrics import llamafactory_bleu_rouge
 from nl2sql_pipeline_tests.conftest import SPIDER_DE
 
 GOLD_LINES = (SPIDER_DE / "dev_gold.sql").read_text("utf-8").splitlines()[:40]
@@ -51,11 +53,16 @@ def test_before_after_and_llamafactory_jsonl(tmp_path: Path, gold_file: Path, ca
     adapter.write_text("".join(
         json.dumps({"prompt": "q", "predict": f"SQL: {line.rsplit(chr(9), 1)[0]}", "label": line.rsplit("\t", 1)[0] + "\n"}) + "\n"
         for line in GOLD_LINES), encoding="utf-8")
-    code = main(["--gold", str(gold_file), "--pred", str(base), "--pred", str(adapter), "--db", str(SPIDER_DE / "database"), "--workers", "1"])
+    code = main(["--gold", str(gold_file), "--pred", str(base), "--pred", str(adapter), "--db", str(SPIDER_DE / "database"),
+                 "--workers", "1", "--text"])
     assert code == 0
     printed = capsys.readouterr().out
     table = printed[printed.index("| Metric |"):]
     assert "| Execution match % | 0.00 | 100.00 | +100.00 |" in table
+    # BLEU/ROUGE score the jsonl's own predict/label strings, newline included, as LLaMA-Factory did
+    rows = read_generated_predictions(adapter)
+    expected = llamafactory_bleu_rouge([r.predict for r in rows], [r.label for r in rows])
+    assert "| BLEU-4 (LLaMA-Factory) | " in table and f"| {expected['lf_bleu4']:.2f} |" in table
 
 
 @pytest.mark.parametrize(

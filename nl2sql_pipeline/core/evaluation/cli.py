@@ -53,11 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _load_run(path: Path, gold: list, label: str) -> PredictionSet:
+def _load_run(path: Path, gold: list, label: str) -> tuple[PredictionSet, list[str] | None]:
+    """The prediction set, and LLaMA-Factory's labels when the file is generated_predictions.jsonl."""
     if path.suffix == ".jsonl":
-        outputs = [row.predict for row in read_generated_predictions(path)]
-        return prediction_set(gold, outputs, label=label, model=str(path), source="llamafactory")
-    return prediction_set(gold, read_spider_predictions(path), label=label, model=str(path), source="spider")
+        rows = read_generated_predictions(path)
+        outputs = [row.predict for row in rows]
+        return prediction_set(gold, outputs, label=label, model=str(path), source="llamafactory"), [r.label for r in rows]
+    return prediction_set(gold, read_spider_predictions(path), label=label, model=str(path), source="spider"), None
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -68,7 +70,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         _parser().error("give --pred once, or twice for a before/after comparison")
     gold = read_gold(args.gold)
     labels = [*args.labels.split(","), "run3"][: len(args.pred)] if len(args.pred) > 1 else ["pred"]
-    runs = PredictionRuns(runs=[_load_run(p, gold, label) for p, label in zip(args.pred, labels)])
+    loaded = [_load_run(p, gold, label) for p, label in zip(args.pred, labels)]
+    runs = PredictionRuns(runs=[prediction_run for prediction_run, _ in loaded])
+    lf_labels = {prediction_run.label: lf for prediction_run, lf in loaded}
     if not args.db.is_dir():
         raise EvalInputError(f"The database folder {args.db} does not exist.", "pass Spider's database/ folder.")
     missing = sorted({g.database for g in gold if not spider_db_path(args.db, g.database).is_file()})
@@ -90,7 +94,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         text = None
         if args.text:
             text = text_scores([v.pred_sql for v in items], [g.gold_sql for g in gold],
-                               outputs=[i.output for i in prediction_run.items])
+                               outputs=[i.output for i in prediction_run.items], labels=lf_labels[prediction_run.label])
         metrics.append(summarize(prediction_run.label, items, model=prediction_run.model, text=text))
     for m in metrics:
         if len(metrics) > 1:

@@ -126,11 +126,12 @@ def text_scores(
     """Every text metric over aligned predictions and references.
 
     Exact match and token F1 compare the extracted SQL `preds` with the gold SQL `golds`.
-    BLEU/ROUGE compare the raw model `outputs` with the training `labels`, as predict_with_generate
-    does (both default to preds/golds; labels are stripped of their trailing newline).
+    BLEU/ROUGE compare the raw model `outputs` with the training `labels` (both default to
+    preds/golds). Pass generated_predictions.jsonl's labels as written, trailing newline included:
+    they are the very strings LLaMA-Factory scored for predict_results.json.
     """
     outputs = preds if outputs is None else outputs
-    labels = golds if labels is None else [label.strip() for label in labels]
+    labels = golds if labels is None else labels
     if not len(preds) == len(golds) == len(outputs) == len(labels):
         raise ValueError(
             f"{len(preds)} predictions, {len(golds)} golds, {len(outputs)} outputs, {len(labels)} labels: they must be aligned"
