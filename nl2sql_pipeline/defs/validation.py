@@ -1,7 +1,7 @@
 """Step 6 (validation, per database) and step 7 (the LLaMA-Factory export over all databases)."""
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import dagster as dg
@@ -113,7 +113,7 @@ def check_results(batches: list[ValidatedSamples], metas: list[SchemaMetadata],
     **COMMON,
 )
 def validated_samples(context: dg.AssetExecutionContext, databases: DatabasesResource, raw_samples: Any,
-                      db_metadata: Any):
+                      db_metadata: Any) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Step 6: each pair through syntax, schema and read-only execution (first failing layer and why),
     then dedup, Spider hardness and a train/dev split with no SQL template on both sides."""
 
