@@ -18,7 +18,8 @@ from nl2sql_pipeline.core.execution import executor_for
 from nl2sql_pipeline.core.hardness import spider_hardness
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.planning import plan_topics
-from nl2sql_pipeline.core.samples import RawSamples
+from nl2sql_pipeline.core.errors import ConfigError
+from nl2sql_pipeline.core.samples import RawSamples, Topic
 from nl2sql_pipeline.core.synthesis import synthesize, template_key
 from nl2sql_pipeline.core.validation.validator import validate_samples
 from nl2sql_pipeline.demo import DESCRIPTIONS
@@ -82,8 +83,8 @@ def test_constructs_of_the_grammar_appear(demo_dir: Path) -> None:
     for construct in (" LIKE ", " BETWEEN ", " IN (", " IS NULL", "NOT ", "GROUP BY", "HAVING", "ORDER BY", "LIMIT",
                       "DISTINCT", " JOIN ", "SELECT AVG(", "UNION", "INTERSECT", "EXCEPT", "STRFTIME('%Y'"):
         assert construct in text, construct
-    three_tables = [s for s in raw.samples if s.sql.count(" JOIN ") >= 2]
-    assert three_tables, "2-hop FK joins"
+    hops = {s.sql.count(" JOIN ") for s in raw.samples}
+    assert {1, 2, 3} <= hops, "1-3 hop FK joins"
 
 
 def test_composite_foreign_keys_join_on_every_column(tmp_path: Path) -> None:
@@ -188,3 +189,19 @@ def test_spider_de_non_ascii_identifiers(name: str) -> None:
     else:
         assert sum(not v.empty for v in checked.items) >= 0.85 * len(raw)
     assert any('"' in s.sql for s in raw.samples)  # non-ASCII names are quoted
+
+
+def test_a_mix_without_weight_is_refused_with_the_fix(demo_dir: Path) -> None:
+    db = demo_db(demo_dir, "sales_cn", synthesis=SynthesisConfig(hardness_mix={"easy": 0.0, "hard": 0.0}))
+    with pytest.raises(ConfigError, match="hardness_mix .* no positive weight.*Fix: give each"):
+        generate(db, 10)
+
+
+def test_a_plan_naming_vanished_tables_loses_only_those_topics(demo_dir: Path) -> None:
+    db = demo_db(demo_dir, "sales_cn")
+    meta = read_schema(db)
+    plan = plan_topics(build_cards(meta), 40, db.planning)
+    stale = plan.model_copy(update={"topics": plan.topics + [Topic(name="gone", tables=["dropped_table"], count=10)]})
+    raw = synthesize(stale, meta, executor_for(db), db)
+    assert len(raw) == 50  # the other topics make up the vanished topic's share
+    assert any("'gone': 0 of 10" in n for n in raw.notes)

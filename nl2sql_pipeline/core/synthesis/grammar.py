@@ -324,7 +324,7 @@ def h_join_filter_sort(ctx: Ctx) -> Tree | None:
 # ---- extra --------------------------------------------------------------------------------
 
 def x_join_group(ctx: Ctx) -> Tree | None:
-    got = _join(ctx, ctx.rng.choice((1, 1, 2)))
+    got = _join(ctx, ctx.rng.choice((1, 1, 2, 3)))
     if got is None:
         return None
     q, members = got

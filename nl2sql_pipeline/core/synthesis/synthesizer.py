@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from nl2sql_pipeline.core.config import DatabaseConfig, SynthesisConfig
+from nl2sql_pipeline.core.errors import ConfigError
 from nl2sql_pipeline.core.hardness import HARDNESS_LEVELS, hardness_counts
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.samples import Language, RawSamples, Sample, Topic, TopicPlan
@@ -148,6 +149,13 @@ def synthesize(plan: TopicPlan, meta: SchemaMetadata, executor: Executor | None,
     which columns may be sampled (`synthesis.sample_values`, `synthesis.no_sample`).
     """
     cfg = db.synthesis if db is not None else SynthesisConfig()
+    if sum(max(w, 0.0) for w in cfg.hardness_mix.values()) <= 0 or min(cfg.hardness_mix.values(), default=0) < 0:
+        raise ConfigError(
+            f"Database {meta.database!r}: synthesis.hardness_mix {cfg.hardness_mix} has no positive weight "
+            "(or a negative one).",
+            "give each of easy, medium, hard, extra a weight >= 0, at least one above 0, "
+            "e.g. {easy: 0.25, medium: 0.3, hard: 0.25, extra: 0.2}.",
+        )
     language = question_language(meta, db)
     allowed = db.may_sample if db is not None else (lambda table, column: True)
     values = ValueSource(executor, meta.dialect, allowed)
