@@ -11,7 +11,8 @@ from nl2sql_pipeline.core.execution import executor_for
 from nl2sql_pipeline.core.planning import plan_topics
 from nl2sql_pipeline.core.samples import RawSamples, TopicPlan
 from nl2sql_pipeline.core.synthesis import (
-    conditions, grammar, ir, phrasing, render_sql, schema, synthesize, synthesizer, text_en, text_zh, values,
+    conditions, grammar, ir, phrasing, recipes, recipes_deep, recipes_flat, render_sql, schema, synthesize, synthesizer,
+    text_en, text_zh, values,
 )
 from nl2sql_pipeline.defs.data_create import COMMON
 from nl2sql_pipeline.defs.partitioned import per_partition_output, upstream
@@ -19,7 +20,10 @@ from nl2sql_pipeline.defs.settings import DatabasesResource
 from nl2sql_pipeline.defs.versioning import code_version
 
 # Everything that decides the samples: grammar, value sampling, templates, rendering.
-SYNTHESIS_MODULES = (conditions, grammar, ir, phrasing, render_sql, schema, synthesizer, text_en, text_zh, values)
+SYNTHESIS_MODULES = (
+    conditions, grammar, ir, phrasing, recipes, recipes_deep, recipes_flat, render_sql, schema, synthesizer, text_en, text_zh,
+    values,
+)
 
 
 def _table(header: str, rows: list[str]) -> dg.MetadataValue:

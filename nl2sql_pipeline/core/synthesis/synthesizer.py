@@ -19,7 +19,8 @@ from nl2sql_pipeline.core.errors import ConfigError
 from nl2sql_pipeline.core.hardness import HARDNESS_LEVELS, hardness_counts
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.samples import Language, RawSamples, Sample, Topic, TopicPlan
-from nl2sql_pipeline.core.synthesis.grammar import RECIPES, Ctx
+from nl2sql_pipeline.core.synthesis.grammar import Ctx
+from nl2sql_pipeline.core.synthesis.recipes import RECIPES
 from nl2sql_pipeline.core.synthesis.ir import Agg, Compound, Tree
 from nl2sql_pipeline.core.synthesis.render_sql import Renderer
 from nl2sql_pipeline.core.synthesis.schema import TableView, topic_views

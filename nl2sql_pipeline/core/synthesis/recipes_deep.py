@@ -1,0 +1,146 @@
+"""Hard and extra recipes (Spider's levels): nesting, set operations, multi-hop joins with
+grouping and ranking.
+
+Each recipe returns an IR tree, or None when the topic's tables cannot support it.
+"""
+
+from __future__ import annotations
+
+from nl2sql_pipeline.core.synthesis.conditions import condition, group_columns
+from nl2sql_pipeline.core.synthesis.grammar import NO_LIKE, Ctx, aggregate, cond_column, join, measure, proj, single, where
+from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Compound, Cond, Query, Tree
+from nl2sql_pipeline.core.synthesis.schema import JoinStep, TableView
+
+
+# ---- hard ---------------------------------------------------------------------------------
+
+def _fk_subquery(ctx: Ctx) -> tuple[TableView, JoinStep] | None:
+    steps = [s for s in ctx.view().steps if s.right != s.left and len(s.pairs) == 1]
+    return (ctx.views[(s := ctx.rng.choice(steps)).right], s) if steps else None
+
+
+def h_in_subquery(ctx: Ctx, extra: bool = False) -> Tree | None:
+    got = _fk_subquery(ctx)
+    if got is None:
+        return None
+    other, step = got
+    view = ctx.view()
+    (mine, theirs), = step.pairs
+    key = next((c for c in view.columns if c.name == mine), None)
+    their = next((c for c in other.columns if c.name == theirs), None)
+    if key is None or their is None:
+        return None
+    sub = Query(table=other.name, entity=other.label, select=[Col(their)])
+    negate = ctx.rng.random() < 0.35
+    if not negate and not where(sub, other, None, ctx, ctx.witness(other), ops=NO_LIKE):
+        return None
+    q = Query(table=view.name, entity=view.label, select=proj(view, None, ctx.rng, n=2 if extra else 1))
+    q.where.append(Cond(Col(key), "not-in-sub" if negate else "in-sub", sub=sub))
+    if extra and ctx.rng.random() < 0.5 and not where(q, view, None, ctx, ctx.witness(view), ops=NO_LIKE):
+        return None
+    return q
+
+
+def h_above_average(ctx: Ctx, extra: bool = False) -> Tree | None:
+    view, sample, _, q = single(ctx)
+    m = measure(view, None, ctx.rng)
+    if m is None:
+        return None
+    sub = Query(table=view.name, entity=view.label, select=[Agg(ctx.rng.choice(("avg", "avg", "max", "min")), m)])
+    op = "<sub" if sub.select[0].func == "max" else ">sub" if sub.select[0].func == "min" else ctx.rng.choice((">sub", "<sub"))
+    q.select = proj(view, None, ctx.rng, n=2 if extra else 1, exclude=(m.column.name,))
+    q.where.append(Cond(m, op, sub=sub))
+    if extra:
+        q.order = [(m, ctx.rng.random() < 0.6)]
+    return q
+
+
+def h_set(ctx: Ctx, extra: bool = False) -> Tree | None:
+    view, sample, w, _ = single(ctx)
+    cols = proj(view, None, ctx.rng, n=2 if extra else 1)
+    left = Query(table=view.name, entity=view.label, select=cols)
+    right = Query(table=view.name, entity=view.label, select=list(cols))
+    op = ctx.rng.choice(("union", "intersect", "except"))
+    if not where(left, view, None, ctx, w, ops=NO_LIKE):
+        return None
+    used = {cond_column(c) for c in left.where}
+    right_w = w if op == "intersect" else ctx.witness(view)
+    cond = condition(view, None, sample, right_w, ctx.rng, exclude=used, ops=NO_LIKE)
+    if cond is None:
+        return None
+    right.where.append(cond)
+    return Compound(op, left, right)
+
+
+def h_group_top(ctx: Ctx) -> Tree | None:
+    view, sample, _, q = single(ctx)
+    groups = group_columns(view, sample)
+    if not groups:
+        return None
+    g = Col(ctx.rng.choice(groups))
+    agg = aggregate(view, None, ctx.rng)
+    q.select, q.group = [g, agg], [g]
+    q.order, q.limit = [(agg, ctx.rng.random() < 0.75)], ctx.rng.choice((1, 1, 3))
+    return q
+
+
+def h_join_filter_sort(ctx: Ctx) -> Tree | None:
+    got = join(ctx, ctx.rng.choice((1, 2)))
+    if got is None:
+        return None
+    q, members = got
+    (v1, a1), (vn, an) = members[0], members[-1]
+    q.select = proj(v1, a1, ctx.rng) if ctx.rng.random() < 0.5 else proj(vn, an, ctx.rng)
+    fv, fa = ctx.rng.choice(members)
+    if not where(q, fv, fa, ctx, ctx.witness(fv), ops=NO_LIKE):
+        return None
+    if len(members) == 2:
+        sv, sa = ctx.rng.choice(members)
+        key = measure(sv, sa, ctx.rng, allow_key=True)
+        if key is None:
+            return None
+        q.order = [(key, ctx.rng.random() < 0.6)]
+    return q
+
+
+# ---- extra --------------------------------------------------------------------------------
+
+def x_join_group(ctx: Ctx) -> Tree | None:
+    got = join(ctx, ctx.rng.choice((1, 1, 2, 3)))
+    if got is None:
+        return None
+    q, members = got
+    gv, ga = ctx.rng.choice(members)
+    groups = group_columns(gv, ctx.sample(gv))
+    g = Col(ctx.rng.choice(groups), ga) if groups else proj(gv, ga, ctx.rng)[0]
+    av, aa = ctx.rng.choice(members)
+    agg = aggregate(av, aa, ctx.rng)
+    q.select, q.group = [g, agg], [g]
+    if ctx.rng.random() < 0.5:
+        fv, fa = ctx.rng.choice(members)
+        if not where(q, fv, fa, ctx, ctx.witness(fv), ops=NO_LIKE):
+            return None
+    q.order, q.limit = [(agg, ctx.rng.random() < 0.75)], ctx.rng.choice((1, 3, 5, None))
+    return q
+
+
+def x_nested(ctx: Ctx) -> Tree | None:
+    return ctx.rng.choice((h_in_subquery, h_above_average, h_set))(ctx, extra=True)
+
+
+def x_join_set(ctx: Ctx) -> Tree | None:
+    got = join(ctx, 1)
+    if got is None:
+        return None
+    left, members = got
+    (v1, a1), (v2, a2) = members
+    cols = proj(v1, a1, ctx.rng)
+    left.select = cols
+    right = Query(table=left.table, entity=left.entity, select=list(cols), alias="T1", joins=list(left.joins))
+    if not where(left, v2, a2, ctx, ctx.witness(v2), ops=NO_LIKE):
+        return None
+    if not where(right, v2, a2, ctx, ctx.witness(v2), ops=NO_LIKE):
+        return None
+    if left.where == right.where:
+        return None
+    return Compound(ctx.rng.choice(("union", "intersect", "except")), left, right)

@@ -1,0 +1,125 @@
+"""Easy and medium recipes (Spider's levels): one query level, at most one FK join.
+
+Each recipe returns an IR tree, or None when the topic's tables cannot support it.
+"""
+
+from __future__ import annotations
+
+from nl2sql_pipeline.core.synthesis.conditions import group_columns
+from nl2sql_pipeline.core.synthesis.grammar import NO_LIKE, Ctx, aggregate, join, measure, proj, single, where
+from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Cond, Tree
+
+
+# ---- easy ---------------------------------------------------------------------------------
+
+def e_project(ctx: Ctx) -> Tree | None:
+    view, sample, _, q = single(ctx)
+    q.select = proj(view, None, ctx.rng)
+    q.distinct = ctx.rng.random() < 0.4 and q.select[0].column.textual
+    return q
+
+
+def e_filter(ctx: Ctx) -> Tree | None:
+    view, sample, w, q = single(ctx)
+    q.select = proj(view, None, ctx.rng)
+    return q if where(q, view, None, ctx, w, ops=NO_LIKE + ("like",) if ctx.rng.random() < 0.2 else NO_LIKE) else None
+
+
+def e_count(ctx: Ctx) -> Tree | None:
+    view, sample, w, q = single(ctx)
+    q.select = [Agg("count")] if ctx.rng.random() < 0.7 else [Agg("count", proj(view, None, ctx.rng)[0], distinct=True)]
+    if ctx.rng.random() < 0.7 and not where(q, view, None, ctx, w, ops=NO_LIKE):
+        return None
+    return q
+
+
+def e_aggregate(ctx: Ctx) -> Tree | None:
+    view, sample, w, q = single(ctx)
+    m = measure(view, None, ctx.rng)
+    if m is None:
+        return None
+    q.select = [Agg(ctx.rng.choice(("sum", "avg", "min", "max")), m)]
+    if ctx.rng.random() < 0.6 and not where(q, view, None, ctx, w, ops=NO_LIKE):
+        return None
+    return q
+
+
+def e_sorted(ctx: Ctx) -> Tree | None:
+    view, sample, _, q = single(ctx)
+    key = measure(view, None, ctx.rng, allow_key=True) or proj(view, None, ctx.rng)[0]
+    q.select = proj(view, None, ctx.rng, exclude=(key.column.name,)) or [key]
+    q.order = [(key, ctx.rng.random() < 0.6)]
+    return q
+
+
+def e_having(ctx: Ctx) -> Tree | None:
+    view, sample, _, q = single(ctx)
+    groups = group_columns(view, sample)
+    if not groups:
+        return None
+    g = Col(ctx.rng.choice(groups))
+    q.select, q.group = [g], [g]
+    op = ctx.rng.choice((">", ">="))
+    q.having = Cond(Agg("count"), op, (ctx.rng.choice((1, 2) if op == ">" else (2, 3)),))
+    return q
+
+
+# ---- medium -------------------------------------------------------------------------------
+
+def m_columns_filter(ctx: Ctx) -> Tree | None:
+    view, sample, w, q = single(ctx)
+    q.select = proj(view, None, ctx.rng, n=ctx.rng.choice((2, 2, 3)))
+    if len(q.select) < 2:
+        return None
+    return q if where(q, view, None, ctx, w, ops=NO_LIKE) else None
+
+
+def m_group(ctx: Ctx) -> Tree | None:
+    view, sample, _, q = single(ctx)
+    groups = group_columns(view, sample)
+    if not groups:
+        return None
+    g = Col(ctx.rng.choice(groups))
+    q.select, q.group = [g, aggregate(view, None, ctx.rng)], [g]
+    return q
+
+
+def m_top(ctx: Ctx) -> Tree | None:
+    view, sample, _, q = single(ctx)
+    key = measure(view, None, ctx.rng, allow_key=ctx.rng.random() < 0.3)
+    if key is None:
+        return None
+    q.select = proj(view, None, ctx.rng, exclude=(key.column.name,)) or [key]
+    q.order, q.limit = [(key, ctx.rng.random() < 0.7)], ctx.rng.choice((1, 1, 3, 5))
+    return q
+
+
+def m_range(ctx: Ctx) -> Tree | None:
+    view, sample, w, q = single(ctx)
+    m = measure(view, None, ctx.rng)
+    if m is None:
+        return None
+    q.select = [Agg("min", m), Agg("max", m)] if ctx.rng.random() < 0.5 else [Agg("avg", m), Agg("max", m)]
+    return q
+
+
+def m_two_filters(ctx: Ctx) -> Tree | None:
+    view, sample, w, q = single(ctx)
+    q.select = proj(view, None, ctx.rng)
+    if ctx.rng.random() < 0.35:
+        return q if where(q, view, None, ctx, w, ops=("like",)) else None
+    q.conj = "or" if ctx.rng.random() < 0.3 else "and"
+    return q if where(q, view, None, ctx, w, n=2, ops=NO_LIKE) else None
+
+
+def m_join(ctx: Ctx) -> Tree | None:
+    got = join(ctx, 1)
+    if got is None:
+        return None
+    q, members = got
+    (v1, a1), (v2, a2) = members
+    if ctx.rng.random() < 0.5:
+        q.select = proj(v1, a1, ctx.rng) + proj(v2, a2, ctx.rng)
+        return q
+    q.select = proj(v2, a2, ctx.rng)
+    return q if where(q, v1, a1, ctx, ctx.witness(v1), ops=NO_LIKE) else None
