@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -205,3 +208,20 @@ def test_a_plan_naming_vanished_tables_loses_only_those_topics(demo_dir: Path) -
     raw = synthesize(stale, meta, executor_for(db), db)
     assert len(raw) == 50  # the other topics make up the vanished topic's share
     assert any("'gone': 0 of 10" in n for n in raw.notes)
+
+
+def test_deterministic_across_processes(demo_dir: Path, tmp_path: Path) -> None:
+    """Set iteration order changes with PYTHONHASHSEED; the samples must not."""
+    script = (
+        "import sys, json; from pathlib import Path\n"
+        "from nl2sql_pipeline_tests.test_synthesis import demo_db, generate\n"
+        "_, raw = generate(demo_db(Path(sys.argv[1]), 'sales_cn'), 40)\n"
+        "print(json.dumps([[s.sql, s.question] for s in raw.samples], ensure_ascii=False))\n"
+    )
+    outputs = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "-c", script, str(demo_dir)], capture_output=True, text=True,
+                              env=env, cwd=Path(__file__).resolve().parents[1], check=True)
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1] and len(outputs[0]) > 100
