@@ -6,6 +6,7 @@ from nl2sql_pipeline.defs import data_create, evaluation, generation, validation
 from nl2sql_pipeline.defs.automation import nightly_schedule, schema_drift_sensor
 from nl2sql_pipeline.defs.io_managers import ParquetIOManager, PydanticJsonIOManager
 from nl2sql_pipeline.defs.jobs import data_create_job, dataset_job
+from nl2sql_pipeline.defs.llm import LLMResource
 from nl2sql_pipeline.defs.settings import DatabasesResource
 
 # One module per asset group; each only wires the core.
@@ -20,6 +21,7 @@ def build_definitions() -> dg.Definitions:
         sensors=[schema_drift_sensor()],
         resources={
             "databases": DatabasesResource(),
+            "llm": LLMResource(),
             "json_io_manager": PydanticJsonIOManager(),
             "parquet_io_manager": ParquetIOManager(),
         },

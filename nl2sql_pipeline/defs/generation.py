@@ -15,6 +15,7 @@ from nl2sql_pipeline.core.synthesis import (
     text_en, text_zh, values,
 )
 from nl2sql_pipeline.defs.data_create import COMMON
+from nl2sql_pipeline.defs.llm import LLM_PLAN_PARTS, LLM_SAMPLE_PARTS, LLMResource, llm_plan, llm_samples
 from nl2sql_pipeline.defs.partitioned import per_partition_output, upstream
 from nl2sql_pipeline.defs.settings import DatabasesResource
 from nl2sql_pipeline.defs.versioning import code_version
@@ -41,12 +42,16 @@ def _plan_metadata(plan: TopicPlan) -> Mapping[str, Any]:
     }
 
 
-@dg.asset(kinds={"python"}, code_version=code_version(planning), **COMMON)
-def topic_plan(context: dg.AssetExecutionContext, databases: DatabasesResource, table_cards: Any) -> dg.Output:
-    """Step 4: business topics (FK-related tables) and the share of the sample budget for each."""
+@dg.asset(kinds={"python"}, code_version=code_version(planning, *LLM_PLAN_PARTS), **COMMON)
+def topic_plan(context: dg.AssetExecutionContext, databases: DatabasesResource, table_cards: Any,
+               llm: LLMResource) -> dg.Output:
+    """Step 4: business topics (FK-related tables) and the share of the sample budget for each
+    (by the LLM for databases with `generator: llm` or `llm-sql-first`)."""
 
     def compute(key: str) -> TopicPlan:
         db = databases.get(key)
+        if db.generator != "offline":
+            return llm_plan(context, db, upstream(context, table_cards, key), llm)
         return plan_topics(upstream(context, table_cards, key), db.sample_budget, db.planning)
 
     return per_partition_output(context, compute, _plan_metadata)
@@ -65,14 +70,18 @@ def _samples_metadata(raw: RawSamples) -> Mapping[str, Any]:
     }
 
 
-@dg.asset(kinds={"python", "sqlglot"}, code_version=code_version(*SYNTHESIS_MODULES), **COMMON)
+@dg.asset(kinds={"python", "sqlglot"}, code_version=code_version(*SYNTHESIS_MODULES, *LLM_SAMPLE_PARTS), **COMMON)
 def raw_samples(context: dg.AssetExecutionContext, databases: DatabasesResource, db_metadata: Any,
-                topic_plan: Any) -> dg.Output:
-    """Step 5: NL/SQL pairs per topic, SQL first from the schema and real values, then the question."""
+                topic_plan: Any, table_cards: Any, llm: LLMResource) -> dg.Output:
+    """Step 5: NL/SQL pairs per topic, SQL first from the schema and real values, then the question
+    (by the LLM, validated and topped up, for databases with an LLM generator)."""
 
     def compute(key: str) -> RawSamples:
         db = databases.get(key)
         meta = upstream(context, db_metadata, key)
+        if db.generator != "offline":
+            cards, plan = upstream(context, table_cards, key), upstream(context, topic_plan, key)
+            return llm_samples(context, db, meta, cards, plan, llm)
         return synthesize(upstream(context, topic_plan, key), meta, executor_for(db), db)
 
     return per_partition_output(context, compute, _samples_metadata)

@@ -1,8 +1,15 @@
-"""The LLM endpoint as a Dagster resource: settings from configs/llm.yaml, the key from the environment."""
+"""The LLM endpoint as a Dagster resource (settings from configs/llm.yaml, the key from the
+environment) and the LLM branches of `topic_plan` and `raw_samples`."""
 
 import dagster as dg
 
-from nl2sql_pipeline.core.llm import LLMClient, LLMSettings, load_llm_settings
+from nl2sql_pipeline.core.cards import TableCards
+from nl2sql_pipeline.core.config import DatabaseConfig
+from nl2sql_pipeline.core.execution import executor_for
+from nl2sql_pipeline.core.llm import LLMClient, LLMSettings, generator, load_llm_settings, parse, planner
+from nl2sql_pipeline.core.metadata import SchemaMetadata
+from nl2sql_pipeline.core.samples import RawSamples, TopicPlan
+from nl2sql_pipeline.prompts import PROMPTS_DIR
 
 
 class LLMResource(dg.ConfigurableResource):
@@ -38,3 +45,39 @@ class LLMResource(dg.ConfigurableResource):
         """
         s = self.settings()
         return {"llm_base_url": s.base_url, "llm_model": s.model, "llm_json_mode": s.json_mode}
+
+
+# What decides an LLM-made plan or sample set besides the endpoint: prompts, parsing, the loops.
+LLM_PLAN_PARTS = (parse, planner, PROMPTS_DIR)
+LLM_SAMPLE_PARTS = (parse, generator, PROMPTS_DIR)
+
+
+def llm_plan(context: dg.AssetExecutionContext, db: DatabaseConfig, cards: TableCards, llm: LLMResource) -> TopicPlan:
+    """Stage A with the database's LLM generator; the plan's notes say which endpoint made it."""
+    client = llm.client()
+    plan = planner.plan_with_llm(cards, db, client)
+    context.log.info(f"LLM plan for {db.name}: {plan.source}; {client.stats.as_dict()}")
+    return plan.model_copy(update={"notes": [*plan.notes, _endpoint_note(llm, client)]})
+
+
+def llm_samples(context: dg.AssetExecutionContext, db: DatabaseConfig, meta: SchemaMetadata, cards: TableCards,
+                plan: TopicPlan, llm: LLMResource) -> RawSamples:
+    """Stage B (`llm` or `llm-sql-first`): validated by the same checks as step 6, topped up, then filled."""
+    client = llm.client()
+    executor = executor_for(db)
+    settings = client.settings
+    values = None
+    if settings.sends_values_for(db.name):
+        values = generator.value_lines(executor, meta, db, settings.generator.values_per_column)
+    raw = generator.generate_with_llm(
+        plan, cards, db, client, mode=db.generator,  # type: ignore[arg-type]
+        accept=generator.validated_by(meta, executor, db.validation.keep_empty),
+        synthesize=generator.synthesized_by(meta, executor, db), values=values, progress=context.log)
+    return raw.model_copy(update={"notes": [*raw.notes, _endpoint_note(llm, client)]})
+
+
+def _endpoint_note(llm: LLMResource, client: LLMClient) -> str:
+    facts = llm.describe()
+    stats = client.stats.as_dict()
+    return (f"LLM {facts['llm_model']} at {facts['llm_base_url']}: {stats['requests']} requests, "
+            f"{stats['cache_hits']} cache hits, {stats['retries']} retries")

@@ -19,11 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from sqlglot import exp
+
 from nl2sql_pipeline.core.cards import TableCards, estimate_tokens
 from nl2sql_pipeline.core.config import DatabaseConfig
+from nl2sql_pipeline.core.execution import ReadOnlyExecutor
 from nl2sql_pipeline.core.llm.client import LLMClient
 from nl2sql_pipeline.core.llm.parse import first_int, parse_items, pick
-from nl2sql_pipeline.core.execution import ReadOnlyExecutor
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.planning import is_chinese
 from nl2sql_pipeline.core.samples import RawSamples, Sample, Topic, TopicPlan
@@ -287,6 +289,28 @@ def synthesized_by(meta: SchemaMetadata, executor: ReadOnlyExecutor | None, db: 
         return synthesizer.synthesize(plan, meta, executor, db).samples
 
     return fill
+
+
+def value_lines(executor: ReadOnlyExecutor, meta: SchemaMetadata, db: DatabaseConfig, per_column: int) -> Values:
+    """Real values of a topic's text and date columns for the prompt (only where `db.may_sample`);
+    literals that exist make the LLM's filters return rows."""
+
+    def values(topic: Topic) -> str:
+        lines = []
+        for name in topic.tables:
+            table = meta.table(name)
+            for col in table.columns if table else []:
+                if col.type not in ("text", "date", "datetime") or not db.may_sample(table.name, col.name):
+                    continue
+                column = exp.column(col.name, quoted=True)
+                query = (exp.select(column).distinct().from_(exp.to_table(table.name, quoted=True))
+                         .where(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))).limit(per_column))
+                result = executor.execute(query.sql(dialect=meta.dialect), row_cap=per_column)
+                if result.ok and result.rows:
+                    lines.append(f"- {table.name}.{col.name}: " + ", ".join(str(r[0])[:40] for r in result.rows))
+        return ("Sample values (real data):\n" + "\n".join(lines)) if lines else ""
+
+    return values
 
 
 def generate_with_llm(plan: TopicPlan, cards: TableCards, db: DatabaseConfig, client: LLMClient, *,
