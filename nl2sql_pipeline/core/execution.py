@@ -125,31 +125,45 @@ def parse_query(sql: str, dialect: str) -> tuple[exp.Expression | None, QueryChe
         return None, QueryCheck(kind="syntax", reason="the query is empty")
     if "/*!" in text or "/*M!" in text:
         # MySQL and MariaDB execute the inside of /*! ... */ while sqlglot skips it as a comment.
-        return None, QueryCheck(kind="rejected", reason="executable /*! ... */ comments are not allowed")
+        return None, _rejected("executable /*! ... */ comments are not allowed")
     try:
         statements = _parse_statements(text, dialect)
     except (ParseError, TokenError, ValueError) as err:
         first = _first_word(text, dialect)
         if first not in _FIRST_WORDS:
-            return None, QueryCheck(kind="rejected", reason=f"only queries (SELECT / WITH) may run, not {first}")
+            return None, _rejected(f"only queries (SELECT / WITH) may run, not {first}")
         if any(word in text.upper() for word in ("OUTFILE", "DUMPFILE")):
-            return None, QueryCheck(kind="rejected", reason="SELECT ... INTO OUTFILE/DUMPFILE writes files")
+            return None, _rejected("SELECT ... INTO OUTFILE/DUMPFILE writes files")
         return None, QueryCheck(kind="syntax", reason=f"does not parse as {dialect}: {_short(err)}")
     if len(statements) != 1:
         kinds = ", ".join(_first_word(s.sql(dialect=dialect), dialect) for s in statements)
-        return None, QueryCheck(kind="rejected", reason=f"exactly one statement may run; got {len(statements)} ({kinds})")
+        return None, _rejected(f"exactly one statement may run; got {len(statements)} ({kinds})")
     tree = statements[0]
-    if not isinstance(tree, QUERY_ROOTS) or isinstance(tree, exp.Subquery) and not isinstance(tree.unnest(), QUERY_ROOTS):
-        return None, QueryCheck(kind="rejected", reason=f"only queries (SELECT / WITH) may run, not {_first_word(text, dialect)}")
+    body = tree.unnest() if isinstance(tree, exp.Subquery) else tree
+    if not isinstance(body, QUERY_ROOTS):
+        return None, _rejected(f"only queries (SELECT / WITH) may run, not {_first_word(text, dialect)}")
+    problem = _side_effect(tree)
+    return (None, _rejected(problem)) if problem else (tree, QueryCheck())
+
+
+def _rejected(reason: str) -> QueryCheck:
+    return QueryCheck(kind="rejected", reason=reason)
+
+
+def _side_effect(tree: exp.Expression) -> str | None:
+    """Why a parsed query could change something (a data-modifying part or function), or None."""
     node = tree.find(*FORBIDDEN_NODES)
+    if isinstance(node, exp.Into):
+        return "the query contains SELECT ... INTO, which may change data"
+    if isinstance(node, exp.Lock):
+        return "the query contains FOR UPDATE/SHARE locking, which may change data"
     if node is not None:
-        what = "SELECT ... INTO" if isinstance(node, exp.Into) else "FOR UPDATE/SHARE locking" if isinstance(node, exp.Lock) else f"an embedded {node.key.upper()}"
-        return None, QueryCheck(kind="rejected", reason=f"the query contains {what}, which may change data")
+        return f"the query contains an embedded {node.key.upper()}, which may change data"
     for func in tree.find_all(exp.Anonymous, *_FORBIDDEN_FUNC_CLASSES):
         name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
         if name in FORBIDDEN_FUNCTIONS:
-            return None, QueryCheck(kind="rejected", reason=f"function {name}() is not allowed (files, locks, settings or sequences)")
-    return tree, QueryCheck()
+            return f"function {name}() is not allowed (files, locks, settings or sequences)"
+    return None
 
 
 def _short(err: Exception) -> str:
@@ -285,7 +299,8 @@ def classify_error(err: Exception) -> tuple[ErrorKind, str]:
     lines = str(orig).strip().splitlines()  # PostgreSQL appends LINE/caret context: keep the message
     text = " ".join(lines[0].split())[:500] if lines else type(orig).__name__
     low = text.lower()
-    code = getattr(orig, "pgcode", None) or (orig.args[0] if getattr(orig, "args", None) and isinstance(orig.args[0], int) else None)
+    args = getattr(orig, "args", None) or (None,)
+    code = getattr(orig, "pgcode", None) or (args[0] if isinstance(args[0], int) else None)  # MySQL errno
     if code in ("57014", 1969, 3024) or any(m in low for m in _TIMEOUT_MARKERS):
         return "timeout", text
     if code in ("25006", "42501", 1792, 1142, 1227) or any(m in low for m in _READONLY_MARKERS):
