@@ -124,3 +124,16 @@ def test_unknown_database_makes_the_item_not_executable() -> None:
 )
 def test_test_suite_semantics(gold: list, pred: list, order_matters: bool, expected: bool) -> None:
     assert results_match(gold, pred, order_matters=order_matters) is expected
+
+
+OFFICIAL = SPIDER_DE.parent / "spider_de_official"
+
+
+@pytest.mark.parametrize(("strip", "column"), [(True, 0), (False, 1)], ids=["strip-distinct", "keep-distinct"])
+def test_per_item_verdicts_equal_spiders_official_evaluation(strip: bool, column: int) -> None:
+    gold = read_gold(OFFICIAL / "gold.sql")
+    preds = (OFFICIAL / "pred.txt").read_text("utf-8").splitlines()
+    official = [line.split("\t")[column] == "1" for line in (OFFICIAL / "verdicts.tsv").read_text().splitlines()[1:]]
+    verdicts = judge(gold, preds, strip_distinct=strip, workers=2)
+    assert all(v.executable for v in verdicts)
+    assert [v.match for v in verdicts] == official
