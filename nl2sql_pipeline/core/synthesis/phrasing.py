@@ -76,6 +76,7 @@ class Writer:
 
     def __init__(self, views: dict, rng: random.Random) -> None:
         self.views, self.rng = views, rng
+        self.english_names = all(v.label.isascii() and all(c.label.isascii() for c in v.columns) for v in views.values())
 
     def pick(self, *options: str) -> str:
         return self.rng.choice(options)

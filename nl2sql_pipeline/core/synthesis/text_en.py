@@ -14,16 +14,20 @@ CMP = {
 
 
 class English(Writer):
+    def plural(self, label: str) -> str:
+        # Names with letters outside English (sänger, bevölkerung) are not given an English "-s".
+        return plural(label) if self.english_names else label
+
     def label(self, it: Item, q: Query) -> str:
         if isinstance(it, Col):
             return col_label(it, q, self.views, "en")
         if isinstance(it, YearOf):
             return f"year of the {col_label(it.arg, q, self.views, 'en')}"
         if it.arg is None:
-            return f"number of {plural(q.counted or q.entity)}"
+            return f"number of {self.plural(q.counted or q.entity)}"
         inner = col_label(it.arg, q, self.views, "en")
         if it.func == "count":
-            return f"number of distinct {plural(inner)}" if it.distinct else f"number of {plural(inner)}"
+            return f"number of distinct {self.plural(inner)}" if it.distinct else f"number of {self.plural(inner)}"
         return f"{self.pick(*AGG[it.func])} {inner}"
 
     def items(self, items: list[Item], q: Query) -> str:
@@ -51,7 +55,7 @@ class English(Writer):
         sub = c.sub
         assert sub is not None
         agg = sub.select[0]
-        return f"{who} is {'above' if c.op == '>sub' else 'below'} the {self.label(agg, sub)} of all {plural(sub.entity)}"
+        return f"{who} is {'above' if c.op == '>sub' else 'below'} the {self.label(agg, sub)} of all {self.plural(sub.entity)}"
 
     def cond(self, c: Cond, q: Query) -> str:
         """A condition as a relative phrase after the entity: `whose ...` or `that have ...`."""
@@ -80,7 +84,7 @@ class English(Writer):
                          f", ordered by {what}{' from high to low' if desc else ' from low to high'}")
 
     def query(self, q: Query, lead: bool = True) -> str:
-        entity = plural(q.entity)
+        entity = self.plural(q.entity)
         where = self.conds(q)
         if q.group:
             g = self.items(q.group, q)
@@ -109,7 +113,7 @@ class English(Writer):
     def tree(self, t: Tree) -> str:
         if isinstance(t, Query):
             return self.query(t)
-        what, entity = self.items(t.left.select, t.left), plural(t.left.entity)
+        what, entity = self.items(t.left.select, t.left), self.plural(t.left.entity)
         a, b = self.conds(t.left).strip(), self.conds(t.right).strip()
         if t.op == "union":
             return self.pick(f"List the {what} of {entity} {a}, together with those of {entity} {b}.",
