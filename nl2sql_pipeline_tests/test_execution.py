@@ -214,6 +214,20 @@ def test_one_connection_per_thread_reused(engine_case: tuple[str, str]) -> None:
         assert len(executor._sessions) == 3 and main not in seen and seen[0] is not seen[1]
 
 
+def test_a_foreign_dialect_cannot_smuggle_statements(pg_db: str) -> None:
+    """MySQL reads `'a\\'` as an unfinished string; PostgreSQL ends it there and runs the rest."""
+    _loaded(pg_db)
+    before = checksum(pg_db)
+    # Without the engine-dialect check this empties payments (measured): PostgreSQL runs all five.
+    sql = "SELECT 'a\\' ; COMMIT; BEGIN READ WRITE; DELETE FROM payments; COMMIT; -- '"
+    with ReadOnlyExecutor(pg_db, "mysql") as executor:
+        assert executor.dialect == "mysql" and parse_query(sql, "mysql")[1].kind is None  # the trap is real
+        result = executor.execute(sql)
+        assert result.error_kind == "rejected" and "as postgres" in (result.error or "")
+        assert executor.execute("SELECT count(*) FROM payments").rows == [(662,)]
+    assert checksum(pg_db) == before
+
+
 def test_reconnects_after_the_server_drops_the_connection(pg_db: str) -> None:
     _loaded(pg_db)
     with ReadOnlyExecutor(pg_db, "postgres") as executor:

@@ -276,6 +276,7 @@ class _MysqlSession(_Session):
                 cur.execute("ROLLBACK")
 
 
+_NATIVE_DIALECTS = {"sqlite": "sqlite", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 _SESSIONS: dict[str, type[_Session]] = {
     "sqlite": _SqliteSession,
     "postgresql": _PostgresSession,
@@ -327,6 +328,7 @@ class ReadOnlyExecutor:
         self.timeout_s = timeout_s
         self.row_cap = row_cap
         self.backend = self.url.get_backend_name()
+        self._native = _NATIVE_DIALECTS.get(self.backend)
         if self.backend not in _SESSIONS:
             raise ValueError(f"no read-only executor for {self.backend!r}; supported: {', '.join(_SESSIONS)}")
         connect_args: dict[str, Any] = {}
@@ -362,8 +364,17 @@ class ReadOnlyExecutor:
                     self._sessions.remove(session)
 
     def check(self, sql: str) -> QueryCheck:
-        """Layer 1 alone: may this string run at all?"""
-        return parse_query(sql, self.dialect)[1]
+        """Layer 1 alone: may this string run at all?
+
+        A configured dialect that differs from the engine's (say `mysql` on PostgreSQL) would
+        split strings differently (`'a\\' ; DELETE ...`): the engine's own dialect must agree.
+        """
+        verdict = parse_query(sql, self.dialect)[1]
+        if verdict.kind is None and self._native not in (None, self.dialect):
+            native = parse_query(sql, self._native)[1]
+            if native.kind:
+                return _rejected(f"as {self._native}, which the engine speaks: {native.reason}")
+        return verdict
 
     def execute(self, sql: str, *, timeout_s: float | None = None, row_cap: int | None = None) -> ExecutionResult:
         started = time.perf_counter()
@@ -373,7 +384,7 @@ class ReadOnlyExecutor:
         def failed(kind: ErrorKind, reason: str) -> ExecutionResult:
             return ExecutionResult(ok=False, elapsed_s=time.perf_counter() - started, error_kind=kind, error=reason)
 
-        _, verdict = parse_query(sql, self.dialect)
+        verdict = self.check(sql)
         if verdict.kind:
             return failed(verdict.kind, verdict.reason or verdict.kind)
         try:
