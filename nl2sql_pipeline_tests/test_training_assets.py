@@ -7,31 +7,29 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
-from pydantic import BaseModel
 
 from nl2sql_pipeline.core.evaluation.inputs import read_generated_predictions
+from nl2sql_pipeline.core.export import ExportReport
 from nl2sql_pipeline.core.evaluation.runner import DatabaseTarget, EvalOptions, evaluate_runs
 from nl2sql_pipeline.core.predictions import PredictionRuns
+from nl2sql_pipeline.core.training.dataset_dir import read_rows
 from nl2sql_pipeline.core.training.recipes import REFERENCE_COMMAND_KEYS
 from nl2sql_pipeline.core.training.results import AdapterResult, MergedModel
 from nl2sql_pipeline.defs import training
 from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
-from nl2sql_pipeline_tests.training_support import DEV, write_dataset
+from nl2sql_pipeline_tests.training_support import export_demo_dataset
 
-CPU_OVERRIDES = ("{bf16: false, cutoff_len: 192, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, "
+CPU_OVERRIDES = ("{bf16: false, cutoff_len: 512, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, "
                  "learning_rate: 5.0e-3, logging_steps: 1, generation: {max_new_tokens: 24}}")
-
-
-class ExportedDataset(BaseModel):
-    dataset_dir: str
 
 
 @pytest.fixture
 def dataset_asset(tmp_path: Path) -> dg.AssetsDefinition:
-    # TODO(issue 3): use the pipeline's own `training_dataset` asset once the export lands.
+    # The pipeline's export of validated concert_singer pairs, standing in for `training_dataset`,
+    # whose upstream (all databases' validated_samples) is more than this test needs.
     @dg.asset(name="training_dataset", group_name="data_create", io_manager_key="json_io_manager")
-    def training_dataset() -> ExportedDataset:
-        return ExportedDataset(dataset_dir=str(write_dataset(tmp_path / "dataset")))
+    def training_dataset() -> ExportReport:
+        return export_demo_dataset(tmp_path / "dataset")
 
     return training_dataset
 
@@ -55,8 +53,10 @@ def test_training_group_trains_predicts_and_merges(tmp_path: Path, tiny_model: P
     written = yaml.safe_load((folder / "train.yaml").read_text())  # the YAML llamafactory-cli actually ran
     assert set(REFERENCE_COMMAND_KEYS) <= set(written)
     assert (written["template"], written["lora_target"], written["lr_scheduler_type"]) == ("qwen3_nothink", "all", "cosine")
-    assert adapter.num_examples == 12 and adapter.global_step == 9  # 12 rows / batch 4 x 3 epochs
-    assert [p.step for p in adapter.losses] == list(range(1, 10))
+    exported: ExportReport = result.output_for_node("training_dataset")
+    train_rows, dev_rows = exported.files["alpaca_train.jsonl"], exported.files["alpaca_dev.jsonl"]
+    assert adapter.num_examples == train_rows and adapter.global_step == -(-train_rows // 4) * 3  # 3 epochs
+    assert [p.step for p in adapter.losses] == list(range(1, adapter.global_step + 1))
     assert 0 < adapter.trainable_percent < 100 and adapter.dataset_version
 
     meta = result.asset_materializations_for_node("lora_adapter")[0].metadata
@@ -66,18 +66,20 @@ def test_training_group_trains_predicts_and_merges(tmp_path: Path, tiny_model: P
 
     runs: PredictionRuns = result.output_for_node("lf_predictions")
     assert [r.label for r in runs.runs] == ["base", "adapter"]
+    dev = [r for r in read_rows(Path(exported.dataset_dir) / "samples.jsonl") if r["split"] == "dev"]
+    assert len(dev) == dev_rows > 0
     for run in runs.runs:
         assert [(i.question, i.gold_sql, i.hardness, i.database) for i in run.items] == [
-            (q, s, h, "concert_singer") for q, s, h in DEV]
+            (r["question"], r["sql"], r["hardness"], "concert_singer") for r in dev]
     pred_dir = Path(result.asset_materializations_for_node("lf_predictions")[0].metadata["predictions_dir"].value)
     lines = read_generated_predictions(pred_dir / "adapter" / "generated_predictions.jsonl")
     assert [line.predict for line in lines] == [i.output for i in runs.get("adapter").items]
-    assert [line.label.strip() for line in lines] == [s for _, s, _ in DEV]
+    assert [line.label.strip() for line in lines] == [r["sql"] for r in dev]
 
     db = demo_dir / "concert_singer.sqlite"
     targets = {"concert_singer": DatabaseTarget(url=f"sqlite:///{db}", dialect="sqlite")}
     verdicts = evaluate_runs(runs, targets, EvalOptions(workers=1))
-    assert {label: len(v) for label, v in verdicts.items()} == {"base": 3, "adapter": 3}
+    assert {label: len(v) for label, v in verdicts.items()} == {"base": dev_rows, "adapter": dev_rows}
     assert all(v.executable for vs in verdicts.values() for v in vs)  # every gold query ran
 
     merged: MergedModel = result.output_for_node("merged_model")

@@ -9,7 +9,7 @@ import pytest
 
 from nl2sql_pipeline.core.training import peft_trainer
 from nl2sql_pipeline.core.training.recipes import load_recipe
-from nl2sql_pipeline_tests.training_support import DEV, PAIRS, write_dataset
+from nl2sql_pipeline_tests.training_support import DEV, export_demo_dataset, write_dataset
 
 SMALL = {"bf16": False, "cutoff_len": 256, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 1,
          "learning_rate": 5e-3, "logging_steps": 1, "eval_steps": 1, "lr_scheduler_type": "constant"}
@@ -20,9 +20,10 @@ def test_peft_branch_trains_saves_and_the_reloaded_adapter_generates(tmp_path: P
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    folder = write_dataset(tmp_path / "dataset")
+    exported = export_demo_dataset(tmp_path / "dataset")  # ShareGPT and Alpaca: auto picks Alpaca
+    folder = Path(exported.dataset_dir)
     recipe = load_recipe("deepseek_coder_6.7b_peft", {**SMALL, "model_name_or_path": str(tiny_model),
-                                                      "num_train_epochs": 2})
+                                                      "num_train_epochs": 2, "cutoff_len": 512})
     reports = []
     result = peft_trainer.train(recipe, recipe_name="deepseek_coder_6.7b_peft", model_path=tiny_model,
                                 dataset_dir=folder, output_dir=tmp_path / "adapter", on_progress=reports.append)
@@ -32,12 +33,14 @@ def test_peft_branch_trains_saves_and_the_reloaded_adapter_generates(tmp_path: P
     assert sorted(config["target_modules"]) == sorted(recipe.target_modules)
     assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
     assert not (tmp_path / "adapter" / "checkpoints").exists()
-    assert result.num_examples == len(PAIRS) and result.global_step == 2 * 3  # 12 rows / batch 4, 2 epochs
+    steps = -(-exported.files["alpaca_train.jsonl"] // 4) * 2  # batch 4, 2 epochs
+    assert result.num_examples == exported.files["alpaca_train.jsonl"] and result.global_step == steps
+    assert result.datasets == ["nl2sql_train_alpaca"] and not result.notes  # nothing cut by cutoff_len
     assert len(result.eval_losses) == result.global_step and not result.stopped_early
     assert result.best_loss == min(p.loss for p in result.eval_losses)
     assert result.losses[-1].loss < result.losses[0].loss  # it learned something
     assert 0 < result.trainable_percent < 100
-    assert [r.step for r in reports] == list(range(1, 7)) and reports[0].total == 6
+    assert [r.step for r in reports] == list(range(1, steps + 1)) and reports[0].total == steps
 
     tok = AutoTokenizer.from_pretrained(tmp_path / "adapter")
     base = AutoModelForCausalLM.from_pretrained(tiny_model)

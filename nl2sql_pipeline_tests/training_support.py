@@ -1,14 +1,23 @@
-"""A small LLaMA-Factory dataset folder for the training tests, in the export step's documented layout.
+"""Dataset folders for the training tests.
 
-Alpaca and ShareGPT JSONL for train and dev, `dataset_info.json` registering each (ShareGPT with the
-role/content tags), and `samples.jsonl` audit rows. The pairs are real concert_singer questions
-whose SQL runs on the demo database.
+`export_demo_dataset` runs the pipeline's own steps (schema reading, validation with its
+leakage-free split, export) on real concert_singer questions. `write_dataset` writes the same
+documented layout by hand, for cases the pipeline would never produce (an empty train split, a dev
+split built to make early stopping fire) and for unit tests that need no database.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from nl2sql_pipeline.core.cards import build_cards
+from nl2sql_pipeline.core.catalog import read_schema
+from nl2sql_pipeline.core.config import DatabaseConfig
+from nl2sql_pipeline.core.execution import close_executors, executor_for
+from nl2sql_pipeline.core.export import ExportConfig, ExportReport, export_dataset
+from nl2sql_pipeline.core.samples import RawSamples, Sample
+from nl2sql_pipeline.core.validation import validate_samples
 
 INSTRUCTION = "将下面的自然语言问题转换为SQL查询语句。"
 PAIRS = [
@@ -39,6 +48,22 @@ DEV = [
     ("List the names of all stadiums.", "SELECT name FROM stadium", "easy"),
     ("Show the number of concerts in each year.", "SELECT year, count(*) FROM concert GROUP BY year", "medium"),
 ]
+
+
+def export_demo_dataset(folder: Path, pairs: list[tuple[str, str, str]] = PAIRS + DEV) -> ExportReport:
+    """concert_singer pairs through validation (dedup, hardness, split) and the export step."""
+    db = DatabaseConfig(name="concert_singer", demo="concert_singer")
+    meta = read_schema(db)
+    raw = RawSamples(database=db.name, dialect="sqlite", samples=[
+        Sample(database=db.name, topic=f"topic{i % 3}", question=q, sql=s, language="en")
+        for i, (q, s, _) in enumerate(pairs)
+    ])
+    try:
+        validated = validate_samples(raw, meta, executor_for(db), dev_ratio=0.25)
+    finally:
+        close_executors()
+    # A small schema budget keeps the prompts short enough for quick CPU runs of the tiny model.
+    return export_dataset([validated], {db.name: build_cards(meta)}, folder, ExportConfig(schema_budget_tokens=120))
 
 
 def _jsonl(path: Path, rows: list[dict]) -> None:
