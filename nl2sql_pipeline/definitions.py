@@ -16,7 +16,7 @@ ASSET_MODULES = [data_create, generation, validation, training, evaluation]
 def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=dg.load_assets_from_modules(ASSET_MODULES),
-        jobs=[data_create_job],
+        jobs=[data_create_job, dataset_job],
         schedules=[nightly_schedule()],
         sensors=[schema_drift_sensor()],
         resources={

@@ -85,14 +85,43 @@ def _summary() -> None:
           f"(http://127.0.0.1:{os.environ.get('PORT', '3000')}).")
 
 
+def prepare_instance() -> int:
+    """Write $DAGSTER_HOME/dagster.yaml from the repository's, with the run and pool limits of
+    configs/orchestration.yaml, so that one file decides them."""
+    import yaml
+
+    from nl2sql_pipeline.core.config import REPO_ROOT
+    from nl2sql_pipeline.defs.settings import orchestration
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        print("DAGSTER_HOME is not set. Use `make dagster-home`, or export DAGSTER_HOME.", file=sys.stderr)
+        return 2
+    limits = orchestration().concurrency
+    config = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text(encoding="utf-8"))
+    config["concurrency"]["runs"]["tag_concurrency_limits"] = [
+        {"key": "nl2sql/llm", "limit": limits.llm_runs},
+        {"key": "nl2sql/gpu", "limit": limits.gpu_runs},
+    ]
+    os.makedirs(home, exist_ok=True)
+    with open(os.path.join(home, "dagster.yaml"), "w", encoding="utf-8") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+    instance = dg.DagsterInstance.get()
+    instance.event_log_storage.set_concurrency_slots("llm", limits.llm_runs)
+    instance.event_log_storage.set_concurrency_slots("gpu", limits.gpu_runs)
+    print(f"Dagster instance ready in {home} (llm: {limits.llm_runs}, gpu: {limits.gpu_runs}).")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nl2sql_pipeline.run")
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="materialize what is stale in data_create for every configured database")
     p_demo.add_argument("--partition", action="append", help="only these databases (repeatable)")
+    sub.add_parser("prepare", help="write $DAGSTER_HOME/dagster.yaml and set the llm/gpu pool limits")
     args = parser.parse_args(argv)
     try:
-        return demo(args.partition)
+        return prepare_instance() if args.command == "prepare" else demo(args.partition)
     except Nl2SqlError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
