@@ -60,6 +60,9 @@ def assert_quality_gates(meta: SchemaMetadata, raw: RawSamples, db: DatabaseConf
     assert all(hardness[h] >= 0.10 * len(exported) for h in ("medium", "hard", "extra")), hardness
     used = {t for v in exported for t in v.tables}
     assert len(used) >= 0.9 * len(meta.tables)
+    # Queries the synthesizer did not probe (a real row passes their filters) do return rows.
+    unprobed = [v for v in checked.items if v.sample.meta["probe_rows"] is None]
+    assert len(unprobed) > 0.2 * len(checked.items) and not [v.sample.sql for v in unprobed if v.empty]
 
 
 def test_sales_cn_meets_the_quality_gates_in_chinese(demo_dir: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
+from dataclasses import replace
 from typing import Any
 
 from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Cond, Query, YearOf
@@ -96,7 +97,36 @@ def value_cond(col: Col, sample: TableSample, witness: dict[str, Any] | None, rn
             options.append(Cond(col, rng.choice((">sub", "<sub")), sub=sub))
     if ops is not None:
         options = [o for o in options if o.op in ops]
-    return rng.choice(options) if options else None
+    if not options:
+        return None
+    chosen = rng.choice(options)
+    return replace(chosen, kept=witness is not None and _holds(chosen, w))
+
+
+def _holds(cond: Cond, w: Any) -> bool:
+    """Whether the witness value satisfies the condition (False when unsure)."""
+    op, vals = cond.op, cond.values
+    if op == "is-null":
+        return w is None
+    if op == "not-null":
+        return w is not None
+    if w is None or cond.sub is not None:
+        return False
+    if isinstance(cond.left, YearOf):
+        day = _as_date(w)
+        return day is not None and day.year == vals[0]
+    try:
+        if op == "like":
+            word = vals[0].strip("%")
+            return isinstance(w, str) and (w.startswith(word) if not vals[0].startswith("%") else word in w)
+        if op == "in":
+            return w in vals
+        if op == "between":
+            return vals[0] <= w <= vals[1]
+        return {"=": w == vals[0], "!=": w != vals[0], ">": w > vals[0], "<": w < vals[0],
+                ">=": w >= vals[0], "<=": w <= vals[0]}[op]
+    except TypeError:  # values of different types: the database decides
+        return False
 
 
 def condition(view: TableView, alias: str | None, sample: TableSample, witness: dict[str, Any] | None,

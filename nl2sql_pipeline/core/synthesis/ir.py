@@ -37,6 +37,7 @@ class Cond:
     op: str  # = != > < >= <= like between in is-null not-null in-sub not-in-sub >sub <sub
     values: tuple[Any, ...] = ()
     sub: Query | None = None
+    kept: bool = False  # a real row (the witness) satisfies it, so the filter alone finds rows
 
 
 @dataclass(frozen=True)

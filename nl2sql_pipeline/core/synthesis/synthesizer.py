@@ -77,14 +77,15 @@ class _Run:
 
 
 def _rows_certain(tree: Tree, views: dict[str, TableView]) -> bool:
-    """Rows without running it: no filter and no join over a table with rows, or a plain aggregate."""
+    """Rows without running it: a plain aggregate, or one table whose filters a real row passes."""
     if isinstance(tree, Compound):
         return tree.op == "union" and _rows_certain(tree.left, views)
-    if tree.where or tree.having or tree.joins:
-        return False
-    if not tree.group and all(isinstance(i, Agg) for i in tree.select):
+    if not tree.where and not tree.group and all(isinstance(i, Agg) for i in tree.select):
         return True
-    return bool(views[tree.table].row_count)
+    if tree.having or tree.joins:
+        return False
+    kept = [c.kept for c in tree.where]
+    return bool(views[tree.table].row_count) and (all(kept) if tree.conj == "and" else any(kept))
 
 
 def _fill(run: _Run, topic: Topic, database: str, quotas: dict[str, int], need: int, salt: str) -> int:
