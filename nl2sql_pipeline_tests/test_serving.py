@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import sqlite3
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,7 @@ from nl2sql_pipeline_tests.conftest import SPIDER_DE
 VENV = Path(os.environ.get("NL2SQL_VLLM_VENV", REPO_ROOT / ".venv-vllm"))
 LAUNCHER = REPO_ROOT / "nl2sql_pipeline" / "core" / "serving" / "vllm_cpu_launcher.py"
 DEV_DBS = ("concert_singer", "pets_1")
+KEY_ENV = "NL2SQL_TEST_VLLM_KEY"  # the served endpoint requires a key, as a shared deployment would
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -56,8 +58,9 @@ def free_port() -> int:
 
 
 def cpu_config(port: int, **update: object) -> ServeConfig:
+    os.environ.setdefault(KEY_ENV, "test-key-not-secret")
     config = ServeConfig(
-        port=port, launch_command=vllm_cpu_command(), max_model_len=1024, startup_timeout_s=600,
+        port=port, launch_command=vllm_cpu_command(), max_model_len=1024, startup_timeout_s=600, api_key_env=KEY_ENV,
         env={"VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": "1", "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"},
         check=CheckConfig(probe_max_tokens=24, concurrency=4),
     )
@@ -193,6 +196,8 @@ def test_serving_assets_pass_on_the_served_adapter(served, models, tmp_path: Pat
     predictions: PredictionRuns = result.output_for_node("serving_session", "served_predictions")
 
     assert report.passed, report.failures
+    with pytest.raises(urllib.error.HTTPError, match="401"):  # the key is enforced, and the check used it
+        urllib.request.urlopen(f"{endpoint.base_url}/models", timeout=10)
     assert config.adapter_name in report.models and str(models["base"]) in report.models
     assert report.comparison is not None and report.comparison.text_differs
     assert [r.label for r in predictions.runs] == ["base", "adapter"]
@@ -218,7 +223,8 @@ def test_serving_assets_pass_on_the_served_adapter(served, models, tmp_path: Pat
 def test_adapter_without_effect_fails_the_check(served, models, tmp_path: Path) -> None:
     endpoint, config = served
     request = urllib.request.Request(
-        f"{endpoint.base_url}/load_lora_adapter", method="POST", headers={"Content-Type": "application/json"},
+        f"{endpoint.base_url}/load_lora_adapter", method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {config.api_key()}"},
         data=json.dumps({"lora_name": "noop", "lora_path": str(models["noop"])}).encode(),
     )
     urllib.request.urlopen(request, timeout=120).read()

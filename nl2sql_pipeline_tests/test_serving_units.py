@@ -72,6 +72,15 @@ def test_bad_config_names_the_key(data: dict, named: str) -> None:
         parse_serve_config(data, "serve.yaml")
 
 
+def test_api_key_comes_from_the_named_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = parse_serve_config({"api_key_env": "MY_VLLM_KEY"})
+    monkeypatch.delenv("MY_VLLM_KEY", raising=False)
+    with pytest.raises(ConfigError, match="MY_VLLM_KEY, which is not set.*Fix: export MY_VLLM_KEY"):
+        config.api_key()
+    monkeypatch.setenv("MY_VLLM_KEY", "s3cret")
+    assert config.api_key() == "s3cret" and "s3cret" not in config.model_dump_json()
+
+
 def test_missing_config_file_says_how_to_fix(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist.*NL2SQL_SERVE_CONFIG"):
         load_serve_config(tmp_path / "nope.yaml")

@@ -66,8 +66,8 @@ class ProbeRun(BaseModel):
     first_error: str | None = None
 
 
-def client_for(endpoint: Endpoint, timeout_s: float) -> OpenAI:
-    return OpenAI(base_url=endpoint.base_url, api_key="not-needed", timeout=timeout_s, max_retries=0)
+def client_for(endpoint: Endpoint, timeout_s: float, api_key: str | None = None) -> OpenAI:
+    return OpenAI(base_url=endpoint.base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=0)
 
 
 def _chat(client: OpenAI, model: str, messages: list[dict[str, str]], max_tokens: int, logprobs: bool,

@@ -42,6 +42,8 @@ class ServeConfig(_Strict):
     attach_url: str | None = None  # an already running OpenAI-compatible endpoint: launch nothing
     launch_command: list[str] = Field(default_factory=lambda: ["vllm"])
     adapter_name: str = "nl2sql"
+    # The environment variable holding the server's API key (vLLM's --api-key), never the key itself.
+    api_key_env: str | None = None
     tensor_parallel_size: int = Field(1, ge=1)
     max_model_len: int | None = Field(4096, ge=16)
     gpu_memory_utilization: float | None = Field(0.9, gt=0, le=1)
@@ -66,6 +68,15 @@ class ServeConfig(_Strict):
         if not v:
             raise ValueError("launch_command must name an executable, e.g. [vllm]")
         return v
+
+    def api_key(self) -> str | None:
+        if not self.api_key_env:
+            return None
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise ConfigError(f"api_key_env names {self.api_key_env}, which is not set.",
+                              f"export {self.api_key_env}=<the server's API key>, or remove api_key_env.")
+        return key
 
     def with_environment(self) -> ServeConfig:
         """Apply `NL2SQL_VLLM_COMMAND` (a shell-quoted command) and `NL2SQL_SERVE_URL` if set."""

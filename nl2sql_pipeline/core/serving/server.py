@@ -129,13 +129,14 @@ def fatal_error(log_text: str) -> str | None:
     return found[-1] if found else None
 
 
-def get_json(url: str, timeout: float = 5.0) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http only, configured URL)
+def get_json(url: str, api_key: str | None = None, timeout: float = 5.0) -> dict:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as response:  # noqa: S310
         return json.loads(response.read())
 
 
-def model_ids(base_url: str) -> list[dict]:
-    return list(get_json(f"{base_url}/models").get("data", []))
+def model_ids(base_url: str, api_key: str | None = None) -> list[dict]:
+    return list(get_json(f"{base_url}/models", api_key).get("data", []))
 
 
 def base_model_id(models: list[dict], adapter_name: str) -> str | None:
@@ -188,7 +189,13 @@ def _wait_ready(proc: subprocess.Popen, config: ServeConfig, log_path: Path, bas
                 f" an unsupported argument); the full command is at the top of {log_path}.",
             )
         try:
-            models = model_ids(base_url)
+            models = model_ids(base_url, config.api_key())
+        except urllib.error.HTTPError as err:
+            if err.code in (401, 403):
+                raise ServerStartError(f"The server at {base_url} refuses the API key ({err}).",
+                                       "set api_key_env to the variable holding the key the server expects.") from None
+            time.sleep(1.0)
+            continue
         except (OSError, ValueError):
             time.sleep(1.0)
             continue
@@ -216,7 +223,7 @@ def served_endpoint(config: ServeConfig, base_model: str, adapter_dir: Path, log
     if config.attach_url:
         base_url = config.attach_url if config.attach_url.endswith("/v1") else f"{config.attach_url}/v1"
         try:
-            models = model_ids(base_url)
+            models = model_ids(base_url, config.api_key())
         except (OSError, ValueError) as err:
             raise ServingError(f"No OpenAI-compatible server answers at {base_url}/models ({err}).",
                                "start it, or remove attach_url to let the check launch vLLM.") from None
@@ -233,6 +240,8 @@ def served_endpoint(config: ServeConfig, base_model: str, adapter_dir: Path, log
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"vllm-{config.port}.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", **config.env}
+    if config.api_key_env:
+        env["VLLM_API_KEY"] = config.api_key() or ""  # via the environment: not in `ps` or the log
     with log_path.open("w", encoding="utf-8") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from openai import OpenAIError
 from pydantic import BaseModel, Field
 
 from nl2sql_pipeline.core.config import DatabasesFile
@@ -26,7 +27,7 @@ from nl2sql_pipeline.core.serving.check import (
     probe,
 )
 from nl2sql_pipeline.core.serving.config import ServeConfig
-from nl2sql_pipeline.core.serving.server import ServingError, served_endpoint, serve_command
+from nl2sql_pipeline.core.serving.server import ServingError, log_tail, served_endpoint, serve_command
 
 
 class ServingCheckError(ServingError):
@@ -107,13 +108,21 @@ def run_serving_check(
     """The report (its `failures` say whether the check passed) and the base/adapter predictions."""
     command = [] if config.attach_url else serve_command(config, base_model, Path(adapter_dir))
     with served_endpoint(config, base_model, Path(adapter_dir), log_dir) as endpoint:
-        client = client_for(endpoint, config.request_timeout_s)
+        client = client_for(endpoint, config.request_timeout_s, config.api_key())
         report = ServingReport(
             base_url=endpoint.base_url, base_model=endpoint.base_model, adapter_name=endpoint.adapter_name,
             launched=endpoint.pid is not None, command=command, log_path=endpoint.log_path,
             models=[m["id"] for m in listed_models(client)],
         )
-        report.comparison = compare_answers(client, endpoint, config.check)
+        try:
+            report.comparison = compare_answers(client, endpoint, config.check)
+        except OpenAIError as err:  # /v1/models answered, yet the engine can die on its first real request
+            tail = f" Log tail ({endpoint.log_path}):\n{log_tail(Path(endpoint.log_path))}\n" if endpoint.log_path else ""
+            raise ServingCheckError(
+                f"The first real completion request failed: {type(err).__name__}: {err}.{tail}",
+                "read the server log (an unsupported model shape or dtype, too little memory) and fix the model or"
+                " the launch arguments.",
+            ) from None
         source = f"openai:{endpoint.base_url}"
         runs = []
         for label, model in (("base", endpoint.base_model), ("adapter", endpoint.adapter_name)):
