@@ -21,11 +21,15 @@ from nl2sql_pipeline.core.samples import Topic, TopicPlan
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
+def mostly_chinese(texts: list[str]) -> bool:
+    """True when at least half of the (non-empty) texts contain Chinese characters."""
+    texts = [t for t in texts if t]
+    return bool(texts) and sum(1 for t in texts if _CJK.search(t)) * 2 >= len(texts)
+
+
 def is_chinese(cards: TableCards) -> bool:
     """True when most comments (table and column) are written in Chinese."""
-    texts = [c.comment for c in cards.cards if c.comment]
-    texts += [col.comment for c in cards.cards for col in c.columns if col.comment]
-    return bool(texts) and sum(1 for t in texts if _CJK.search(t)) * 2 >= len(texts)
+    return mostly_chinese([c.comment or "" for c in cards.cards] + [col.comment or "" for c in cards.cards for col in c.columns])
 
 
 def fk_graph(cards: TableCards) -> dict[str, set[str]]:

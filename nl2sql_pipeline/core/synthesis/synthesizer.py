@@ -18,6 +18,7 @@ from nl2sql_pipeline.core.config import DatabaseConfig, SynthesisConfig
 from nl2sql_pipeline.core.errors import ConfigError
 from nl2sql_pipeline.core.hardness import HARDNESS_LEVELS, hardness_counts
 from nl2sql_pipeline.core.metadata import SchemaMetadata
+from nl2sql_pipeline.core.planning import mostly_chinese
 from nl2sql_pipeline.core.samples import Language, RawSamples, Sample, Topic, TopicPlan
 from nl2sql_pipeline.core.synthesis.grammar import Ctx
 from nl2sql_pipeline.core.synthesis.recipes import RECIPES
@@ -28,7 +29,6 @@ from nl2sql_pipeline.core.synthesis.text_en import English
 from nl2sql_pipeline.core.synthesis.text_zh import Chinese
 from nl2sql_pipeline.core.synthesis.values import Executor, ValueSource
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _STRING = re.compile(r"'(?:[^']|'')*'")
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
 _LIST = re.compile(r"\?(?:\s*,\s*\?)+")
@@ -46,8 +46,8 @@ def question_language(meta: SchemaMetadata, db: DatabaseConfig | None) -> Langua
     """The configured language, else Chinese when most comments are Chinese, else English."""
     if db is not None and db.language:
         return db.language
-    texts = [t.comment for t in meta.tables if t.comment] + [c.comment for t in meta.tables for c in t.columns if c.comment]
-    return "zh" if texts and sum(1 for t in texts if _CJK.search(t)) * 2 >= len(texts) else "en"
+    texts = [t.comment or "" for t in meta.tables] + [c.comment or "" for t in meta.tables for c in t.columns]
+    return "zh" if mostly_chinese(texts) else "en"
 
 
 def apportion(total: int, mix: dict[str, float]) -> dict[str, int]:
