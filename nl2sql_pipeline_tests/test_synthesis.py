@@ -180,6 +180,8 @@ def test_template_key_masks_literals() -> None:
         "SELECT a FROM t WHERE b = 'it''s' AND c > 10 LIMIT 5")
     assert template_key("SELECT T1.a FROM t AS T1 WHERE x IN (1, 2)") == "select t1.a from t as t1 where x in (?)"
     assert template_key("SELECT a FROM t WHERE b > 1") != template_key("SELECT a FROM t WHERE b >= 1")
+    assert template_key("SELECT a FROM t ORDER BY b DESC") == template_key("SELECT a FROM t ORDER BY b")
+    assert template_key("SELECT a FROM t ORDER BY b DESC LIMIT 1") != template_key("SELECT a FROM t ORDER BY b LIMIT 1")
 
 
 @pytest.mark.parametrize("name", ["concert_singer", "world_1", "dog_kennels", "wta_1"])

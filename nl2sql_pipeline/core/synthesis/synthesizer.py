@@ -37,9 +37,14 @@ PROBE_ROWS = 50
 
 
 def template_key(sql: str) -> str:
-    """The SQL with literals masked (strings, numbers, IN lists): equal keys are duplicates."""
+    """The SQL with literals masked (strings, numbers, IN lists): equal keys are duplicates.
+
+    Without LIMIT/TOP the sort direction is masked too: both directions return the same rows,
+    which validation would count as one question asked twice.
+    """
     masked = _NUMBER.sub("?", _STRING.sub("?", sql))
-    return re.sub(r"\s+", " ", _LIST.sub("?", masked)).strip().lower()
+    key = re.sub(r"\s+", " ", _LIST.sub("?", masked)).strip().lower()
+    return key if re.search(r"\b(limit|top)\b", key) else re.sub(r" (asc|desc)\b", "", key)
 
 
 def question_language(meta: SchemaMetadata, db: DatabaseConfig | None) -> Language:
