@@ -25,3 +25,26 @@ dataset_job = dg.define_asset_job(
     selection=FAN_IN,
     description="Step 6's export: the LLaMA-Factory dataset_dir over all databases.",
 )
+
+# Training and serving hold the GPU: one such run at a time (tag limit and `gpu` pool).
+GPU_TAGS = {"nl2sql/gpu": "true"}
+
+training_job = dg.define_asset_job(
+    "training_job",
+    selection=dg.AssetSelection.groups("training"),
+    tags=GPU_TAGS,
+    description="LoRA fine-tuning on the exported dataset and predictions of base and adapter.",
+)
+
+serving_job = dg.define_asset_job(
+    "serving_job",
+    selection=dg.AssetSelection.groups("serving"),
+    tags=GPU_TAGS,
+    description="Serve the adapter on vLLM, prove it answers, gather predictions.",
+)
+
+evaluation_job = dg.define_asset_job(
+    "evaluation_job",
+    selection=dg.AssetSelection.groups("evaluation"),
+    description="Score base vs adapter predictions by execution match and text metrics.",
+)

@@ -78,6 +78,7 @@ def _report_metadata(report: ServingReport) -> dict[str, Any]:
     deps=[dg.AssetKey("training_dataset")],
     group_name=GROUP,
     code_version=code_version(config, server, check, items, session),
+    pool="gpu",  # one model server on the GPU at a time (slots from configs/orchestration.yaml)
 )
 def serving_session(
     context: dg.AssetExecutionContext, serving: ServingResource, databases: DatabasesResource, lora_adapter: Any
