@@ -161,6 +161,12 @@ class LLMClient:
             self._sync.close()
             self._sync = None
 
+    async def aclose(self) -> None:
+        """Close this loop's connections (before the loop ends, or its transports leak)."""
+        entry = self._async.pop(id(asyncio.get_running_loop()), None)
+        if entry is not None:
+            await entry[0].close()
+
     # -- request building --------------------------------------------------------------------
 
     def _params(self, req: _Request) -> dict[str, Any]:

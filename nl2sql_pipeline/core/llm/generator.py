@@ -340,7 +340,10 @@ def generate_with_llm(plan: TopicPlan, cards: TableCards, db: DatabaseConfig, cl
                           f"{len(res.samples)}/{topic.count}), {total_samples} samples so far")
             return res
 
-        return list(await asyncio.gather(*(one(t) for t in plan.topics if t.count > 0)))
+        try:
+            return list(await asyncio.gather(*(one(t) for t in plan.topics if t.count > 0)))
+        finally:
+            await client.aclose()
 
     results = asyncio.run(run())
     samples = [x for r in results for x in r.samples]
