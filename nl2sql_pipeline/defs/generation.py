@@ -8,6 +8,7 @@ import dagster as dg
 
 from nl2sql_pipeline.core import planning
 from nl2sql_pipeline.core.execution import executor_for
+from nl2sql_pipeline.core.incremental import merge, split_plan, topic_signatures
 from nl2sql_pipeline.core.planning import plan_topics
 from nl2sql_pipeline.core.samples import RawSamples, TopicPlan
 from nl2sql_pipeline.core.synthesis import (
@@ -15,6 +16,7 @@ from nl2sql_pipeline.core.synthesis import (
     text_en, text_zh, values,
 )
 from nl2sql_pipeline.defs.data_create import COMMON
+from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
 from nl2sql_pipeline.defs.llm import LLM_PLAN_PARTS, LLM_SAMPLE_PARTS, LLMResource, llm_plan, llm_samples
 from nl2sql_pipeline.defs.partitioned import per_partition_output, upstream
 from nl2sql_pipeline.defs.settings import DatabasesResource
@@ -42,7 +44,7 @@ def _plan_metadata(plan: TopicPlan) -> Mapping[str, Any]:
     }
 
 
-@dg.asset(kinds={"python"}, code_version=code_version(planning, *LLM_PLAN_PARTS), **COMMON)
+@dg.asset(kinds={"python"}, code_version=code_version(planning, *LLM_PLAN_PARTS), pool="llm", **COMMON)
 def topic_plan(context: dg.AssetExecutionContext, databases: DatabasesResource, table_cards: Any,
                llm: LLMResource) -> dg.Output:
     """Step 4: business topics (FK-related tables) and the share of the sample budget for each
@@ -70,18 +72,33 @@ def _samples_metadata(raw: RawSamples) -> Mapping[str, Any]:
     }
 
 
-@dg.asset(kinds={"python", "sqlglot"}, code_version=code_version(*SYNTHESIS_MODULES, *LLM_SAMPLE_PARTS), **COMMON)
+RAW_SAMPLES_VERSION = code_version(*SYNTHESIS_MODULES, *LLM_SAMPLE_PARTS)
+
+
+@dg.asset(kinds={"python", "sqlglot"}, code_version=RAW_SAMPLES_VERSION, pool="llm", **COMMON)
 def raw_samples(context: dg.AssetExecutionContext, databases: DatabasesResource, db_metadata: Any,
-                topic_plan: Any, table_cards: Any, llm: LLMResource) -> dg.Output:
+                topic_plan: Any, table_cards: Any, llm: LLMResource,
+                json_io_manager: dg.ResourceParam[PydanticJsonIOManager]) -> dg.Output:
     """Step 5: NL/SQL pairs per topic, SQL first from the schema and real values, then the question
-    (by the LLM, validated and topped up, for databases with an LLM generator)."""
+    (by the LLM, validated and topped up, for databases with an LLM generator).
+
+    Only topics whose tables, budget or generator changed are generated again (after schema drift,
+    the others keep their samples, which validation re-checks against the new schema)."""
 
     def compute(key: str) -> RawSamples:
         db = databases.get(key)
-        meta = upstream(context, db_metadata, key)
-        if db.generator != "offline":
-            cards, plan = upstream(context, table_cards, key), upstream(context, topic_plan, key)
-            return llm_samples(context, db, meta, cards, plan, llm)
-        return synthesize(upstream(context, topic_plan, key), meta, executor_for(db), db)
+        meta, plan = upstream(context, db_metadata, key), upstream(context, topic_plan, key)
+        signatures = topic_signatures(plan, meta, f"{RAW_SAMPLES_VERSION}:{db.model_dump_json()}")
+        todo, reused = split_plan(json_io_manager.load_previous(context.asset_key, key), signatures, plan)
+        if not todo.topics:
+            generated = RawSamples(database=meta.database, dialect=meta.dialect, samples=[])
+        elif db.generator != "offline":
+            generated = llm_samples(context, db, meta, upstream(context, table_cards, key), todo, llm)
+        else:
+            generated = synthesize(todo, meta, executor_for(db), db)
+        kept = [t for t in plan.topics if t not in todo.topics]
+        if kept:
+            context.log.info(f"{key}: regenerated {len(todo.topics)} topics, reused {len(kept)} unchanged ones")
+        return merge(generated, reused, signatures, kept)
 
     return per_partition_output(context, compute, _samples_metadata)
