@@ -58,19 +58,24 @@ def test_think_blocks_and_helpers() -> None:
     assert pick({"问题": "a"}, "question", "问题") == "a"
 
 
+def demo_cards(name: str):
+    db = parse_databases({"databases": [{"name": name, "demo": name}]}).databases[0]
+    return build_cards(read_schema(db))
+
+
 @pytest.fixture(scope="module")
 def sales_cards():
-    db = parse_databases({"databases": [{"name": "sales_cn", "demo": "sales_cn"}]}).databases[0]
-    return build_cards(read_schema(db))
+    return demo_cards("sales_cn")
 
 
 @pytest.mark.parametrize("case", CASES["plans"], ids=lambda c: c["file"])
 def test_recorded_plans_validate(case: dict, sales_cards) -> None:
+    cards = sales_cards if case.get("database", "sales_cn") == "sales_cn" else demo_cards(case["database"])
     topics = topics_from_answer((DATA / case["file"]).read_text(encoding="utf-8"), "sqlite")
     assert len(topics) == case["parsed"]
-    raw = TopicPlan(database="sales_cn", dialect="sqlite", total=case["total"], topics=topics, source="llm")
-    plan = validate_plan(raw, sales_cards, PlanningConfig(), case["total"])
-    known = {c.table for c in sales_cards.cards}
+    raw = TopicPlan(database=cards.database, dialect="sqlite", total=case["total"], topics=topics, source="llm")
+    plan = validate_plan(raw, cards, PlanningConfig(), case["total"])
+    known = {c.table for c in cards.cards}
     assert sum(t.count for t in plan.topics) == case["total"]
     assert all(t.count >= 1 and set(t.tables) <= known and t.tables for t in plan.topics)
     assert len({frozenset(t.tables) for t in plan.topics}) == len(plan.topics)

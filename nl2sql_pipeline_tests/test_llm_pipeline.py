@@ -147,3 +147,47 @@ def test_unreachable_endpoint_fails_the_stage_instead_of_faking_llm_data() -> No
     plan = TopicPlan(database=db.name, dialect="sqlite", total=4, topics=[Topic(name="t", tables=["singer"], count=4)])
     with pytest.raises(LLMError):
         generate_with_llm(plan, cards, db, client)
+
+
+def test_a_database_with_fewer_tables_than_min_tables_plans(scripted: list[Scripted], tmp_path) -> None:  # noqa: F811
+    import sqlite3
+
+    path = tmp_path / "one.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("create table visits (id integer primary key, city text, n integer)")
+        conn.execute("insert into visits values (1, 'Berlin', 3)")
+    db = parse_databases({"databases": [{"name": "one", "url": f"sqlite:///{path}", "sample_budget": 7,
+                                         "planning": {"min_tables": 2, "max_tables": 3}}]}).databases[0]
+    cards = build_cards(read_schema(db))
+    answer = '{"topics": [{"name": "Visits", "tables": ["visits", "ghosts"], "reason": "", "count": 3}]}'
+    server = Scripted([(200, {}, ok(answer))])
+    scripted.append(server)
+    plan = plan_with_llm(cards, db, LLMClient(LLMSettings(base_url=server.url, model="m")))
+    assert plan.source == "llm" and [(t.tables, t.count) for t in plan.topics] == [(["visits"], 7)]
+    assert any("unknown table 'ghosts' dropped" in n for n in plan.notes)
+
+
+def test_sampled_values_reach_the_prompt_only_when_allowed(scripted: list[Scripted]) -> None:  # noqa: F811
+    from nl2sql_pipeline.core.llm.generator import value_lines
+
+    prompts: list[str] = []
+
+    def answer(body: dict) -> tuple[int, dict]:
+        prompts.append(body["messages"][-1]["content"])
+        return 200, ok("[]")
+
+    server = Scripted([(200, {}, answer)])
+    scripted.append(server)
+    plan = TopicPlan(database="concert_singer", dialect="sqlite", total=2,
+                     topics=[Topic(name="singers", tables=["singer"], count=2)])
+    for no_sample, expect in (([], True), (["singer.Country"], False)):
+        db = database("concert_singer", 2, language="en", synthesis={"no_sample": no_sample})
+        meta = read_schema(db)
+        client = LLMClient(LLMSettings(base_url=server.url, model="m", cache=False,
+                                       generator={"topup_rounds": 0, "offline_fill": False}))
+        generate_with_llm(plan, build_cards(meta), db, client, values=value_lines(executor_for(db), meta, db, 2))
+        assert "Sample values (real data):" in prompts[-1]
+        assert ("- singer.Country: " in prompts[-1]) is expect
+    client = LLMClient(LLMSettings(base_url=server.url, model="m", cache=False, generator={"topup_rounds": 0}))
+    generate_with_llm(plan, build_cards(meta), db, client)  # values off: the default
+    assert "Sample values" not in prompts[-1]
