@@ -168,7 +168,7 @@ def test_a_database_with_fewer_tables_than_min_tables_plans(scripted: list[Scrip
 
 
 def test_sampled_values_reach_the_prompt_only_when_allowed(scripted: list[Scripted]) -> None:  # noqa: F811
-    from nl2sql_pipeline.core.llm.generator import value_lines
+    from nl2sql_pipeline.core.llm.prompting import value_lines
 
     prompts: list[str] = []
 

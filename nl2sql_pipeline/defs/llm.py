@@ -6,7 +6,7 @@ import dagster as dg
 from nl2sql_pipeline.core.cards import TableCards
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import executor_for
-from nl2sql_pipeline.core.llm import LLMClient, LLMSettings, generator, load_llm_settings, parse, planner
+from nl2sql_pipeline.core.llm import LLMClient, LLMSettings, generator, load_llm_settings, parse, planner, prompting
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.samples import RawSamples, TopicPlan
 from nl2sql_pipeline.prompts import PROMPTS_DIR
@@ -49,7 +49,7 @@ class LLMResource(dg.ConfigurableResource):
 
 # What decides an LLM-made plan or sample set besides the endpoint: prompts, parsing, the loops.
 LLM_PLAN_PARTS = (parse, planner, PROMPTS_DIR)
-LLM_SAMPLE_PARTS = (parse, generator, PROMPTS_DIR)
+LLM_SAMPLE_PARTS = (parse, generator, prompting, PROMPTS_DIR)
 
 
 def llm_plan(context: dg.AssetExecutionContext, db: DatabaseConfig, cards: TableCards, llm: LLMResource) -> TopicPlan:
@@ -68,7 +68,7 @@ def llm_samples(context: dg.AssetExecutionContext, db: DatabaseConfig, meta: Sch
     settings = client.settings
     values = None
     if settings.sends_values_for(db.name):
-        values = generator.value_lines(executor, meta, db, settings.generator.values_per_column)
+        values = prompting.value_lines(executor, meta, db, settings.generator.values_per_column)
     raw = generator.generate_with_llm(
         plan, cards, db, client, mode=db.generator,  # type: ignore[arg-type]
         accept=generator.validated_by(meta, executor, db.validation.keep_empty),
