@@ -8,13 +8,14 @@ import dagster as dg
 import pytest
 import yaml
 
+from nl2sql_pipeline.core.errors import ConfigError
 from nl2sql_pipeline.core.evaluation.inputs import read_generated_predictions
 from nl2sql_pipeline.core.export import ExportReport
 from nl2sql_pipeline.core.evaluation.runner import DatabaseTarget, EvalOptions, evaluate_runs
 from nl2sql_pipeline.core.predictions import PredictionRuns
 from nl2sql_pipeline.core.training.dataset_dir import read_rows
 from nl2sql_pipeline.core.training.recipes import REFERENCE_COMMAND_KEYS
-from nl2sql_pipeline.core.training.results import AdapterResult, MergedModel
+from nl2sql_pipeline.core.training.results import AdapterResult, MergedModel, TrainingError
 from nl2sql_pipeline.defs import training
 from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
 from nl2sql_pipeline_tests.training_support import export_demo_dataset
@@ -101,3 +102,18 @@ def test_merged_model_is_off_by_default(tmp_path: Path, tiny_model: Path) -> Non
         resources={"trainer": training.TrainerResource(), "json_io_manager": PydanticJsonIOManager(base_dir=str(tmp_path))},
     )
     assert result.success and not result.asset_materializations_for_node("merged_model")
+
+
+def test_trainer_resource_applies_overrides_and_names_bad_ones(tiny_model: Path) -> None:
+    trainer = training.TrainerResource(recipe="deepseek_coder_6.7b_peft", model_path=str(tiny_model),
+                                       overrides_yaml="{bf16: false, generation: {max_new_tokens: 8}}")
+    recipe = trainer.load()
+    assert (recipe.backend, recipe.model_name_or_path, recipe.bf16) == ("peft", str(tiny_model), False)
+    assert (recipe.generation.max_new_tokens, recipe.generation.top_p) == (8, 0.7)  # the rest of the section stays
+    with pytest.raises(ConfigError, match="not a mapping"):
+        training.TrainerResource(overrides_yaml="[bf16]").load()
+    with pytest.raises(ConfigError, match="lora_rnak"):
+        training.TrainerResource(overrides_yaml="{lora_rnak: 4}").load()
+    assert training.dataset_dir_of({"dataset_dir": "/d"}) == Path("/d")
+    with pytest.raises(TrainingError, match="no dataset_dir"):
+        training.dataset_dir_of(object())
