@@ -130,15 +130,22 @@ def test_llamafactory_log_lines_become_progress() -> None:
 
 
 def test_torchaudio_stand_in_is_only_an_import(monkeypatch: pytest.MonkeyPatch) -> None:
-    env = lf.subprocess_env({"PATH": "/usr/bin"})
-    assert env["PYTHONPATH"].split(":")[0] == str(lf.SHIM_DIR) and env["HF_HUB_OFFLINE"] == "1"
+    env = lf.subprocess_env({"PATH": "/usr/bin", "PYTHONPATH": "relative/dir"})
+    real = lf.real_torchaudio()  # a real build wins; the stand-in is for CPU installs
+    assert env["PYTHONPATH"].split(":") == [*([] if real else [str(lf.SHIM_DIR)]), str(Path("relative/dir").resolve())]
+    assert env["HF_HUB_OFFLINE"] == "1"
     monkeypatch.syspath_prepend(str(lf.SHIM_DIR))
-    monkeypatch.delitem(sys.modules, "torchaudio", raising=False)
-    torchaudio = importlib.import_module("torchaudio")
-    assert torchaudio.__spec__ is not None and torchaudio.__spec__.origin.startswith(str(lf.SHIM_DIR))
-    with pytest.raises(ImportError, match="stand-in"):
-        torchaudio.load("x.wav")
-    monkeypatch.delitem(sys.modules, "torchaudio")
+    saved = sys.modules.pop("torchaudio", None)
+    try:
+        torchaudio = importlib.import_module("torchaudio")
+        assert torchaudio.__spec__ is not None and torchaudio.__spec__.origin.startswith(str(lf.SHIM_DIR))
+        with pytest.raises(ImportError, match="stand-in"):
+            torchaudio.load("x.wav")
+        assert lf.real_torchaudio() is real  # the imported stand-in is not mistaken for a real build
+    finally:
+        sys.modules.pop("torchaudio", None)
+        if saved is not None:
+            sys.modules["torchaudio"] = saved
 
 
 def test_peft_examples_train_on_the_answer_and_end_in_eos(tiny_model: Path) -> None:

@@ -55,11 +55,20 @@ def subprocess_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     env.setdefault("WANDB_DISABLED", "true")
     # The run's working folder is its output folder, so relative entries are made absolute.
     paths = [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if importlib.util.find_spec("torchaudio") is None:
+    if not real_torchaudio():
         paths.insert(0, str(SHIM_DIR))
     if paths:
         env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
+
+
+def real_torchaudio() -> bool:
+    """Whether a real torchaudio is importable (the stand-in itself, if already imported, does not count)."""
+    try:
+        spec = importlib.util.find_spec("torchaudio")
+    except ValueError:  # a module in sys.modules without a spec
+        return False
+    return spec is not None and not str(spec.origin or "").startswith(str(SHIM_DIR))
 
 
 def _changed_env(env: Mapping[str, str]) -> str:
