@@ -137,3 +137,19 @@ def test_per_item_verdicts_equal_spiders_official_evaluation(strip: bool, column
     verdicts = judge(gold, preds, strip_distinct=strip, workers=2)
     assert all(v.executable for v in verdicts)
     assert [v.match for v in verdicts] == official
+
+
+@pytest.mark.parametrize(
+    ("output", "syntax_ok"),
+    [
+        ("SELECT name FROM shop", True),
+        ("DELETE FROM shop", True),  # refused by the executor, but it is SQL
+        ("T T", False),  # sqlglot reads it as a column with an alias; an untrained model's noise
+        ("shop", False),
+        ("SELECT FROM WHERE", False),
+    ],
+)
+def test_syntax_valid_means_a_sql_statement(output: str, syntax_ok: bool) -> None:
+    (verdict,) = judge([ORDERED], [output])
+    assert verdict.syntax_ok is syntax_ok
+    assert not verdict.match

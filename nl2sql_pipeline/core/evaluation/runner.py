@@ -195,14 +195,24 @@ def _execute(executor: ReadOnlyExecutor, target: DatabaseTarget, sql: str, *, ke
     return result
 
 
+# What counts as a SQL statement. sqlglot also reads bare expressions ("T T" is a column with
+# an alias, "T" a column), which untrained models emit and which are not valid SQL.
+_STATEMENTS = tuple(
+    getattr(exp, name)
+    for name in ("Query", "DML", "DDL", "Transaction", "Commit", "Rollback", "Pragma", "Set", "Use", "Attach", "Detach",
+                 "Copy", "Describe", "Show")
+    if hasattr(exp, name)
+)
+
+
 def _parses(sql: str, dialect: str) -> bool:
-    """Whether sqlglot reads `sql` as statements it understands (a refused DELETE does; prose,
-    which sqlglot would keep as an opaque Command, does not)."""
+    """Whether sqlglot reads `sql` as SQL statements (a refused DELETE is one; prose, which
+    sqlglot keeps as an opaque Command or a bare expression, is not)."""
     try:
         statements = sqlglot.parse(sql, read=dialect)
     except SqlglotError:
         return False
-    return all(s is not None and not isinstance(s, exp.Command) for s in statements)
+    return bool(statements) and all(isinstance(s, _STATEMENTS) for s in statements)
 
 
 def _prepare(sql: str, options: EvalOptions, dialect: str) -> str:
