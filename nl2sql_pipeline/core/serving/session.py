@@ -14,7 +14,7 @@ from openai import OpenAIError
 from pydantic import BaseModel, Field
 
 from nl2sql_pipeline.core.config import DatabasesFile
-from nl2sql_pipeline.core.connection import resolve_url, sqlglot_dialect
+from nl2sql_pipeline.core.evaluation.results import database_target
 from nl2sql_pipeline.core.evaluation.runner import DatabaseTarget, EvalOptions, ItemVerdict, evaluate_runs
 from nl2sql_pipeline.core.predictions import PredictionRuns
 from nl2sql_pipeline.core.serving.check import (
@@ -63,12 +63,7 @@ class ServingReport(BaseModel):
 
 def database_targets(databases: DatabasesFile, names: set[str]) -> dict[str, DatabaseTarget]:
     """Where each named database's queries run (the URL stays in memory, never in the report)."""
-    targets = {}
-    for name in sorted(names):
-        db = databases.get(name)
-        url = resolve_url(db)
-        targets[name] = DatabaseTarget(url=url.render_as_string(hide_password=False), dialect=sqlglot_dialect(db, url))
-    return targets
+    return {name: database_target(databases.get(name)) for name in sorted(names)}
 
 
 def score(label: str, verdicts: list[ItemVerdict]) -> ProbeScore:
