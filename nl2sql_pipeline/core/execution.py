@@ -168,18 +168,22 @@ def _rejected(reason: str) -> QueryCheck:
 
 
 def _side_effect(tree: exp.Expression) -> str | None:
-    """Why a parsed query could change something (a data-modifying part or function), or None."""
-    node = tree.find(*FORBIDDEN_NODES)
-    if isinstance(node, exp.Into):
-        return "the query contains SELECT ... INTO, which may change data"
-    if isinstance(node, exp.Lock):
-        return "the query contains FOR UPDATE/SHARE locking, which may change data"
-    if node is not None:
-        return f"the query contains an embedded {node.key.upper()}, which may change data"
-    for func in tree.find_all(exp.Anonymous, *_FORBIDDEN_FUNC_CLASSES):
-        name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
-        if name in FORBIDDEN_FUNCTIONS:
-            return f"function {name}() is not allowed (files, locks, settings or sequences)"
+    """Why a parsed query could change something (a data-modifying part or function), or None.
+
+    One walk over the tree: this runs on every query.
+    """
+    function_classes = (exp.Anonymous, *_FORBIDDEN_FUNC_CLASSES)
+    for node in tree.walk():
+        if isinstance(node, exp.Into):
+            return "the query contains SELECT ... INTO, which may change data"
+        if isinstance(node, exp.Lock):
+            return "the query contains FOR UPDATE/SHARE locking, which may change data"
+        if isinstance(node, FORBIDDEN_NODES):
+            return f"the query contains an embedded {node.key.upper()}, which may change data"
+        if isinstance(node, function_classes):
+            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+            if name in FORBIDDEN_FUNCTIONS:
+                return f"function {name}() is not allowed (files, locks, settings or sequences)"
     return None
 
 
