@@ -167,23 +167,43 @@ def _rejected(reason: str) -> QueryCheck:
     return QueryCheck(kind="rejected", reason=reason)
 
 
+_NODE_KIND: dict[type, str] = {}  # node class -> "into" | "lock" | "statement" | "function" | ""
+
+
+def _node_kind(cls: type) -> str:
+    """What a node class means for the side-effect check, decided once per class."""
+    kind = _NODE_KIND.get(cls)
+    if kind is None:
+        kind = (
+            "into" if issubclass(cls, exp.Into) else
+            "lock" if issubclass(cls, exp.Lock) else
+            "statement" if issubclass(cls, FORBIDDEN_NODES) else
+            "function" if issubclass(cls, (exp.Anonymous, *_FORBIDDEN_FUNC_CLASSES)) else ""
+        )
+        _NODE_KIND[cls] = kind
+    return kind
+
+
 def _side_effect(tree: exp.Expression) -> str | None:
     """Why a parsed query could change something (a data-modifying part or function), or None.
 
-    One walk over the tree: this runs on every query.
+    One walk over the tree with one lookup per node: this runs on every query.
     """
-    function_classes = (exp.Anonymous, *_FORBIDDEN_FUNC_CLASSES)
     for node in tree.walk():
-        if isinstance(node, exp.Into):
+        kind = _NODE_KIND.get(type(node))
+        if kind is None:
+            kind = _node_kind(type(node))
+        if not kind:
+            continue
+        if kind == "into":
             return "the query contains SELECT ... INTO, which may change data"
-        if isinstance(node, exp.Lock):
+        if kind == "lock":
             return "the query contains FOR UPDATE/SHARE locking, which may change data"
-        if isinstance(node, FORBIDDEN_NODES):
+        if kind == "statement":
             return f"the query contains an embedded {node.key.upper()}, which may change data"
-        if isinstance(node, function_classes):
-            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
-            if name in FORBIDDEN_FUNCTIONS:
-                return f"function {name}() is not allowed (files, locks, settings or sequences)"
+        name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+        if name in FORBIDDEN_FUNCTIONS:
+            return f"function {name}() is not allowed (files, locks, settings or sequences)"
     return None
 
 
