@@ -150,13 +150,13 @@ def build_cards(meta: SchemaMetadata) -> TableCards:
     for t in meta.tables:
         for fk in t.foreign_keys:
             incoming.setdefault(fk.ref_table.lower(), []).append(
-                FkLink.model_construct(direction="in", columns=fk.ref_columns, other_table=t.name, other_columns=fk.columns)
+                FkLink(direction="in", columns=fk.ref_columns, other_table=t.name, other_columns=fk.columns)
             )
     cards = []
     for t in meta.tables:
         fk_cols = {c for fk in t.foreign_keys for c in fk.columns}
         columns = [
-            CardColumn.model_construct(
+            CardColumn(
                 name=c.name,
                 type=c.type,
                 key=",".join(k for k, on in (("PK", c.primary_key), ("FK", c.name in fk_cols)) if on),
@@ -165,12 +165,12 @@ def build_cards(meta: SchemaMetadata) -> TableCards:
             for c in t.columns
         ]
         links = [
-            FkLink.model_construct(direction="out", columns=fk.columns, other_table=fk.ref_table, other_columns=fk.ref_columns)
+            FkLink(direction="out", columns=fk.columns, other_table=fk.ref_table, other_columns=fk.ref_columns)
             for fk in t.foreign_keys
         ] + incoming.get(t.name.lower(), [])
-        card = TableCard.model_construct(table=t.name, comment=t.comment, row_count=t.row_count, columns=columns,
+        card = TableCard(table=t.name, comment=t.comment, row_count=t.row_count, columns=columns,
                          links=links, ddl=render_ddl(t, meta.dialect), text="", tokens=0)
         card.text = _card_text(card)
         card.tokens = estimate_tokens(card.text)
         cards.append(card)
-    return TableCards.model_construct(database=meta.database, dialect=meta.dialect, cards=cards)
+    return TableCards(database=meta.database, dialect=meta.dialect, cards=cards)

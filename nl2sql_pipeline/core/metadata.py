@@ -120,12 +120,13 @@ def normalize_type(sa_type: Any, raw: str) -> str:
     return next((name for hint, name in _RAW_HINTS if hint in low), "other")
 
 
-def _raw_type(sa_type: Any, dialect: sa.Dialect, cache: dict) -> str:
-    """The type as the dialect writes it; compiled once per distinct type (most columns share a few)."""
+def _type_info(sa_type: Any, dialect: sa.Dialect, cache: dict) -> tuple[str, str]:
+    """(type as the dialect writes it, normalized family), worked out once per distinct type:
+    most of a schema's columns share a handful of types."""
     try:
         key = (type(sa_type), tuple(sorted(vars(sa_type).items())))
         hash(key)
-    except TypeError:  # an unhashable attribute (e.g. an ENUM's values): compile every time
+    except TypeError:  # an unhashable attribute (e.g. an ENUM's values): work it out every time
         key = None
     if key is not None and key in cache:
         return cache[key]
@@ -133,9 +134,10 @@ def _raw_type(sa_type: Any, dialect: sa.Dialect, cache: dict) -> str:
         raw = sa_type.compile(dialect=dialect)
     except Exception:  # some reflected types (NullType) cannot compile; their name still informs
         raw = str(getattr(sa_type, "__visit_name__", sa_type)).upper()
+    info = (raw, normalize_type(sa_type, raw))
     if key is not None:
-        cache[key] = raw
-    return raw
+        cache[key] = info
+    return info
 
 
 def _multi(fn: Any, **kw: Any) -> dict:
@@ -208,13 +210,11 @@ def extract_metadata(engine: sa.Engine, db: DatabaseConfig, dialect: str) -> Sch
     for name in names:
         key = (schema, name)
         pk_cols = list((pks.get(key) or {}).get("constrained_columns") or [])
-        # model_construct: these values come straight from the driver and are already typed;
-        # validating 6,000 columns would cost as much as reflecting them.
         cols = [
-            ColumnInfo.model_construct(
+            ColumnInfo(
                 name=c["name"],
-                type=normalize_type(c["type"], raw := _raw_type(c["type"], engine.dialect, type_cache)),
-                raw_type=raw,
+                type=(info := _type_info(c["type"], engine.dialect, type_cache))[1],
+                raw_type=info[0],
                 # SQLite reports INTEGER PRIMARY KEY as nullable; a key column never is.
                 nullable=bool(c.get("nullable", True)) and c["name"] not in pk_cols,
                 default=None if c.get("default") is None else str(c["default"]),
@@ -225,7 +225,7 @@ def extract_metadata(engine: sa.Engine, db: DatabaseConfig, dialect: str) -> Sch
         ]
         count, estimated = counts.get(name, (None, False))
         tables.append(
-            TableInfo.model_construct(
+            TableInfo(
                 name=name,
                 db_schema=schema,
                 comment=(comments.get(key) or {}).get("text") or None,
@@ -234,7 +234,7 @@ def extract_metadata(engine: sa.Engine, db: DatabaseConfig, dialect: str) -> Sch
                 columns=cols,
                 primary_key=pk_cols,
                 foreign_keys=[
-                    ForeignKey.model_construct(
+                    ForeignKey(
                         columns=list(fk["constrained_columns"]),
                         ref_table=fk["referred_table"],
                         ref_columns=list(fk.get("referred_columns") or []),
@@ -246,7 +246,7 @@ def extract_metadata(engine: sa.Engine, db: DatabaseConfig, dialect: str) -> Sch
             )
         )
     return _resolve_implicit_fk_columns(
-        SchemaMetadata.model_construct(database=db.name, backend=backend, dialect=dialect, tables=tables, notes=[])
+        SchemaMetadata(database=db.name, backend=backend, dialect=dialect, tables=tables)
     )
 
 
