@@ -120,7 +120,7 @@ def evaluate_items(
             for position, verdict in _run_chunk(call, numbered, targets, options):
                 results[position] = verdict
         else:
-            size = max(16, min(512, -(-len(numbered) // (workers * 4))))
+            size = max(16, min(2048, -(-len(numbered) // (workers * 2))))
             chunks = [numbered[i : i + size] for i in range(0, len(numbered), size)]
             pool = _pool(workers)
             for chunk_result in pool.map(_run_chunk, [call] * len(chunks), chunks, [targets] * len(chunks), [options] * len(chunks)):
