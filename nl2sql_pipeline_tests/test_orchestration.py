@@ -109,3 +109,42 @@ def _sensor_then_schedule(defs: dg.Definitions, instance: dg.DagsterInstance, da
         requests = list(schedule.evaluate_tick(context).run_requests or [])
     assert {r.partition_key for r in requests} == {"concert_singer", "sales_cn"}
     assert all(r.stale_assets_only for r in requests)
+
+
+def test_automation_follows_content_not_rematerialization(demo_dir: Path) -> None:
+    """The assets' condition: nothing after a run that already covered them or a re-run with the
+    same content; db_metadata (only) when the observed schema changed."""
+    from dagster._core.definitions.data_version import DATA_VERSION_TAG
+
+    from nl2sql_pipeline.definitions import defs
+    from nl2sql_pipeline.defs.settings import databases
+    from nl2sql_pipeline.defs.staleness import observe_schemas
+
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    selection = dg.AssetSelection.assets("db_metadata", "table_cards")
+
+    def requested(result) -> dict[str, list[str]]:
+        return {r.key.to_user_string(): sorted(r.true_subset.expensively_compute_partition_keys()) for r in result.results}
+
+    with dg.instance_for_test() as instance:
+        job = defs.resolve_job_def("data_create_job")
+        observe_schemas(instance, databases().databases)
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection)
+        for partition in ("concert_singer", "sales_cn"):
+            assert job.execute_in_process(partition_key=partition, instance=instance, run_config=quiet).success
+        after_runs = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
+                                                       cursor=first.cursor)
+        assert requested(after_runs) == {"db_metadata": [], "table_cards": []}
+
+        assert job.execute_in_process(partition_key="sales_cn", instance=instance, run_config=quiet,
+                                      asset_selection=[dg.AssetKey("db_metadata")]).success
+        same_content = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
+                                                         cursor=after_runs.cursor)
+        assert requested(same_content) == {"db_metadata": [], "table_cards": []}
+
+        instance.report_runless_asset_event(
+            dg.AssetObservation(asset_key="db_schema", partition="concert_singer", tags={DATA_VERSION_TAG: "drifted"})
+        )
+        drifted = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
+                                                    cursor=same_content.cursor)
+        assert requested(drifted) == {"db_metadata": ["concert_singer"], "table_cards": []}

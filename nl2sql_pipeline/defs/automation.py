@@ -1,10 +1,5 @@
-"""When assets run by themselves: a lazy automation condition, the nightly schedule and the
-schema-drift sensor. Settings: configs/orchestration.yaml.
-
-Automation conditions are evaluated by Dagster's `default_automation_condition_sensor`, which
-starts STOPPED: turn it on in the UI (Automation tab) or with
-`dagster sensor start default_automation_condition_sensor` for downstream assets to follow.
-"""
+"""When assets run by themselves: the nightly schedule and the schema-drift sensor (settings:
+configs/orchestration.yaml). The assets' automation condition lives in defs/conditions.py."""
 
 import dagster as dg
 
@@ -12,18 +7,6 @@ from nl2sql_pipeline.core.errors import Nl2SqlError
 from nl2sql_pipeline.defs.jobs import data_create_job
 from nl2sql_pipeline.defs.settings import DatabasesResource, orchestration
 from nl2sql_pipeline.defs.staleness import observe_schemas
-
-A = dg.AutomationCondition
-# Recompute when missing, when the asset's own code version changed, or when an upstream's
-# *data version* changed (not merely because it was re-materialized with the same content):
-# cheap steps follow their inputs, and expensive ones never re-run for a cosmetic change.
-ON_CONTENT_CHANGE = (
-    (A.missing() | A.code_version_changed() | A.any_deps_match(A.data_version_changed()))
-    & ~A.any_deps_missing()
-    & ~A.any_deps_in_progress()
-    & ~A.in_progress()
-).with_label("missing, new code version, or upstream content changed")
-
 
 def nightly_schedule() -> dg.ScheduleDefinition:
     settings = orchestration().nightly_schedule

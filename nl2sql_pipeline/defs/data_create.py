@@ -11,6 +11,7 @@ from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.connection import ConnectionReport, probe
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.schema_diff import diff_schemas
+from nl2sql_pipeline.defs.conditions import ON_CONTENT_CHANGE
 from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
 from nl2sql_pipeline.defs.partitioned import per_partition_output, upstream
 from nl2sql_pipeline.defs.settings import DatabasesResource, database_partitions
@@ -22,7 +23,11 @@ PARTITIONS = database_partitions()
 # `dagster asset materialize --partition-range a...b` needs every selected asset single-run.
 BACKFILL = dg.BackfillPolicy.single_run()
 COMMON: dict[str, Any] = dict(
-    group_name=GROUP, partitions_def=PARTITIONS, backfill_policy=BACKFILL, io_manager_key="json_io_manager"
+    group_name=GROUP,
+    partitions_def=PARTITIONS,
+    backfill_policy=BACKFILL,
+    io_manager_key="json_io_manager",
+    automation_condition=ON_CONTENT_CHANGE,
 )
 
 

@@ -14,6 +14,7 @@ from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.fsutil import sha256_files
 from nl2sql_pipeline.core.validation import LAYERS, ValidatedSamples, validate_samples
 from nl2sql_pipeline.core.validation import dedup, models, schema, split, syntax, validator
+from nl2sql_pipeline.defs.conditions import ON_CONTENT_CHANGE
 from nl2sql_pipeline.defs.data_create import COMMON, GROUP
 from nl2sql_pipeline.defs.jobs import ALL_DATABASES_TAG
 from nl2sql_pipeline.defs.partitioned import partition_keys, per_partition_output, upstream
@@ -149,6 +150,7 @@ class ExportSettings(dg.Config):
     tags=ALL_DATABASES_TAG,
     code_version=code_version(export),
     io_manager_key="json_io_manager",
+    automation_condition=ON_CONTENT_CHANGE,
     ins={
         "validated_samples": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
         "table_cards": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
