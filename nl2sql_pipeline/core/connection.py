@@ -65,7 +65,7 @@ def resolve_url(db: DatabaseConfig) -> URL:
         if not raw:
             raise ConfigError(
                 f"Database {db.name!r}: environment variable {db.url_env} is not set.",
-                f"export {db.url_env}='dialect+driver://user:password@host:port/dbname' before running.",
+                f"export {db.url_env}='dialect+driver://<user>:<password>@<host>:<port>/<dbname>' before running.",
             )
     else:
         raw = db.url or ""
@@ -74,7 +74,7 @@ def resolve_url(db: DatabaseConfig) -> URL:
     except sa.exc.ArgumentError:
         raise ConfigError(
             f"Database {db.name!r}: {mask_url_text(raw)!r} is not a SQLAlchemy URL.",
-            "write it as dialect+driver://user:password@host:port/dbname, e.g. postgresql+psycopg2://...",
+            "write it as dialect+driver://<user>:<password>@<host>:<port>/<dbname>, e.g. postgresql+psycopg2://...",
         ) from None
     if url.get_backend_name() == "sqlite":
         return _checked_sqlite_url(db, url)
