@@ -37,6 +37,12 @@ def test_cards_keep_links_both_ways(sales_meta) -> None:
     assert "references customers(customer_id)" in orders.text
     assert "referenced by order_items(order_id)" in orders.text
     assert "订单" in orders.text and orders.tokens == estimate_tokens(orders.text)
+    # key markers: the text's and the card's agree, composite keys included
+    assert orders.key("order_id") == "PK" and orders.key("customer_id") == "FK" and orders.key("order_date") == ""
+    items = cards.card("order_items")
+    assert items.key("order_id") == "PK,FK" and " order_id integer PK,FK:" in items.text
+    # a card shares the metadata's column models rather than copying them
+    assert orders.columns == sales_meta.table("orders").columns
     # the employees self-reference shows in both directions
     emp = cards.card("employees")
     assert {l.direction for l in emp.links if l.other_table == "employees"} == {"in", "out"}

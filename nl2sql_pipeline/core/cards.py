@@ -11,8 +11,9 @@ from functools import lru_cache
 from pydantic import BaseModel, Field
 from sqlglot import exp
 
-from nl2sql_pipeline.core.metadata import SchemaMetadata, TableInfo
+from nl2sql_pipeline.core.metadata import ColumnInfo, SchemaMetadata, TableInfo, bulk_allocation
 
+_KEYS = {(False, False): "", (True, False): "PK", (False, True): "FK", (True, True): "PK,FK"}
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
 
 
@@ -23,13 +24,6 @@ def estimate_tokens(text: str) -> int:
     """
     cjk = len(_CJK.findall(text))
     return cjk + math.ceil((len(text) - cjk) / 4)
-
-
-class CardColumn(BaseModel):
-    name: str
-    type: str
-    key: str = ""  # "PK", "FK", "PK,FK" or ""
-    comment: str | None = None
 
 
 class FkLink(BaseModel):
@@ -45,11 +39,19 @@ class TableCard(BaseModel):
     table: str
     comment: str | None = None
     row_count: int | None = None
-    columns: list[CardColumn]
+    # The metadata's own column models, shared rather than copied into a second column type:
+    # copying 12 per table cost step 3 a third of its time (bench_reflection.py).
+    columns: list[ColumnInfo]
     links: list[FkLink] = Field(default_factory=list)
     ddl: str
     text: str
     tokens: int
+
+    def key(self, column: str) -> str:
+        """"PK", "FK", "PK,FK" or "", as the card's text marks the column."""
+        col = next((c for c in self.columns if c.name == column), None)
+        fk = any(column in link.columns for link in self.links if link.direction == "out")
+        return _KEYS[bool(col and col.primary_key), fk]
 
 
 class TableCards(BaseModel):
@@ -102,7 +104,7 @@ def render_ddl(table: TableInfo, dialect: str) -> str:
     LLM). Types and identifiers are cached: a 500-table schema renders in milliseconds."""
 
     def idents(names: list[str]) -> str:
-        return ", ".join(_ident(n, dialect) for n in names)
+        return ", ".join([_ident(n, dialect) for n in names])
 
     defs: list[tuple[str, str | None]] = [
         (
@@ -118,59 +120,60 @@ def render_ddl(table: TableInfo, dialect: str) -> str:
         defs.append(
             (f"FOREIGN KEY ({idents(fk.columns)}) REFERENCES {_ident(fk.ref_table, dialect)} ({idents(fk.ref_columns)})", None)
         )
+    last = len(defs) - 1
     lines = [
-        f"  {text}{',' if i < len(defs) - 1 else ''}" + (f" -- {comment}" if comment else "")
+        f"  {text}{',' if i < last else ''}" + (f" -- {comment}" if comment else "")
         for i, (text, comment) in enumerate(defs)
     ]
     header = f"-- {table.comment}\n" if table.comment else ""
     return header + f"CREATE TABLE {_ident(table.name, dialect)} (\n" + "\n".join(lines) + "\n);"
 
 
-def _card_text(card: TableCard) -> str:
-    head = f"Table {card.table}"
-    if card.comment:
-        head += f" ({card.comment})"
-    if card.row_count is not None:
-        head += f" [{card.row_count} rows]"
-    cols = [
-        f"  - {c.name} {c.type}" + (f" {c.key}" if c.key else "") + (f": {c.comment}" if c.comment else "")
-        for c in card.columns
-    ]
-    links = [
-        f"  {'->' if l.direction == 'out' else '<-'} {card.table}({', '.join(l.columns)}) "
-        f"{'references' if l.direction == 'out' else 'referenced by'} {l.other_table}({', '.join(l.other_columns)})"
-        for l in card.links
-    ]
-    return "\n".join([head, "  columns:", *cols] + (["  links:", *links] if links else []))
+def _card_text(table: TableInfo, links: list[dict]) -> str:
+    head = f"Table {table.name}"
+    if table.comment:
+        head += f" ({table.comment})"
+    if table.row_count is not None:
+        head += f" [{table.row_count} rows]"
+    fk_cols = {c for fk in table.foreign_keys for c in fk.columns}
+    lines = [head, "  columns:"]
+    for c in table.columns:
+        key = _KEYS[c.primary_key, c.name in fk_cols]
+        lines.append(f"  - {c.name} {c.type}" + (f" {key}" if key else "") + (f": {c.comment}" if c.comment else ""))
+    if links:
+        lines.append("  links:")
+        lines += [
+            f"  -> {table.name}({', '.join(l['columns'])}) references {l['other_table']}({', '.join(l['other_columns'])})"
+            if l["direction"] == "out"
+            else f"  <- {table.name}({', '.join(l['columns'])}) referenced by {l['other_table']}({', '.join(l['other_columns'])})"
+            for l in links
+        ]
+    return "\n".join(lines)
 
 
 def build_cards(meta: SchemaMetadata) -> TableCards:
-    """Step 3: one card per table, with links out (its FKs) and in (FKs pointing at it)."""
-    incoming: dict[str, list[FkLink]] = {}
+    """Step 3: one card per table, with links out (its FKs) and in (FKs pointing at it).
+
+    Cards are assembled as plain dicts and validated in one call (one model constructor per
+    link would cost more than the reflection it follows)."""
+    with bulk_allocation():
+        return _build_cards(meta)
+
+
+def _build_cards(meta: SchemaMetadata) -> TableCards:
+    incoming: dict[str, list[dict]] = {}
     for t in meta.tables:
         for fk in t.foreign_keys:
             incoming.setdefault(fk.ref_table.lower(), []).append(
-                FkLink(direction="in", columns=fk.ref_columns, other_table=t.name, other_columns=fk.columns)
+                {"direction": "in", "columns": fk.ref_columns, "other_table": t.name, "other_columns": fk.columns}
             )
     cards = []
     for t in meta.tables:
-        fk_cols = {c for fk in t.foreign_keys for c in fk.columns}
-        columns = [
-            CardColumn(
-                name=c.name,
-                type=c.type,
-                key=",".join(k for k, on in (("PK", c.primary_key), ("FK", c.name in fk_cols)) if on),
-                comment=c.comment,
-            )
-            for c in t.columns
-        ]
         links = [
-            FkLink(direction="out", columns=fk.columns, other_table=fk.ref_table, other_columns=fk.ref_columns)
+            {"direction": "out", "columns": fk.columns, "other_table": fk.ref_table, "other_columns": fk.ref_columns}
             for fk in t.foreign_keys
         ] + incoming.get(t.name.lower(), [])
-        card = TableCard(table=t.name, comment=t.comment, row_count=t.row_count, columns=columns,
-                         links=links, ddl=render_ddl(t, meta.dialect), text="", tokens=0)
-        card.text = _card_text(card)
-        card.tokens = estimate_tokens(card.text)
-        cards.append(card)
-    return TableCards(database=meta.database, dialect=meta.dialect, cards=cards)
+        text = _card_text(t, links)
+        cards.append({"table": t.name, "comment": t.comment, "row_count": t.row_count, "columns": t.columns,
+                      "links": links, "ddl": render_ddl(t, meta.dialect), "text": text, "tokens": estimate_tokens(text)})
+    return TableCards.model_validate({"database": meta.database, "dialect": meta.dialect, "cards": cards})

@@ -1,12 +1,18 @@
 """Step 2: a typed model of a database schema, extracted with SQLAlchemy's batched inspection.
 
 One `get_multi_*` call per kind of fact (columns, keys, comments) instead of one per table: on
-PostgreSQL that is ~18x faster for 500 tables (benchmarks/bench_reflection.py).
+PostgreSQL step 2+3 is ~20x faster than a per-table inspector loop for 500 tables
+(benchmarks/bench_reflection.py).
 """
 
 from __future__ import annotations
 
+import gc
 import json
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -124,12 +130,12 @@ def _type_info(sa_type: Any, dialect: sa.Dialect, cache: dict) -> tuple[str, str
     """(type as the dialect writes it, normalized family), worked out once per distinct type:
     most of a schema's columns share a handful of types."""
     try:
-        key = (type(sa_type), tuple(sorted(vars(sa_type).items())))
-        hash(key)
+        key: tuple | None = (type(sa_type), tuple(vars(sa_type).items()))
+        info = cache.get(key)
     except TypeError:  # an unhashable attribute (e.g. an ENUM's values): work it out every time
-        key = None
-    if key is not None and key in cache:
-        return cache[key]
+        key = info = None
+    if info is not None:
+        return info
     try:
         raw = sa_type.compile(dialect=dialect)
     except Exception:  # some reflected types (NullType) cannot compile; their name still informs
@@ -189,72 +195,123 @@ def _row_counts(conn: sa.Connection, backend: str, schema: str | None, names: li
     return counts
 
 
+_REFLECT_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _reflect_pool() -> ThreadPoolExecutor:
+    """Threads kept for the process (starting them per call costs about a millisecond); a forked
+    child gets its own, since the parent's threads do not survive a fork."""
+    pool = _REFLECT_POOLS.get(os.getpid())
+    if pool is None:
+        pool = _REFLECT_POOLS[os.getpid()] = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nl2sql-reflect")
+    return pool
+
+
+def _reflect(engine: sa.Engine, conn: sa.Connection, db: DatabaseConfig) -> tuple[list[str], dict]:
+    """The sorted names of the tables `db` includes, and their batched `get_multi_*` facts (plus
+    row counts).
+
+    On a server the round trips run at once, on three pooled connections: the server
+    works on keys and foreign keys while this process digests the columns, which takes step 2
+    below the wall time of the same calls made one after another (bench_reflection.py). SQLite
+    runs in this process, so there it stays serial."""
+    schema, backend = db.db_schema, engine.url.get_backend_name()
+    names = sorted(t for t in sa.inspect(conn).get_table_names(schema=schema) if db.includes_table(t))
+    if not names:
+        return names, {}
+
+    def multi(fact: str) -> Any:
+        return lambda c: _multi(getattr(sa.inspect(c), f"get_multi_{fact}"), schema=schema, filter_names=names)
+
+    if backend == "sqlite":
+        facts = {fact: multi(fact)(conn) for fact in ("columns", "pk_constraint", "foreign_keys", "table_comment")}
+        return names, facts | {"counts": _row_counts(conn, backend, schema, names)}
+
+    def on_own_connection(job: Any) -> Any:
+        with engine.connect() as own:
+            return job(own)
+
+    pool = _reflect_pool()
+    # Foreign keys first: they cost the server the most.
+    futures = {
+        "foreign_keys": pool.submit(on_own_connection, multi("foreign_keys")),
+        "rest": pool.submit(on_own_connection, lambda c: {
+            "pk_constraint": multi("pk_constraint")(c),
+            "table_comment": multi("table_comment")(c),
+            "counts": _row_counts(c, backend, schema, names),
+        }),
+    }
+    facts = {"columns": multi("columns")(conn)}
+    facts["foreign_keys"] = futures["foreign_keys"].result()
+    return names, facts | futures["rest"].result()
+
+
+@contextmanager
+def bulk_allocation() -> Iterator[None]:
+    """Pause the cyclic garbage collector while tens of thousands of acyclic objects are built:
+    its full passes over the growing heap cost step 2 up to 40% (bench_reflection.py)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def extract_metadata(engine: sa.Engine, db: DatabaseConfig, dialect: str) -> SchemaMetadata:
     """Step 2: reflect tables, columns, keys and comments of one database in a few batched calls."""
-    schema = db.db_schema
     backend = engine.url.get_backend_name()
-    with engine.connect() as conn:
-        insp = sa.inspect(conn)
-        names = sorted(t for t in insp.get_table_names(schema=schema) if db.includes_table(t))
+    with bulk_allocation():
+        with engine.connect() as conn:
+            names, facts = _reflect(engine, conn, db)
         if not names:
             return SchemaMetadata(database=db.name, backend=backend, dialect=dialect, tables=[],
                                   notes=["no tables matched include/exclude"])
-        kw = {"schema": schema, "filter_names": names}
-        columns = insp.get_multi_columns(**kw)
-        pks = insp.get_multi_pk_constraint(**kw)
-        fks = insp.get_multi_foreign_keys(**kw)
-        comments = _multi(insp.get_multi_table_comment, **kw)
-        counts = _row_counts(conn, backend, schema, names)
+        tables = _assemble(names, facts, db.db_schema, engine.dialect)
+        meta = SchemaMetadata.model_validate({"database": db.name, "backend": backend, "dialect": dialect, "tables": tables})
+        return _resolve_implicit_fk_columns(meta)
+
+
+def _assemble(names: list[str], facts: dict, schema: str | None, sa_dialect: sa.Dialect) -> list[dict]:
+    """The tables as plain dicts, to be validated in one call: pydantic-core builds the nested
+    models far faster than one constructor call per column. The reflected column dicts are
+    reused as they are (validation ignores their other keys) rather than copied."""
+    pks, comments, counts, fks, type_cache = (
+        facts["pk_constraint"], facts["table_comment"], facts["counts"], facts["foreign_keys"], {}
+    )
     tables = []
-    type_cache: dict = {}
     for name in names:
         key = (schema, name)
-        pk_cols = list((pks.get(key) or {}).get("constrained_columns") or [])
-        cols = [
-            ColumnInfo(
-                name=c["name"],
-                type=(info := _type_info(c["type"], engine.dialect, type_cache))[1],
-                raw_type=info[0],
-                # SQLite reports INTEGER PRIMARY KEY as nullable; a key column never is.
-                nullable=bool(c.get("nullable", True)) and c["name"] not in pk_cols,
-                default=None if c.get("default") is None else str(c["default"]),
-                comment=c.get("comment") or None,
-                primary_key=c["name"] in pk_cols,
-            )
-            for c in columns.get(key, [])
-        ]
+        pk_cols = (pks.get(key) or {}).get("constrained_columns") or []
+        columns = facts["columns"].get(key, [])
+        for c in columns:
+            c["raw_type"], c["type"] = _type_info(c["type"], sa_dialect, type_cache)
+            in_pk = c["primary_key"] = c["name"] in pk_cols
+            # SQLite reports INTEGER PRIMARY KEY as nullable; a key column never is.
+            c["nullable"] = bool(c.get("nullable", True)) and not in_pk
+            if c.get("default") is not None and not isinstance(c["default"], str):
+                c["default"] = str(c["default"])
+            if not c.get("comment"):
+                c["comment"] = None
         count, estimated = counts.get(name, (None, False))
-        tables.append(
-            TableInfo(
-                name=name,
-                db_schema=schema,
-                comment=(comments.get(key) or {}).get("text") or None,
-                row_count=count,
-                row_count_estimated=estimated,
-                columns=cols,
-                primary_key=pk_cols,
-                foreign_keys=[
-                    ForeignKey(
-                        columns=list(fk["constrained_columns"]),
-                        ref_table=fk["referred_table"],
-                        ref_columns=list(fk.get("referred_columns") or []),
-                        ref_schema=fk.get("referred_schema"),
-                        name=fk.get("name"),
-                    )
-                    for fk in fks.get(key, [])
-                ],
-            )
-        )
-    return _resolve_implicit_fk_columns(
-        SchemaMetadata(database=db.name, backend=backend, dialect=dialect, tables=tables)
-    )
+        tables.append({
+            "name": name, "db_schema": schema, "comment": (comments.get(key) or {}).get("text") or None,
+            "row_count": count, "row_count_estimated": estimated, "columns": columns, "primary_key": pk_cols,
+            "foreign_keys": [
+                {"columns": fk["constrained_columns"], "ref_table": fk["referred_table"],
+                 "ref_columns": fk.get("referred_columns") or [], "ref_schema": fk.get("referred_schema"),
+                 "name": fk.get("name")}
+                for fk in fks.get(key, [])
+            ],
+        })
+    return tables
 
 
 def _resolve_implicit_fk_columns(meta: SchemaMetadata) -> SchemaMetadata:
     """`REFERENCES t` without columns means t's primary key (SQLite allows it)."""
     for table in meta.tables:
         for fk in table.foreign_keys:
-            ref = meta.table(fk.ref_table)
-            if not fk.ref_columns and ref and len(ref.primary_key) == len(fk.columns):
+            if not fk.ref_columns and (ref := meta.table(fk.ref_table)) and len(ref.primary_key) == len(fk.columns):
                 fk.ref_columns = list(ref.primary_key)
     return meta
