@@ -9,6 +9,7 @@ import re
 from functools import lru_cache
 
 from pydantic import BaseModel, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from sqlglot import exp
 
 from nl2sql_pipeline.core.metadata import ColumnInfo, SchemaMetadata, TableInfo, bulk_allocation
@@ -26,7 +27,8 @@ def estimate_tokens(text: str) -> int:
     return cjk + math.ceil((len(text) - cjk) / 4)
 
 
-class FkLink(BaseModel):
+@pydantic_dataclass(slots=True)
+class FkLink:
     """`columns` of this table reference (out) or are referenced by (in) `other_table.other_columns`."""
 
     direction: str  # "out" | "in"
