@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from nl2sql_pipeline.core.cards import build_cards
 from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
-from nl2sql_pipeline.core.connection import probe
-from nl2sql_pipeline.core.metadata import SchemaMetadata
+from nl2sql_pipeline.core.connection import engine_for, probe
+from nl2sql_pipeline.core.metadata import SchemaMetadata, extract_metadata
 from nl2sql_pipeline.demo import load_demo
 
 # MySQL has no boolean column type (BOOL is TINYINT(1)); everything else must agree exactly.
@@ -61,6 +61,27 @@ def test_mariadb_matches_sqlite(mysql_db: str, sqlite_meta: SchemaMetadata, monk
     assert _logical(meta) == _logical(sqlite_meta)
     cards = build_cards(meta)
     assert "订单明细" in cards.card("order_items").text
+
+
+def test_failed_concurrent_reflection_surfaces_and_frees_connections(pg_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Step 2 reflects keys and foreign keys on their own connections: when one of those calls
+    fails, its error is what the caller sees, and no connection stays checked out."""
+    engine = sa.create_engine(pg_db)
+    load_demo(engine, "concert_singer")
+    engine.dispose()
+    monkeypatch.setenv("NL2SQL_TEST_URL", pg_db)
+    db = DatabaseConfig(name="cs_pg", url_env="NL2SQL_TEST_URL")
+    meta = extract_metadata(engine_for(db), db, "postgres")
+    assert {t.name for t in meta.tables} == {"stadium", "singer", "concert", "singer_in_concert"}
+    assert meta.table("concert").foreign_keys[0].ref_table == "stadium"
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("permission denied for pg_constraint")
+
+    monkeypatch.setattr(sa.engine.reflection.Inspector, "get_multi_foreign_keys", refuse)
+    with pytest.raises(PermissionError, match="pg_constraint"):
+        extract_metadata(engine_for(db), db, "postgres")
+    assert engine_for(db).pool.checkedout() == 0
 
 
 def test_probe_reports_read_only_sqlite(demo_dir) -> None:

@@ -12,7 +12,7 @@ import gc
 import json
 import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
@@ -250,7 +250,10 @@ def _reflect(engine: sa.Engine, conn: sa.Connection, db: DatabaseConfig) -> tupl
             "counts": _row_counts(c, backend, schema, names),
         }),
     }
-    facts = {"columns": multi("columns")(conn)}
+    try:
+        facts = {"columns": multi("columns")(conn)}
+    finally:
+        wait(futures.values())  # no query outlives the call, even when one of them fails
     facts["foreign_keys"] = futures["foreign_keys"].result()
     return names, facts | futures["rest"].result()
 
