@@ -10,9 +10,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
-import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,6 +21,7 @@ from sqlalchemy import types as satypes
 
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.fsutil import sha256_text
+from nl2sql_pipeline.core.reflection import reflect
 
 # Columns and foreign keys are validated dataclasses with slots rather than BaseModels: a schema
 # has thousands of them, and pydantic builds these in about half the time (bench_reflection.py).
@@ -155,109 +154,6 @@ def _type_info(sa_type: Any, dialect: sa.Dialect, cache: dict) -> tuple[str, str
     return info
 
 
-def _multi(fn: Any, **kw: Any) -> dict:
-    try:
-        return fn(**kw)
-    except NotImplementedError:  # e.g. SQLite keeps no comments
-        return {}
-
-
-def _row_counts(conn: sa.Connection, backend: str, schema: str | None, names: list[str]) -> dict[str, tuple[int, bool]]:
-    """(count, estimated) per table in one round trip: the server's own statistics where it keeps
-    them (an exact COUNT over every table of a large schema would cost more than the reflection),
-    exact counts on SQLite, which keeps none."""
-    if backend == "postgresql":
-        # reltuples is -1 until the first ANALYZE; the statistics collector's live-tuple count
-        # covers that gap.
-        rows = conn.execute(
-            sa.text(
-                "select c.relname, case when c.reltuples >= 0 then c.reltuples::bigint "
-                "else coalesce(s.n_live_tup, 0) end "
-                "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-                "left join pg_stat_user_tables s on s.relid = c.oid "
-                "where n.nspname = coalesce(:s, current_schema()) and c.relkind in ('r','p')"
-            ),
-            {"s": schema},
-        )
-        return {r[0]: (int(r[1]), True) for r in rows}
-    if backend in ("mysql", "mariadb"):
-        rows = conn.execute(
-            sa.text(
-                "select table_name, coalesce(table_rows, 0) from information_schema.tables "
-                "where table_schema = coalesce(:s, database())"
-            ),
-            {"s": schema},
-        )
-        return {r[0]: (int(r[1]), True) for r in rows}
-    counts: dict[str, tuple[int, bool]] = {}
-    prep = conn.dialect.identifier_preparer
-    for start in range(0, len(names), 200):  # one round trip per 200 tables
-        chunk = names[start : start + 200]
-        query = " union all ".join(
-            f"select {i} as i, count(*) as n from "
-            + (f"{prep.quote_schema(schema)}." if schema else "")
-            + prep.quote(name)
-            for i, name in enumerate(chunk)
-        )
-        for i, n in conn.exec_driver_sql(query):
-            counts[chunk[int(i)]] = (int(n), False)
-    return counts
-
-
-_REFLECT_POOLS: dict[int, ThreadPoolExecutor] = {}
-
-
-def _reflect_pool() -> ThreadPoolExecutor:
-    """Threads kept for the process (starting them per call costs about a millisecond); a forked
-    child gets its own, since the parent's threads do not survive a fork."""
-    pool = _REFLECT_POOLS.get(os.getpid())
-    if pool is None:
-        pool = _REFLECT_POOLS[os.getpid()] = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nl2sql-reflect")
-    return pool
-
-
-def _reflect(engine: sa.Engine, conn: sa.Connection, db: DatabaseConfig) -> tuple[list[str], dict]:
-    """The sorted names of the tables `db` includes, and their batched `get_multi_*` facts (plus
-    row counts).
-
-    On a server the round trips run at once, on three pooled connections: the server
-    works on keys and foreign keys while this process digests the columns, which takes step 2
-    below the wall time of the same calls made one after another (bench_reflection.py). SQLite
-    runs in this process, so there it stays serial."""
-    schema, backend = db.db_schema, engine.url.get_backend_name()
-    names = sorted(t for t in sa.inspect(conn).get_table_names(schema=schema) if db.includes_table(t))
-    if not names:
-        return names, {}
-
-    def multi(fact: str) -> Any:
-        return lambda c: _multi(getattr(sa.inspect(c), f"get_multi_{fact}"), schema=schema, filter_names=names)
-
-    if backend == "sqlite":
-        facts = {fact: multi(fact)(conn) for fact in ("columns", "pk_constraint", "foreign_keys", "table_comment")}
-        return names, facts | {"counts": _row_counts(conn, backend, schema, names)}
-
-    def on_own_connection(job: Any) -> Any:
-        with engine.connect() as own:
-            return job(own)
-
-    pool = _reflect_pool()
-    # Foreign keys first: they cost the server the most.
-    futures = {
-        "foreign_keys": pool.submit(on_own_connection, multi("foreign_keys")),
-        "rest": pool.submit(on_own_connection, lambda c: {
-            "pk_constraint": multi("pk_constraint")(c),
-            "table_comment": multi("table_comment")(c),
-            "counts": _row_counts(c, backend, schema, names),
-        }),
-    }
-    try:
-        facts = {"columns": multi("columns")(conn)}
-    finally:
-        wait(futures.values())  # no query outlives the call, even when one of them fails
-    facts["foreign_keys"] = futures["foreign_keys"].result()
-    return names, facts | futures["rest"].result()
-
-
 @contextmanager
 def bulk_allocation() -> Iterator[None]:
     """Pause the cyclic garbage collector while tens of thousands of acyclic objects are built:
@@ -276,7 +172,7 @@ def extract_metadata(engine: sa.Engine, db: DatabaseConfig, dialect: str) -> Sch
     backend = engine.url.get_backend_name()
     with bulk_allocation():
         with engine.connect() as conn:
-            names, facts = _reflect(engine, conn, db)
+            names, facts = reflect(engine, conn, db)
         if not names:
             return SchemaMetadata(database=db.name, backend=backend, dialect=dialect, tables=[],
                                   notes=["no tables matched include/exclude"])
