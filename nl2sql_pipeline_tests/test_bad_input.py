@@ -82,12 +82,15 @@ def test_unset_url_env() -> None:
         probe(DatabaseConfig(name="x", url_env="NOT_SET_ANYWHERE_XYZ"))
 
 
+FAKE_PASSWORD = "hunter22"  # a config that writes a password into its URL must be refused, unechoed
+
+
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
         ({"databases": [{"name": "a", "url": "sqlite:///x", "sample_budgt": 3}]}, "databases.0.sample_budgt: Extra inputs"),
         ({"databases": [{"name": "a"}]}, "give exactly one of url, url_env"),
-        ({"databases": [{"name": "a", "url": "postgresql://u:hunter22@h/db"}]}, "put the URL in an environment variable"),
+        ({"databases": [{"name": "a", "url": f"postgresql://u:{FAKE_PASSWORD}@h/db"}]}, "put the URL in an environment variable"),
         ({"databases": [{"name": "a", "demo": "concert_singer"}, {"name": "a", "demo": "sales_cn"}]}, "repeated: a"),
         ({"databases": [{"name": "bad name!", "demo": "sales_cn"}]}, "partition key"),
         ({"databases": [{"name": "a", "demo": "sales_cn", "planning": {"min_tables": 4, "max_tables": 2}}]}, "max_tables"),
@@ -100,7 +103,7 @@ def test_config_errors_name_key_and_fix(data: dict, expected: str) -> None:
     text = str(err.value)
     assert expected in text
     assert "/etc/x/databases.yaml" in text and "Fix:" in text
-    assert "hunter22" not in text
+    assert FAKE_PASSWORD not in text
 
 
 def test_config_file_missing_and_malformed(tmp_path: Path) -> None:

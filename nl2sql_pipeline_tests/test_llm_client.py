@@ -18,6 +18,7 @@ from nl2sql_pipeline.core.llm.cache import ResponseCache
 from nl2sql_pipeline_tests.llm_servers import refused_url, silent_server
 
 SECRET = "sk-test-SECRET-never-shown"
+OTHER_FAKE_KEY = "another-key"
 MESSAGES = [{"role": "user", "content": "Say hi"}]
 
 
@@ -175,7 +176,7 @@ def test_api_key_is_never_logged_cached_or_shown(scripted: list[Scripted], caplo
         client.complete(MESSAGES)
     assert SECRET not in caplog.text and SECRET not in repr(client)
     assert all(SECRET not in p.read_text() for p in cache.folder.rglob("*.json"))
-    other = LLMClient(settings(server.url), api_key="another-key", cache=cache)
+    other = LLMClient(settings(server.url), api_key=OTHER_FAKE_KEY, cache=cache)
     assert other.complete(MESSAGES).cached  # the key is not part of the cache key
 
 
