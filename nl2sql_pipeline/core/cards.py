@@ -156,8 +156,8 @@ def _card_text(table: TableInfo, links: list[dict]) -> str:
 def build_cards(meta: SchemaMetadata) -> TableCards:
     """Step 3: one card per table, with links out (its FKs) and in (FKs pointing at it).
 
-    Cards are assembled as plain dicts and validated in one call (one model constructor per
-    link would cost more than the reflection it follows)."""
+    Cards are assembled as plain dicts and validated in one call, which pydantic-core does far
+    faster than a constructor call per card and link."""
     with bulk_allocation():
         return _build_cards(meta)
 
