@@ -1,13 +1,17 @@
 """Steps 1-3 against SQLite, PostgreSQL and MariaDB: sales_cn loaded into both servers with real
 COMMENTs gives the same logical metadata as the SQLite demo with its descriptions file."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 import sqlalchemy as sa
 
 from nl2sql_pipeline.core.cards import build_cards
 from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
-from nl2sql_pipeline.core.connection import engine_for, probe
+from nl2sql_pipeline.core.connection import _cached_engine, engine_for, probe
+from nl2sql_pipeline.core.errors import DatabaseConnectionError
 from nl2sql_pipeline.core.metadata import SchemaMetadata, extract_metadata
 from nl2sql_pipeline.demo import load_demo
 
@@ -84,6 +88,34 @@ def test_failed_concurrent_reflection_surfaces_and_frees_connections(pg_db: str,
     assert engine_for(db).pool.checkedout() == 0
 
 
+@contextmanager
+def _select_only_role(pg_db: str, prefix: str, options: str = "") -> Iterator[str]:
+    """The URL of a login role that may only SELECT the concert_singer tables; dropped after."""
+    engine = sa.create_engine(pg_db, isolation_level="AUTOCOMMIT")
+    load_demo(engine, "concert_singer")
+    role = prefix + pg_db.rsplit("_", 1)[-1]
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"create role {role} login {options}")
+        conn.exec_driver_sql(f"grant select on all tables in schema public to {role}")
+    try:
+        yield sa.make_url(pg_db).set(username=role).render_as_string(hide_password=False)
+    finally:
+        _cached_engine.cache_clear()
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"select pg_terminate_backend(pid) from pg_stat_activity where usename = '{role}'")
+            conn.exec_driver_sql(f"drop owned by {role}")
+            conn.exec_driver_sql(f"drop role {role}")
+        engine.dispose()
+
+
+def test_connection_capped_role_gets_a_clear_error(pg_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with _select_only_role(pg_db, "nl2sql_capped_", "connection limit 1") as url:
+        monkeypatch.setenv("NL2SQL_TEST_URL", url)
+        with pytest.raises(DatabaseConnectionError, match="connection limit reached") as err:
+            read_schema(DatabaseConfig(name="capped", url_env="NL2SQL_TEST_URL"))
+        assert "at least 3 connections" in str(err.value)
+
+
 def test_probe_reports_read_only_sqlite(demo_dir) -> None:
     report = probe(DatabaseConfig(name="cs", demo="concert_singer"))
     assert report.read_only and report.table_count == 4 and report.dialect == "sqlite"
@@ -91,22 +123,6 @@ def test_probe_reports_read_only_sqlite(demo_dir) -> None:
 
 
 def test_postgres_select_only_role_is_reported_read_only(pg_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = sa.create_engine(pg_db, isolation_level="AUTOCOMMIT")
-    load_demo(engine, "concert_singer")
-    role = "nl2sql_reader_" + pg_db.rsplit("_", 1)[-1]
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f"create role {role} login")
-        conn.exec_driver_sql(f"grant select on all tables in schema public to {role}")
-    try:
-        monkeypatch.setenv("NL2SQL_TEST_URL", sa.make_url(pg_db).set(username=role).render_as_string(hide_password=False))
-        report = probe(DatabaseConfig(name="ro", url_env="NL2SQL_TEST_URL"))
-        assert report.read_only
-    finally:
-        from nl2sql_pipeline.core.connection import _cached_engine
-
-        _cached_engine.cache_clear()
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f"select pg_terminate_backend(pid) from pg_stat_activity where usename = '{role}'")
-            conn.exec_driver_sql(f"drop owned by {role}")
-            conn.exec_driver_sql(f"drop role {role}")
-        engine.dispose()
+    with _select_only_role(pg_db, "nl2sql_reader_") as url:
+        monkeypatch.setenv("NL2SQL_TEST_URL", url)
+        assert probe(DatabaseConfig(name="ro", url_env="NL2SQL_TEST_URL")).read_only

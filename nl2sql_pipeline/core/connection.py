@@ -159,6 +159,9 @@ def explain_connection_error(db: DatabaseConfig, url: URL, err: Exception) -> Da
         cause, fix = f"cannot reach the server at {where}", "check host and port, and that the server is running and accepts TCP connections"
     elif any(s in low for s in ("could not translate host", "name or service not known", "nodename nor servname", "unknown mysql server host", "temporary failure in name resolution")):
         cause, fix = f"unknown host {url.host!r}", "correct the host name in the URL"
+    elif any(s in low for s in ("too many connections", "too many clients", "max_user_connections", "connection limit")):
+        cause = f"the server at {where} refused another connection (connection limit reached)"
+        fix = "allow the role at least 3 connections (step 2 reads the catalog over three at once), or free some"
     elif "unable to open database file" in low:
         cause, fix = f"cannot open SQLite file {url.database}", "check the file exists and is readable"
     else:
