@@ -19,7 +19,7 @@ def _multi(fn: Any, **kw: Any) -> dict:
         return {}
 
 
-def row_counts(conn: sa.Connection, backend: str, schema: str | None, names: list[str]) -> dict[str, tuple[int, bool]]:
+def _row_counts(conn: sa.Connection, backend: str, schema: str | None, names: list[str]) -> dict[str, tuple[int, bool]]:
     """(count, estimated) per table in one round trip: the server's own statistics where it keeps
     them (an exact COUNT over every table of a large schema would cost more than the reflection),
     exact counts on SQLite, which keeps none."""
@@ -91,7 +91,7 @@ def reflect(engine: sa.Engine, conn: sa.Connection, db: DatabaseConfig) -> tuple
 
     if backend == "sqlite":
         facts = {fact: multi(fact)(conn) for fact in ("columns", "pk_constraint", "foreign_keys", "table_comment")}
-        return names, facts | {"counts": row_counts(conn, backend, schema, names)}
+        return names, facts | {"counts": _row_counts(conn, backend, schema, names)}
 
     def on_own_connection(job: Any) -> Any:
         with engine.connect() as own:
@@ -104,7 +104,7 @@ def reflect(engine: sa.Engine, conn: sa.Connection, db: DatabaseConfig) -> tuple
         "rest": pool.submit(on_own_connection, lambda c: {
             "pk_constraint": multi("pk_constraint")(c),
             "table_comment": multi("table_comment")(c),
-            "counts": row_counts(c, backend, schema, names),
+            "counts": _row_counts(c, backend, schema, names),
         }),
     }
     try:
