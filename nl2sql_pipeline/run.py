@@ -19,8 +19,10 @@ from nl2sql_pipeline.core.errors import Nl2SqlError
 
 # Step logs stay in the run history (the UI shows them); the terminal gets the summary.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-# Probing the connection is the point of a run, so it is never skipped as "fresh".
-ALWAYS = {dg.AssetKey("db_connection")}
+# Probing the connection is the point of a run, and the feedback file changes outside Dagster
+# (the ask page appends to it), so neither is ever skipped as "fresh"; unchanged feedback keeps
+# its data version, so nothing downstream re-runs for it.
+ALWAYS = {dg.AssetKey("db_connection"), dg.AssetKey("feedback_pairs")}
 
 
 def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: list[dg.AssetKey], partition: str | None) -> bool:

@@ -259,3 +259,21 @@ def test_server_failing_at_start_up_reports_its_log(models, tmp_path: Path) -> N
     assert "Fix:" in str(err.value)
     assert processes_mentioning(str(corrupt)) == [], "the failed server was not stopped"
     ensure_port_free(config.host, config.port)
+
+
+def test_ask_path_through_the_served_adapter(served) -> None:
+    """`nl2sql-ask`'s path against vLLM with the adapter: two samples come from one request (`n`),
+    and the tiny random model's answers are checked, corrected once and reported, never run blind."""
+    from nl2sql_pipeline.core.ask.answer import AskConfig, answer_question
+    from nl2sql_pipeline.core.ask.model import ChatEndpoint, OpenAIChatModel
+    from nl2sql_pipeline.core.ask.schema import schema_for
+    from nl2sql_pipeline.core.config import parse_databases
+
+    endpoint, _ = served
+    db = parse_databases({"databases": [{"name": "concert_singer", "demo": "concert_singer"}]}).databases[0]
+    model = OpenAIChatModel(ChatEndpoint(base_url=endpoint.base_url, model=endpoint.adapter_name, api_key_env=KEY_ENV))
+    answer = answer_question("How many singers are there?", schema_for(db), model,
+                             AskConfig(max_corrections=1, samples=2, max_tokens=24))
+    assert answer.ok or len(answer.attempts) == 4
+    assert [a.round for a in answer.attempts][:2] == [0, 0]
+    assert answer.timings.model_s > 0 and all(a.output for a in answer.attempts)

@@ -77,13 +77,14 @@ RAW_SAMPLES_VERSION = code_version(*SYNTHESIS_MODULES, *LLM_SAMPLE_PARTS)
 
 @dg.asset(kinds={"python", "sqlglot"}, code_version=RAW_SAMPLES_VERSION, pool="llm", **COMMON)
 def raw_samples(context: dg.AssetExecutionContext, databases: DatabasesResource, db_metadata: Any,
-                topic_plan: Any, table_cards: Any, llm: LLMResource,
+                topic_plan: Any, table_cards: Any, feedback_pairs: Any, llm: LLMResource,
                 json_io_manager: dg.ResourceParam[PydanticJsonIOManager]) -> dg.Output:
     """Step 5: NL/SQL pairs per topic, SQL first from the schema and real values, then the question
     (by the LLM, validated and topped up, for databases with an LLM generator).
 
     Only topics whose tables, budget or generator changed are generated again (after schema drift,
-    the others keep their samples, which validation re-checks against the new schema)."""
+    the others keep their samples, which validation re-checks against the new schema). Pairs users
+    vouched for (feedback_pairs) come first, as `source: feedback`."""
 
     def compute(key: str) -> RawSamples:
         db = databases.get(key)
@@ -99,6 +100,9 @@ def raw_samples(context: dg.AssetExecutionContext, databases: DatabasesResource,
         kept = [t for t in plan.topics if t not in todo.topics]
         if kept:
             context.log.info(f"{key}: regenerated {len(todo.topics)} topics, reused {len(kept)} unchanged ones")
-        return merge(generated, reused, signatures, kept)
+        merged = merge(generated, reused, signatures, kept)
+        vouched = upstream(context, feedback_pairs, key).accepted
+        merged.samples = [*vouched, *(s for s in merged.samples if s.source != "feedback")]
+        return merged
 
     return per_partition_output(context, compute, _samples_metadata)

@@ -78,6 +78,8 @@ def validate_samples(
         items[passed[local]].duplicate_of = passed[kept]
         items[passed[local]].duplicate_reason = why
     accepted = [v for v in items if v.accepted]
-    for item, label in zip(accepted, split_by_template([v.template or "" for v in accepted], dev_ratio=dev_ratio, seed=seed)):
+    labels = split_by_template([v.template or "" for v in accepted], dev_ratio=dev_ratio, seed=seed,
+                               train_only=[v.sample.source == "feedback" for v in accepted])
+    for item, label in zip(accepted, labels):
         item.split = label
     return ValidatedSamples(database=raw.database, dialect=dialect, items=items, keep_empty=keep_empty, notes=list(raw.notes))
