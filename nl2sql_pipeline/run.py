@@ -19,10 +19,11 @@ from nl2sql_pipeline.core.errors import Nl2SqlError
 
 # Step logs stay in the run history (the UI shows them); the terminal gets the summary.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-# Probing the connection is the point of a run, and the feedback file changes outside Dagster
-# (the ask page appends to it), so neither is ever skipped as "fresh"; unchanged feedback keeps
-# its data version, so nothing downstream re-runs for it.
-ALWAYS = {dg.AssetKey("db_connection"), dg.AssetKey("feedback_pairs")}
+# Probing the connection is the point of a run, so it is never skipped as "fresh".
+ALWAYS = {dg.AssetKey("db_connection")}
+# The feedback file changes outside Dagster (the ask page appends to it): where one exists, it is
+# read on every run; unchanged feedback keeps its data version, so nothing downstream re-runs.
+FEEDBACK = dg.AssetKey("feedback_pairs")
 
 
 def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: list[dg.AssetKey], partition: str | None) -> bool:
@@ -41,6 +42,7 @@ def _names(keys: list[dg.AssetKey]) -> str:
 
 
 def demo(partitions: list[str] | None = None) -> int:
+    from nl2sql_pipeline.core.ask.feedback import feedback_path
     from nl2sql_pipeline.definitions import defs
     from nl2sql_pipeline.defs.settings import databases
     from nl2sql_pipeline.defs.staleness import observe_schemas, stale_or_missing
@@ -57,7 +59,8 @@ def demo(partitions: list[str] | None = None) -> int:
     failed = []
     for db in configured:
         started = time.perf_counter()
-        todo = [k for k in keys if k in ALWAYS or k in set(stale_or_missing(instance, defs, keys, db.name))]
+        always = ALWAYS | ({FEEDBACK} if feedback_path(db.name).exists() else set())
+        todo = [k for k in keys if k in always or k in set(stale_or_missing(instance, defs, keys, db.name))]
         reused = [k for k in keys if k not in todo]
         ok = _run(job, instance, todo, db.name)
         drift = " (schema changed)" if db.name in changed and changed[db.name][0] else ""
