@@ -72,6 +72,31 @@ class ValidationConfig(_Strict):
     keep_empty: bool = True
 
 
+class QueryLogConfig(_Strict):
+    """The company's own SQL as training data: report files, query logs, the server's statement stats.
+
+    Paths are relative to the config file. `share` caps the log pairs at that share of
+    `sample_budget`; the configured generator fills the rest.
+    """
+
+    sql_dir: Path | None = None  # *.sql files; a `-- question: ...` line right before a statement is its question
+    file: Path | None = None  # JSONL or CSV with sql[, question, count]
+    pg_stat_statements: bool = False  # PostgreSQL, when the extension is installed and readable
+    performance_schema: bool = False  # MySQL/MariaDB statement digests, when readable
+    share: float = Field(0.3, ge=0.0, le=1.0)
+    min_count: int = Field(1, ge=1)  # statements the server saw fewer times are left out
+
+    @model_validator(mode="after")
+    def _some_source(self) -> QueryLogConfig:
+        if not (self.sql_dir or self.file or self.pg_stat_statements or self.performance_schema):
+            raise ValueError("query_log needs at least one of sql_dir, file, pg_stat_statements: true, performance_schema: true")
+        return self
+
+    def resolved(self, base: Path) -> QueryLogConfig:
+        fix = {k: (base / p).resolve() for k in ("sql_dir", "file") if (p := getattr(self, k)) and not p.is_absolute()}
+        return self.model_copy(update=fix) if fix else self
+
+
 class DatabaseConfig(_Strict):
     """One database to turn into training data; its name is its Dagster partition key."""
 
@@ -90,6 +115,7 @@ class DatabaseConfig(_Strict):
     planning: PlanningConfig = Field(default_factory=PlanningConfig)
     synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    query_log: QueryLogConfig | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -174,6 +200,7 @@ def parse_databases(data: object, source: str = "<dict>") -> DatabasesFile:
         else db
         for db in parsed.databases
     ]
+    fixed = [db.model_copy(update={"query_log": db.query_log.resolved(base)}) if db.query_log else db for db in fixed]
     return DatabasesFile(databases=fixed)
 
 

@@ -163,6 +163,7 @@ def build_files(
             "hardness": _count([a["hardness"] or "unknown" for a in audit]),
             "split": _count([a["split"] for a in audit]),
             "language": _count([a["language"] for a in audit]),
+            "source": _count([a["source"] for a in audit]),
         },
         "rejections": {v.database: v.rejection_counts() for v in sorted(validated, key=lambda v: v.database)},
         "validation": {v.database: v.summary() for v in sorted(validated, key=lambda v: v.database)},

@@ -10,6 +10,7 @@ from nl2sql_pipeline.core import planning
 from nl2sql_pipeline.core.execution import executor_for
 from nl2sql_pipeline.core.incremental import merge, split_plan, topic_signatures
 from nl2sql_pipeline.core.planning import plan_topics
+from nl2sql_pipeline.core.querylog import merge as querylog_merge
 from nl2sql_pipeline.core.samples import RawSamples, TopicPlan
 from nl2sql_pipeline.core.synthesis import (
     conditions, grammar, ir, phrasing, recipes, recipes_deep, recipes_flat, render_sql, schema, synthesize, synthesizer,
@@ -61,21 +62,25 @@ def topic_plan(context: dg.AssetExecutionContext, databases: DatabasesResource, 
 
 def _samples_metadata(raw: RawSamples) -> Mapping[str, Any]:
     hardness = Counter(s.hardness or "unknown" for s in raw.samples)
+    by_source = Counter("log" if s.source == "log" else "generated" for s in raw.samples)
     topics = Counter(s.topic for s in raw.samples)
     preview = [f"| {s.hardness} | {s.question} | `{s.sql}` |" for s in raw.samples[:8]]
     return {
         "sample_count": len(raw.samples),
         "by_hardness": dict(sorted(hardness.items())),
+        "log_vs_generated": {"log": by_source.get("log", 0), "generated": by_source.get("generated", 0)},
         "by_topic": _table("| topic | samples |\n|---|---|", [f"| {t} | {n} |" for t, n in topics.items()]),
         "preview": _table("| hardness | question | sql |\n|---|---|---|", preview),
         "notes": "\n".join(raw.notes) or "none",
     }
 
 
-RAW_SAMPLES_VERSION = code_version(*SYNTHESIS_MODULES, *LLM_SAMPLE_PARTS)
+RAW_SAMPLES_VERSION = code_version(*SYNTHESIS_MODULES, *LLM_SAMPLE_PARTS, querylog_merge)
 
 
-@dg.asset(kinds={"python", "sqlglot"}, code_version=RAW_SAMPLES_VERSION, pool="llm", **COMMON)
+# logged_queries is a dependency read through the IO manager (not an input), so selections
+# without it keep working for databases that have no query_log.
+@dg.asset(kinds={"python", "sqlglot"}, code_version=RAW_SAMPLES_VERSION, pool="llm", deps=["logged_queries"], **COMMON)
 def raw_samples(context: dg.AssetExecutionContext, databases: DatabasesResource, db_metadata: Any,
                 topic_plan: Any, table_cards: Any, feedback_pairs: Any, llm: LLMResource,
                 json_io_manager: dg.ResourceParam[PydanticJsonIOManager]) -> dg.Output:
@@ -89,6 +94,9 @@ def raw_samples(context: dg.AssetExecutionContext, databases: DatabasesResource,
     def compute(key: str) -> RawSamples:
         db = databases.get(key)
         meta, plan = upstream(context, db_metadata, key), upstream(context, topic_plan, key)
+        logged = querylog_merge.load_logged(json_io_manager.load_previous(dg.AssetKey("logged_queries"), key), db)
+        log_pairs = querylog_merge.take_log_pairs(logged, db)
+        plan = querylog_merge.reduce_plan(plan, len(log_pairs))
         signatures = topic_signatures(plan, meta, f"{RAW_SAMPLES_VERSION}:{db.model_dump_json()}")
         todo, reused = split_plan(json_io_manager.load_previous(context.asset_key, key), signatures, plan)
         if not todo.topics:
@@ -100,7 +108,7 @@ def raw_samples(context: dg.AssetExecutionContext, databases: DatabasesResource,
         kept = [t for t in plan.topics if t not in todo.topics]
         if kept:
             context.log.info(f"{key}: regenerated {len(todo.topics)} topics, reused {len(kept)} unchanged ones")
-        merged = merge(generated, reused, signatures, kept)
+        merged = querylog_merge.with_log_pairs(merge(generated, reused, signatures, kept), log_pairs, logged)
         vouched = upstream(context, feedback_pairs, key).accepted
         merged.samples = [*vouched, *(s for s in merged.samples if s.source != "feedback")]
         return merged

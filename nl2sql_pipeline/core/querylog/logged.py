@@ -1,0 +1,155 @@
+"""The `logged_queries` core: the company's SQL -> validated, hardness-labelled, weighted pairs.
+
+    logged = logged_queries(db, meta, executor)                 # offline questions
+    logged = logged_queries(db, meta, executor, questions=ask)  # LLM back-translation first
+
+Statements are read from every configured source, split, classified (anything that is not one
+side-effect-free query is dropped with its reason before anything could run it), grouped by
+template (counts summed), parameter-filled from real rows, and validated by the same entry
+point as generated pairs (`core.validation.validate_samples`). Questions: the human one when
+the source has it, else `questions` (the LLM), else the offline renderer; a statement with no
+question is dropped with the shape the renderer cannot express.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import sqlglot
+
+from nl2sql_pipeline.core.config import DatabaseConfig
+from nl2sql_pipeline.core.execution import ReadOnlyExecutor
+from nl2sql_pipeline.core.metadata import SchemaMetadata
+from nl2sql_pipeline.core.querylog import sources
+from nl2sql_pipeline.core.querylog.models import DroppedStatement, LoggedQueries, LoggedStatement
+from nl2sql_pipeline.core.querylog.normalize import Template, classify, group_by_template
+from nl2sql_pipeline.core.querylog.params import ParameterError, fill_parameters, parameters
+from nl2sql_pipeline.core.querylog.to_question import offline_question
+from nl2sql_pipeline.core.samples import RawSamples, Sample
+from nl2sql_pipeline.core.synthesis.synthesizer import question_language
+from nl2sql_pipeline.core.validation import reason_category, validate_samples
+
+LOG_TOPIC = "query_log"
+# (pairs without a question) -> one question or None per pair, e.g. the llm-sql-first path
+QuestionWriter = Callable[[list[Sample]], list[str | None]]
+
+
+def read_statements(db: DatabaseConfig, dialect: str, executor: ReadOnlyExecutor | None
+                    ) -> tuple[list[LoggedStatement], list[DroppedStatement], dict[str, int], list[str]]:
+    cfg = db.query_log
+    statements: list[LoggedStatement] = []
+    dropped: list[DroppedStatement] = []
+    read: dict[str, int] = {}
+    notes: list[str] = []
+    if cfg is None:
+        return statements, dropped, read, notes
+    if cfg.sql_dir:
+        found, bad = sources.read_sql_dir(cfg.sql_dir, dialect)
+        statements += found
+        dropped += bad
+        read["sql_dir"] = len(found)
+    if cfg.file:
+        found = sources.read_log_file(cfg.file)
+        statements += found
+        read["file"] = len(found)
+    for flag, reader, wanted in (("pg_stat_statements", sources.read_pg_stat_statements, "postgres"),
+                                 ("performance_schema", sources.read_performance_schema, "mysql")):
+        if not getattr(cfg, flag):
+            continue
+        if dialect != wanted or executor is None:
+            notes.append(f"{flag}: skipped, this database is {dialect} (it is for {wanted})")
+            continue
+        found, said = reader(executor, cfg.min_count)
+        statements += found
+        notes += said
+        read[flag] = len(found)
+    return statements, dropped, read, notes
+
+
+def _queries(statements: list[LoggedStatement], dialect: str, dropped: list[DroppedStatement]) -> list[Template]:
+    kept = []
+    for stmt in statements:
+        if stmt.placeholders and stmt.sql.rstrip().endswith("..."):
+            dropped.append(DroppedStatement(origin=stmt.origin, reason="truncated digest text", sql=stmt.sql[:200]))
+            continue
+        verdict = classify(stmt.sql, dialect)
+        if verdict.tree is None:
+            dropped.append(DroppedStatement(origin=stmt.origin, reason=verdict.reason or "rejected",
+                                            detail=verdict.detail[:300], sql=stmt.sql[:200]))
+            continue
+        kept.append((stmt, verdict.tree))
+    return group_by_template(kept, dialect)
+
+
+def _candidates(templates: list[Template], db: DatabaseConfig, meta: SchemaMetadata, executor: ReadOnlyExecutor | None,
+                language: str, dropped: list[DroppedStatement]) -> list[Sample]:
+    out = []
+    for t in templates:
+        try:
+            tree = fill_parameters(t.tree, meta, executor, meta.dialect, db.may_sample, seed=t.key)
+        except ParameterError as err:
+            dropped.append(DroppedStatement(origin=t.statement.origin, reason=str(err), sql=t.statement.sql[:200]))
+            continue
+        sql = tree.sql(dialect=meta.dialect, comments=False)
+        out.append(Sample(
+            database=db.name, topic=LOG_TOPIC, question=t.statement.question or "", sql=sql, language=language,  # type: ignore[arg-type]
+            source="log", meta={"count": t.count, "variants": t.variants, "origin": t.statement.origin,
+                                "question_source": "human" if t.statement.question else None,
+                                "parameters_filled": bool(parameters(t.tree))}))
+    return out
+
+
+def logged_queries(db: DatabaseConfig, meta: SchemaMetadata, executor: ReadOnlyExecutor | None, *,
+                   questions: QuestionWriter | None = None) -> LoggedQueries:
+    """Every configured source of `db` as validated pairs, most frequent first (see the module doc)."""
+    statements, dropped, read, notes = read_statements(db, meta.dialect, executor)
+    found = pairs_from(statements, db, meta, executor, questions=questions, dropped=dropped)
+    return found.model_copy(update={"read": read, "notes": notes})
+
+
+def pairs_from(statements: list[LoggedStatement], db: DatabaseConfig, meta: SchemaMetadata,
+               executor: ReadOnlyExecutor | None, *, questions: QuestionWriter | None = None,
+               dropped: list[DroppedStatement] | None = None) -> LoggedQueries:
+    """Statements (from any source) -> classified, deduplicated, filled, validated pairs with questions."""
+    dialect = meta.dialect
+    dropped = list(dropped or [])
+    templates = _queries(statements, dialect, dropped)
+    language = question_language(meta, db)
+    candidates = _candidates(templates, db, meta, executor, language, dropped)
+    # Validation's duplicate rule compares questions; a pair's own template stands in until it has one.
+    probe = [c.model_copy(update={"question": c.question or f"\x00{i}"}) for i, c in enumerate(candidates)]
+    validated = validate_samples(RawSamples(database=db.name, dialect=dialect, samples=probe), meta, executor,
+                                 keep_empty=db.validation.keep_empty, seed=db.synthesis.seed)
+    passed: list[tuple[Sample, object]] = []
+    for cand, item in zip(candidates, validated.items, strict=True):
+        if item.failed_layer:
+            dropped.append(DroppedStatement(origin=str(cand.meta["origin"]), reason=reason_category(item.failed_layer, item.reason or ""),
+                                            detail=(item.reason or "")[:300], sql=cand.sql[:200]))
+        elif item.duplicate_of is not None:
+            dropped.append(DroppedStatement(origin=str(cand.meta["origin"]), reason=f"duplicate: {item.duplicate_reason}",
+                                            sql=cand.sql[:200]))
+        else:
+            passed.append((cand.model_copy(update={"hardness": item.hardness}), item))
+    needing = [s for s, _ in passed if not s.question]
+    asked = dict(zip((id(s) for s in needing), questions(needing))) if questions and needing else {}
+    pairs, unrenderable, sources_used = [], Counter(), Counter()
+    for sample, _ in passed:
+        question, origin = sample.question, sample.meta["question_source"]
+        if not question and asked.get(id(sample)):
+            question, origin = asked[id(sample)], "llm"
+        if not question:
+            # parsed again: validation consumed its tree
+            question, shape = offline_question(sqlglot.parse_one(sample.sql, read=dialect), meta, dialect, language)
+            origin = "rule"
+            if question is None:
+                unrenderable[shape] += 1
+                dropped.append(DroppedStatement(origin=str(sample.meta["origin"]), reason=f"no question: {shape}",
+                                                sql=sample.sql[:200]))
+                continue
+        sources_used[origin] += 1
+        pairs.append(sample.model_copy(update={"question": question, "meta": {**sample.meta, "question_source": origin}}))
+    total = sum(int(p.meta["count"]) for p in pairs) or 1
+    pairs = [p.model_copy(update={"meta": {**p.meta, "weight": round(int(p.meta["count"]) / total, 6)}}) for p in pairs]
+    return LoggedQueries(database=db.name, dialect=dialect, pairs=pairs, dropped=dropped, templates=len(templates),
+                         question_sources=dict(sources_used), unrenderable=dict(unrenderable))

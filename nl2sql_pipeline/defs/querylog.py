@@ -1,0 +1,89 @@
+"""The company's own SQL as training data: the `logged_queries` asset (per database)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+import sqlglot
+
+from nl2sql_pipeline.core import querylog
+from nl2sql_pipeline.core.cards import TableCards
+from nl2sql_pipeline.core.config import DatabaseConfig
+from nl2sql_pipeline.core.execution import executor_for
+from nl2sql_pipeline.core.llm import generator
+from nl2sql_pipeline.core.metadata import SchemaMetadata
+from nl2sql_pipeline.core.querylog import LoggedQueries, logged, normalize, params, sources, to_ir, to_question
+from nl2sql_pipeline.core.samples import Sample, Topic, TopicPlan
+from nl2sql_pipeline.core.validation.syntax import tables_used
+from nl2sql_pipeline.defs.data_create import COMMON
+from nl2sql_pipeline.defs.generation import SYNTHESIS_MODULES
+from nl2sql_pipeline.defs.llm import LLM_SAMPLE_PARTS, LLMResource
+from nl2sql_pipeline.defs.partitioned import per_partition_output, upstream
+from nl2sql_pipeline.defs.settings import DatabasesResource
+from nl2sql_pipeline.defs.validation import VALIDATION_MODULES
+from nl2sql_pipeline.defs.versioning import code_version
+
+QUERYLOG_MODULES = (querylog, logged, normalize, params, sources, to_ir, to_question)
+
+
+def _md(header: str, rows: list[str]) -> dg.MetadataValue:
+    return dg.MetadataValue.md(header + "\n" + "\n".join(rows or ["| none | |"]))
+
+
+def _metadata(value: LoggedQueries) -> Mapping[str, Any]:
+    preview = [f"| {p.meta.get('count')} | {p.hardness} | {p.meta.get('question_source')} | {p.question} | `{p.sql}` |"
+               for p in value.pairs[:10]]
+    return {
+        "pairs": len(value.pairs),
+        "statements_read": dict(value.read),
+        "templates": value.templates,
+        "dropped": len(value.dropped),
+        "dropped_by_reason": _md("| reason | count |\n|---|---|", [f"| {r} | {n} |" for r, n in value.dropped_by_reason().items()]),
+        "question_sources": dict(value.question_sources),
+        "offline_renderer_cannot_express": _md("| shape | count |\n|---|---|",
+                                               [f"| {s} | {n} |" for s, n in sorted(value.unrenderable.items())]),
+        "preview": _md("| count | hardness | question by | question | sql |\n|---|---|---|---|---|", preview),
+        "notes": "\n".join(value.notes) or "none",
+    }
+
+
+def _llm_questions(db: DatabaseConfig, meta: SchemaMetadata, cards: TableCards, llm: LLMResource):
+    """The llm-sql-first path writes the questions: the log's SQL stands in for the synthesizer's."""
+
+    names = {t.name.lower(): t.name for t in meta.tables}
+
+    def ask(samples: list[Sample]) -> list[str | None]:
+        by_tables: dict[tuple[str, ...], list[int]] = {}
+        for i, s in enumerate(samples):
+            tree = sqlglot.parse_one(s.sql, read=meta.dialect)
+            tables = tuple(tables_used(tree, names)) or (meta.tables[0].name,)
+            by_tables.setdefault(tables, []).append(i)
+        topics = [Topic(name=f"{querylog.LOG_TOPIC}:{'+'.join(k)}", tables=list(k), count=len(v)) for k, v in by_tables.items()]
+        plan = TopicPlan(database=db.name, dialect=meta.dialect, total=len(samples), topics=topics)
+        groups = {t.name: [samples[i] for i in idx] for t, idx in zip(topics, by_tables.values(), strict=True)}
+        raw = generator.generate_with_llm(plan, cards, db, llm.client(), mode="llm-sql-first",
+                                          synthesize=lambda topic, n: groups[topic.name][:n])
+        answered = {s.sql: s.question for s in raw.samples if s.source == "llm-sql-first"}
+        return [answered.get(s.sql) for s in samples]
+
+    return ask
+
+
+@dg.asset(kinds={"python", "sqlglot"},
+          code_version=code_version(*QUERYLOG_MODULES, *VALIDATION_MODULES, *SYNTHESIS_MODULES, *LLM_SAMPLE_PARTS),
+          pool="llm", **COMMON)
+def logged_queries(context: dg.AssetExecutionContext, databases: DatabasesResource, db_metadata: Any,
+                   table_cards: Any, llm: LLMResource) -> dg.Output:
+    """The company's own SQL (report files, a query log, pg_stat_statements, performance_schema
+    digests) as validated question/SQL pairs, most frequent first; everything that is not a single
+    query is dropped with its reason and never executed. Empty for databases without `query_log`."""
+
+    def compute(key: str) -> LoggedQueries:
+        db = databases.get(key)
+        meta = upstream(context, db_metadata, key)
+        if db.query_log is None:
+            return LoggedQueries(database=key, dialect=meta.dialect, notes=["no query_log configured"])
+        ask = _llm_questions(db, meta, upstream(context, table_cards, key), llm) if db.generator != "offline" else None
+        return querylog.logged_queries(db, meta, executor_for(db), questions=ask)
+
+    return per_partition_output(context, compute, _metadata)
