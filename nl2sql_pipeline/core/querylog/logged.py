@@ -23,12 +23,13 @@ from nl2sql_pipeline.core.execution import ReadOnlyExecutor
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.querylog import sources
 from nl2sql_pipeline.core.querylog.models import DroppedStatement, LoggedQueries, LoggedStatement
-from nl2sql_pipeline.core.querylog.normalize import Template, classify, group_by_template
+from nl2sql_pipeline.core.querylog.normalize import Template, classify, group_by_template, respell
 from nl2sql_pipeline.core.querylog.params import ParameterError, fill_parameters, parameters
 from nl2sql_pipeline.core.querylog.to_question import offline_question
 from nl2sql_pipeline.core.samples import RawSamples, Sample
 from nl2sql_pipeline.core.synthesis.synthesizer import question_language
 from nl2sql_pipeline.core.validation import reason_category, validate_samples
+from nl2sql_pipeline.core.validation.syntax import tables_used
 
 LOG_TOPIC = "query_log"
 # (pairs without a question) -> one question or None per pair, e.g. the llm-sql-first path
@@ -67,7 +68,9 @@ def read_statements(db: DatabaseConfig, dialect: str, executor: ReadOnlyExecutor
     return statements, dropped, read, notes
 
 
-def _queries(statements: list[LoggedStatement], dialect: str, dropped: list[DroppedStatement]) -> list[Template]:
+def _queries(statements: list[LoggedStatement], meta: SchemaMetadata, dropped: list[DroppedStatement]) -> list[Template]:
+    dialect = meta.dialect
+    names = {t.name.lower(): t.name for t in meta.tables}
     kept = []
     for stmt in statements:
         if stmt.placeholders and stmt.sql.rstrip().endswith("..."):
@@ -78,7 +81,11 @@ def _queries(statements: list[LoggedStatement], dialect: str, dropped: list[Drop
             dropped.append(DroppedStatement(origin=stmt.origin, reason=verdict.reason or "rejected",
                                             detail=verdict.detail[:300], sql=stmt.sql[:200]))
             continue
-        kept.append((stmt, verdict.tree))
+        if not tables_used(verdict.tree, names):  # `SELECT version()`, catalog reads of drivers and tools
+            dropped.append(DroppedStatement(origin=stmt.origin, reason="not about the data: reads no table of the schema",
+                                            sql=stmt.sql[:200]))
+            continue
+        kept.append((stmt, respell(verdict.tree, meta)))
     return group_by_template(kept, dialect)
 
 
@@ -114,7 +121,7 @@ def pairs_from(statements: list[LoggedStatement], db: DatabaseConfig, meta: Sche
     """Statements (from any source) -> classified, deduplicated, filled, validated pairs with questions."""
     dialect = meta.dialect
     dropped = list(dropped or [])
-    templates = _queries(statements, dialect, dropped)
+    templates = _queries(statements, meta, dropped)
     language = question_language(meta, db)
     candidates = _candidates(templates, db, meta, executor, language, dropped)
     # Validation's duplicate rule compares questions; a pair's own template stands in until it has one.

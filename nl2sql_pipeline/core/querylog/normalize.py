@@ -20,6 +20,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType
 
 from nl2sql_pipeline.core.execution import parse_query
+from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.querylog.models import LoggedStatement
 from nl2sql_pipeline.core.validation.syntax import sql_template
 
@@ -116,6 +117,29 @@ def classify(sql: str, dialect: str) -> Classified:
     if reason.startswith("only queries"):
         return Classified(None, f"not a query: {first}", reason)
     return Classified(None, "not read-only: " + re.sub(r"'[^']*'|\(.*$", "", reason).strip()[:60], reason)
+
+
+def respell(tree: exp.Expression, meta: SchemaMetadata) -> exp.Expression:
+    """Unquoted table and column names in the schema's own spelling (`NAME` from a MariaDB digest
+    becomes `name`); unquoted names match case-insensitively in every engine, so nothing changes
+    in meaning. Ambiguous spellings are left alone."""
+    tables = {t.name.lower(): t for t in meta.tables}
+    used = [tables[t.name.lower()] for t in tree.find_all(exp.Table) if t.name.lower() in tables]
+    spellings: dict[str, set[str]] = {}
+    for table in used:
+        for col in table.columns:
+            spellings.setdefault(col.name.lower(), set()).add(col.name)
+    for node in tree.find_all(exp.Table, exp.Column):
+        ident = node.this
+        if not isinstance(ident, exp.Identifier) or ident.quoted:
+            continue
+        if isinstance(node, exp.Table):
+            options = {tables[ident.name.lower()].name} if ident.name.lower() in tables else set()
+        else:
+            options = spellings.get(ident.name.lower(), set())
+        if len(options) == 1 and (name := next(iter(options))) != ident.name:
+            ident.set("this", name)
+    return tree
 
 
 @dataclass

@@ -66,22 +66,22 @@ class _Need:
 
 
 def _need(node: exp.Expression, columns: dict[int, tuple[str, str]]) -> _Need | str:
-    parent = node.parent
-    if isinstance(parent, exp.Paren):  # `IN (?)` after a digest's `(...)`
-        parent = parent.parent
+    child, parent = node, node.parent
+    while isinstance(parent, (exp.Paren, exp.Cast)):  # `IN (?)` of a digest's `(...)`, `$1::date`
+        child, parent = parent, parent.parent
     if isinstance(parent, (exp.Limit, exp.Offset, exp.Fetch)):
         return "offset" if isinstance(parent, exp.Offset) else "limit"
     other, op = None, ""
     if isinstance(parent, _COMPARE):
-        other = parent.this if parent.expression is node else parent.expression
-        flipped = parent.this is node
+        other = parent.this if parent.expression is child else parent.expression
+        flipped = parent.this is child
         op = {exp.EQ: "=", exp.NEQ: "=", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<="}.get(type(parent), "like")
         if flipped and op in (">", "<", ">=", "<="):
             op = {">": "<", "<": ">", ">=": "<=", "<=": ">="}[op]
     elif isinstance(parent, exp.In):
         other, op = parent.this, "in"
     elif isinstance(parent, exp.Between):
-        other, op = parent.this, "between-low" if parent.args.get("low") is node else "between-high"
+        other, op = parent.this, "between-low" if parent.args.get("low") is child else "between-high"
     if not isinstance(other, exp.Column) or id(other) not in columns:
         where = parent.key.upper() if parent is not None else "the statement"
         return f"parameter: no table column to draw a value from (in {where})"
@@ -115,6 +115,18 @@ def _pick(op: str, witness: object, values: list[object]) -> object:
     except TypeError:
         pass
     return f"%{witness}%" if op == "like" else witness
+
+
+def _distinct_row(rows: list[tuple], column: int, start: int, position: int) -> tuple:
+    """The row holding the `position`-th distinct value of `column`, counting from row `start`."""
+    seen: list[object] = []
+    for k in range(len(rows)):
+        row = rows[(start + k) % len(rows)]
+        if row[column] not in seen:
+            seen.append(row[column])
+            if len(seen) > position:
+                return row
+    return rows[start]
 
 
 def fill_parameters(tree: exp.Expression, meta: SchemaMetadata, executor: ReadOnlyExecutor | None, dialect: str,
@@ -151,11 +163,16 @@ def fill_parameters(tree: exp.Expression, meta: SchemaMetadata, executor: ReadOn
         rows = _rows(executor, table, cols, dialect)  # type: ignore[arg-type]
         if not rows:
             raise ParameterError("parameter: the referenced columns hold no values")
-        witness = rows[rng.randrange(len(rows))]
+        at = rng.randrange(len(rows))
         for need in group:
             i = cols.index(need.column)
             key = _key(need.node)
             if key not in chosen:
-                chosen[key] = _pick(need.op, witness[i], [r[i] for r in rows])
+                row = rows[at]
+                if need.op == "in":  # each value of a list from another row, so the list is not one value twice
+                    siblings = need.node.parent.expressions if isinstance(need.node.parent, exp.In) else [need.node]
+                    position = next(k for k, e in enumerate(siblings) if e is need.node)
+                    row = _distinct_row(rows, i, at, position)
+                chosen[key] = _pick(need.op, row[i], [r[i] for r in rows])
             need.node.replace(literal(chosen[key]))
     return tree

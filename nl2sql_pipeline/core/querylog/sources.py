@@ -113,8 +113,9 @@ _IN_ELLIPSIS = re.compile(r"\(\s*\.\.\.\s*\)")
 
 
 def digest_statement(text: str, count: int) -> LoggedStatement:
-    """A performance_schema digest as a statement: `IN (...)` becomes `IN (?)` so it parses."""
-    return LoggedStatement(sql=_IN_ELLIPSIS.sub("(?)", text.strip()), count=count, origin="performance_schema",
+    """A performance_schema digest as a statement: `IN (...)` (a list of unknown length) becomes
+    `IN (?, ?)` so it parses and is filled with two real values."""
+    return LoggedStatement(sql=_IN_ELLIPSIS.sub("(?, ?)", text.strip()), count=count, origin="performance_schema",
                            placeholders=True)
 
 

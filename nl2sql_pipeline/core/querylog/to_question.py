@@ -34,9 +34,7 @@ def _canonical(tree: exp.Expression, dialect: str) -> str:
                     col.replace(aliases[col.name.lower()].copy())
         select.set("expressions", [e.this if isinstance(e, exp.Alias) else e for e in select.expressions])
     for node in list(tree.walk()):
-        if isinstance(node, exp.Identifier):
-            node.set("quoted", False)
-        elif isinstance(node, exp.Ordered):
+        if isinstance(node, exp.Ordered):
             node.set("nulls_first", None)
         elif isinstance(node, exp.Join):
             node.set("kind", None)
@@ -49,6 +47,8 @@ def _canonical(tree: exp.Expression, dialect: str) -> str:
             node.replace(exp.Extract(this=exp.var("YEAR"), expression=node.this.copy()))
         elif isinstance(node, exp.Paren) and isinstance(node.parent, exp.Where):
             node.replace(node.this.copy())
+    for ident in tree.find_all(exp.Identifier):  # after the rewrites above, which copy nodes
+        ident.set("quoted", False)
     text = tree.sql(dialect=dialect, normalize=True, comments=False)
     return text + " | " + sql_template(tree, dialect)
 
