@@ -10,7 +10,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from nl2sql_pipeline_tests.llm_servers import free_port
 from nl2sql_pipeline_tests.servers import IN_CI
 
 
@@ -29,12 +29,6 @@ def _missing(what: str) -> None:
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _folder(owner: str) -> Path:
@@ -69,7 +63,7 @@ def private_postgres(*settings: str) -> Iterator[str]:
     bindir = Path(binaries[-1]).parent
     root = _folder("postgres")
     as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    port = _free_port()
+    port = free_port()
     options = " ".join([f"-p {port}", f"-k {root}", "-c listen_addresses=127.0.0.1", "-c fsync=off",
                         "-c shared_buffers=16MB", "-c max_connections=20", *(f"-c {s}" for s in settings)])
     try:
@@ -93,7 +87,7 @@ def private_mariadb(*options: str) -> Iterator[str]:
     if not install or not Path(server).exists():
         _missing("MariaDB (mariadbd, mariadb-install-db)")
     root = _folder("mysql")
-    port = _free_port()
+    port = free_port()
     process = None
     try:
         subprocess.run([install, "--no-defaults", "--user=mysql", f"--datadir={root / 'data'}", "--skip-test-db",

@@ -3,7 +3,6 @@ that must never run, parameter filling, the offline renderer's coverage, raw_sam
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -187,3 +186,19 @@ def test_query_log_config_errors_name_the_fix(tmp_path: Path) -> None:
                                           "query_log": {"file": str(bad.with_suffix(".jsonl"))}}]}).databases[0]
     with pytest.raises(ConfigError, match=r"bad.jsonl:2 is not JSON"):
         logged_queries(db3, meta, None)
+
+
+def test_questions_come_from_the_source_then_the_writer_then_the_renderer(erp: tuple[Path, Path]) -> None:
+    db = _db(erp, file=str(DATA / "queries.jsonl"))
+    asked: list[str] = []
+
+    def writer(samples):  # stands in for the LLM: answers the first pair only
+        asked.extend(s.sql for s in samples)
+        return ["LLM question"] + [None] * (len(samples) - 1)
+
+    logged = logged_queries(db, read_schema(db), ReadOnlyExecutor(sa.engine.make_url(f"sqlite:///{erp[0]}"), "sqlite"),
+                            questions=writer)
+    assert asked and not any("DROP" in s for s in asked)  # only validated pairs without a human question
+    by_source = Counter(p.meta["question_source"] for p in logged.pairs)
+    assert by_source == {"human": 1, "llm": 1, "rule": 2}
+    assert next(p for p in logged.pairs if p.meta["question_source"] == "human").question == "北京的客户有哪些？"

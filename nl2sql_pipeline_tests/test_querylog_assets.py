@@ -104,3 +104,28 @@ def test_a_configured_log_without_its_asset_is_a_clear_error(tmp_path: Path) -> 
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "materialize logged_queries" in str(failure.event_specific_data.error)
+
+
+def test_llm_back_translation_on_a_real_endpoint(openai_server: str, tiny_model: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """generator: llm-sql-first asks the endpoint (a tiny random model: its answers rarely parse, so
+    the offline renderer fills in); every pair still has a question and says where it came from."""
+    monkeypatch.setenv("NL2SQL_LLM_API_KEY", "test-key")
+    log = tmp_path / "q.jsonl"
+    log.write_text('{"sql": "SELECT Name FROM singer WHERE Age > 30"}\n{"sql": "SELECT COUNT(*) FROM stadium"}\n')
+    config = tmp_path / "databases.yaml"
+    config.write_text(yaml.safe_dump({"databases": [{"name": "concert_singer", "demo": "concert_singer",
+                                                     "sample_budget": 6, "language": "en", "generator": "llm-sql-first",
+                                                     "query_log": {"file": log.name}}]}))
+    llm_yaml = tmp_path / "llm.yaml"
+    llm_yaml.write_text(yaml.safe_dump({"llm": {"max_tokens": 32, "timeout_s": 60, "max_retries": 1,
+                                                "generator": {"topup_rounds": 0}}}))
+    result = dg.materialize([db_metadata, table_cards, logged_queries], partition_key="concert_singer", resources={
+        "databases": DatabasesResource(config_path=str(config)),
+        "llm": LLMResource(config_path=str(llm_yaml), base_url=openai_server, model=str(tiny_model)),
+        "json_io_manager": PydanticJsonIOManager(base_dir=str(tmp_path / "assets"))})
+    assert result.success
+    logged = result.output_for_node("logged_queries")
+    assert len(logged.pairs) == 2 and all(p.question for p in logged.pairs)
+    assert {p.meta["question_source"] for p in logged.pairs} <= {"llm", "rule"}
+    assert any("LLM questions for" in n for n in logged.notes) and any("requests" in n for n in logged.notes)

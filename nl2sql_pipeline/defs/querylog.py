@@ -1,6 +1,6 @@
 """The company's own SQL as training data: the `logged_queries` asset (per database)."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import dagster as dg
@@ -12,7 +12,7 @@ from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import executor_for
 from nl2sql_pipeline.core.llm import generator
 from nl2sql_pipeline.core.metadata import SchemaMetadata
-from nl2sql_pipeline.core.querylog import LoggedQueries, logged, normalize, params, sources, to_ir, to_question
+from nl2sql_pipeline.core.querylog import LoggedQueries, conditions, logged, normalize, params, sources, to_ir, to_question
 from nl2sql_pipeline.core.samples import Sample, Topic, TopicPlan
 from nl2sql_pipeline.core.validation.syntax import tables_used
 from nl2sql_pipeline.defs.data_create import COMMON
@@ -23,7 +23,7 @@ from nl2sql_pipeline.defs.settings import DatabasesResource
 from nl2sql_pipeline.defs.validation import VALIDATION_MODULES
 from nl2sql_pipeline.defs.versioning import code_version
 
-QUERYLOG_MODULES = (querylog, logged, normalize, params, sources, to_ir, to_question)
+QUERYLOG_MODULES = (querylog, conditions, logged, normalize, params, sources, to_ir, to_question)
 
 
 def _md(header: str, rows: list[str]) -> dg.MetadataValue:
@@ -47,8 +47,10 @@ def _metadata(value: LoggedQueries) -> Mapping[str, Any]:
     }
 
 
-def _llm_questions(db: DatabaseConfig, meta: SchemaMetadata, cards: TableCards, llm: LLMResource):
-    """The llm-sql-first path writes the questions: the log's SQL stands in for the synthesizer's."""
+def _llm_questions(db: DatabaseConfig, meta: SchemaMetadata, cards: TableCards, llm: LLMResource,
+                   said: list[str]) -> Callable[[list[Sample]], list[str | None]]:
+    """The llm-sql-first path writes the questions (its prompts, parsing and cache): the log's SQL
+    stands in for the synthesizer's. What it reports goes to `said`."""
 
     names = {t.name.lower(): t.name for t in meta.tables}
 
@@ -64,6 +66,9 @@ def _llm_questions(db: DatabaseConfig, meta: SchemaMetadata, cards: TableCards, 
         raw = generator.generate_with_llm(plan, cards, db, llm.client(), mode="llm-sql-first",
                                           synthesize=lambda topic, n: groups[topic.name][:n])
         answered = {s.sql: s.question for s in raw.samples if s.source == "llm-sql-first"}
+        said.extend(raw.notes)
+        said.append(f"LLM questions for {len(answered)} of {len(samples)} log pairs without one; "
+                    "the offline renderer phrases the rest where it can")
         return [answered.get(s.sql) for s in samples]
 
     return ask
@@ -83,7 +88,9 @@ def logged_queries(context: dg.AssetExecutionContext, databases: DatabasesResour
         meta = upstream(context, db_metadata, key)
         if db.query_log is None:
             return LoggedQueries(database=key, dialect=meta.dialect, notes=["no query_log configured"])
-        ask = _llm_questions(db, meta, upstream(context, table_cards, key), llm) if db.generator != "offline" else None
-        return querylog.logged_queries(db, meta, executor_for(db), questions=ask)
+        said: list[str] = []
+        ask = _llm_questions(db, meta, upstream(context, table_cards, key), llm, said) if db.generator != "offline" else None
+        found = querylog.logged_queries(db, meta, executor_for(db), questions=ask)
+        return found.model_copy(update={"notes": [*found.notes, *said]})
 
     return per_partition_output(context, compute, _metadata)
