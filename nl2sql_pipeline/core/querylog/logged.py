@@ -16,10 +16,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-import sqlglot
-
 from nl2sql_pipeline.core.config import DatabaseConfig
-from nl2sql_pipeline.core.execution import ReadOnlyExecutor
+from nl2sql_pipeline.core.execution import ReadOnlyExecutor, parse_query
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.querylog import sources
 from nl2sql_pipeline.core.querylog.models import DroppedStatement, LoggedQueries, LoggedStatement
@@ -146,8 +144,8 @@ def pairs_from(statements: list[LoggedStatement], db: DatabaseConfig, meta: Sche
         if not question and asked.get(id(sample)):
             question, origin = asked[id(sample)], "llm"
         if not question:
-            # parsed again: validation consumed its tree
-            question, shape = offline_question(sqlglot.parse_one(sample.sql, read=dialect), meta, dialect, language)
+            tree = parse_query(sample.sql, dialect)[0]  # parsed again: validation consumed its tree
+            question, shape = offline_question(tree, meta, dialect, language) if tree is not None else (None, "does not parse")
             origin = "rule"
             if question is None:
                 unrenderable[shape] += 1

@@ -24,6 +24,49 @@ from nl2sql_pipeline.core.synthesis.text_zh import Chinese
 from nl2sql_pipeline.core.validation.syntax import sql_template
 
 
+_DATE_TYPES = {exp.DataType.Type.DATE, exp.DataType.Type.DATETIME, exp.DataType.Type.TIMESTAMP,
+               exp.DataType.Type.TIMESTAMPTZ}
+
+
+def _sqlite_strings(tree: exp.Expression, meta: SchemaMetadata) -> None:
+    """SQLite reads a "double-quoted" name that is no column as a string (Spider's gold SQL does this)."""
+    tables = {t.name.lower(): t for t in meta.tables}
+    used = [tables[t.name.lower()] for t in tree.find_all(exp.Table) if t.name.lower() in tables]
+    names = {c.name.lower() for t in used for c in t.columns}
+    for col in list(tree.find_all(exp.Column)):
+        if not col.table and col.this.args.get("quoted") and col.name.lower() not in names:
+            col.replace(exp.Literal.string(col.name))
+
+
+def standardize(tree: exp.Expression, meta: SchemaMetadata, dialect: str) -> exp.Expression:
+    """Spellings that say the same thing, made one (in place): `ORDER BY 1` / `GROUP BY 1` name the
+    select item, COUNT(1) is COUNT(*), `DATE '2024-01-01'` is the date, a schema prefix is dropped,
+    explicit ASC is the default, SQLite's double-quoted strings are strings."""
+    if dialect == "sqlite":
+        _sqlite_strings(tree, meta)
+    for select in list(tree.find_all(exp.Select)):
+        items = [e.this if isinstance(e, exp.Alias) else e for e in select.expressions]
+        for clause in ("order", "group"):
+            part = select.args.get(clause)
+            for node in list(part.expressions) if part is not None else []:
+                target = node.this if isinstance(node, exp.Ordered) else node
+                if isinstance(target, exp.Literal) and not target.is_string and target.this.isdigit() \
+                        and 1 <= int(target.this) <= len(items):
+                    target.replace(items[int(target.this) - 1].copy())
+    for node in list(tree.walk()):
+        if isinstance(node, exp.Ordered) and node.args.get("desc") is False:
+            node.set("desc", None)
+        elif isinstance(node, exp.Count) and isinstance(node.this, exp.Literal) and node.this.this == "1":
+            node.set("this", exp.Star())
+        elif isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and node.this.is_string \
+                and node.to.this in _DATE_TYPES:
+            node.replace(node.this.copy())
+        elif isinstance(node, exp.Table):
+            node.set("db", None)
+            node.set("catalog", None)
+    return tree
+
+
 def _canonical(tree: exp.Expression, dialect: str) -> str:
     tree = tree.copy()
     for select in tree.find_all(exp.Select):
@@ -58,7 +101,7 @@ def offline_question(tree: exp.Expression, meta: SchemaMetadata, dialect: str, l
     """(question, None) for a shape the IR covers exactly, else (None, the shape it cannot express)."""
     if problem := shape_problem(tree):
         return None, problem
-    work = tree.copy()
+    work = standardize(tree.copy(), meta, dialect)
     names = list(dict.fromkeys(t.name for t in work.find_all(exp.Table) if t.name))
     known = {t.name.lower(): t.name for t in meta.tables}
     if any(n.lower() not in known for n in names):
