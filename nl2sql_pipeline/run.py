@@ -21,9 +21,11 @@ from nl2sql_pipeline.core.errors import Nl2SqlError
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # Probing the connection is the point of a run, so it is never skipped as "fresh".
 ALWAYS = {dg.AssetKey("db_connection")}
-# The feedback file changes outside Dagster (the ask page appends to it): where one exists, it is
-# read on every run; unchanged feedback keeps its data version, so nothing downstream re-runs.
+# Inputs that change outside Dagster's view: the feedback file (the ask page appends to it) and a
+# query log (report files, pg_stat_statements). Where a database has one, it is read on every
+# run, then what its new content made stale runs; unchanged content leaves everything fresh.
 FEEDBACK = dg.AssetKey("feedback_pairs")
+QUERY_LOG = dg.AssetKey("logged_queries")
 
 
 def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: list[dg.AssetKey], partition: str | None) -> bool:
@@ -59,10 +61,16 @@ def demo(partitions: list[str] | None = None) -> int:
     failed = []
     for db in configured:
         started = time.perf_counter()
-        always = ALWAYS | ({FEEDBACK} if feedback_path(db.name).exists() else set())
+        outside = ({FEEDBACK} if feedback_path(db.name).exists() else set()) | ({QUERY_LOG} if db.query_log else set())
+        always = ALWAYS | outside
         todo = [k for k in keys if k in always or k in set(stale_or_missing(instance, defs, keys, db.name))]
         reused = [k for k in keys if k not in todo]
         ok = _run(job, instance, todo, db.name)
+        if ok and outside:
+            after = [k for k in stale_or_missing(instance, defs, keys, db.name) if k not in todo]
+            ok = not after or _run(job, instance, after, db.name)
+            todo += after
+            reused = [k for k in reused if k not in after]
         drift = " (schema changed)" if db.name in changed and changed[db.name][0] else ""
         print(f"  {db.name:<20} {'ok' if ok else 'FAILED'} in {time.perf_counter() - started:.1f}s{drift}: "
               f"ran {_names(todo)}; reused {_names(reused)}")

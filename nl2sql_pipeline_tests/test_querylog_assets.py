@@ -129,3 +129,42 @@ def test_llm_back_translation_on_a_real_endpoint(openai_server: str, tiny_model:
     assert len(logged.pairs) == 2 and all(p.question for p in logged.pairs)
     assert {p.meta["question_source"] for p in logged.pairs} <= {"llm", "rule"}
     assert any("LLM questions for" in n for n in logged.notes) and any("requests" in n for n in logged.notes)
+
+
+def test_make_demo_reads_the_log_each_run_and_regenerates_only_when_it_changed(tmp_path: Path) -> None:
+    """Through `python -m nl2sql_pipeline.run demo` and a persistent instance: an unchanged log
+    leaves raw_samples fresh; a new statement in the file re-runs it."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    querylog_schema.load(f"sqlite:///{tmp_path / 'erp.sqlite'}")
+    querylog_schema.descriptions(tmp_path / "erp_comments.yaml")
+    log = tmp_path / "queries.jsonl"
+    shutil.copy(DATA / "queries.jsonl", log)
+    config = tmp_path / "databases.yaml"
+    config.write_text(yaml.safe_dump({"databases": [{
+        "name": "erp_log", "url": f"sqlite:///{tmp_path / 'erp.sqlite'}", "descriptions": "erp_comments.yaml",
+        "sample_budget": 12, "query_log": {"file": "queries.jsonl", "share": 0.5}}]}), encoding="utf-8")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(repo / "dagster.yaml", home / "dagster.yaml")
+    env = dict(os.environ, NL2SQL_DATABASES=str(config), DAGSTER_HOME=str(home), NL2SQL_HOME=str(tmp_path / "home"),
+               PYTHONPATH=str(repo), OMP_NUM_THREADS="1")
+
+    def demo() -> str:
+        done = subprocess.run([sys.executable, "-m", "nl2sql_pipeline.run", "demo"], env=env, cwd=repo,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return next(line for line in done.stdout.splitlines() if "erp_log" in line)
+
+    assert "reused nothing" in demo()
+    second = demo()
+    assert "ran db_connection, logged_queries; reused" in second and "raw_samples" in second.split("reused")[1]
+    with log.open("a", encoding="utf-8") as f:
+        f.write('{"sql": "SELECT dept_name FROM dept WHERE city = \'苏州\'", "count": 50}\n')
+    third = demo()
+    assert "raw_samples" in third.split("reused")[0], third
+    report = (tmp_path / "home" / "dataset" / "report.md").read_text(encoding="utf-8")
+    assert "## By source" in report and "| log |" in report, report
