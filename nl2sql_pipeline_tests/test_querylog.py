@@ -70,6 +70,9 @@ def test_split_keeps_strings_comments_and_the_question_verbatim() -> None:
     assert two[2].question is None  # a blank line separates it from the statement
     dollar = split_statements("SELECT $$a;b$$; SELECT 1", "postgres", "f.sql")
     assert [s.sql for s in dollar] == ["SELECT $$a;b$$", "SELECT 1"]
+    batches = split_statements("-- question: q1\nSELECT go FROM t\nGO\nSELECT 2\nGO 3\nSELECT 3", "tsql", "f.sql")
+    assert [s.sql for s in batches] == ["SELECT go FROM t", "SELECT 2", "SELECT 3"]  # T-SQL's GO separates batches
+    assert batches[0].question == "q1"
 
 
 def test_report_files_become_validated_pairs_and_nothing_else_runs(erp: tuple[Path, Path]) -> None:

@@ -44,7 +44,7 @@ class Sample(BaseModel):
     question: str
     sql: str
     language: Language
-    source: str = "offline"  # offline | llm | llm-sql-first | top-up
+    source: str = "offline"  # offline | llm | llm-sql-first | top-up | log (the company's own SQL)
     hardness: Hardness | None = None  # the generator's intent; validation computes the real one
     meta: dict[str, Any] = Field(default_factory=dict)
 

@@ -59,6 +59,18 @@ def _question(preamble: str) -> str | None:
     return None
 
 
+def _batch_separators(tokens: list) -> set[int]:
+    """Token positions of T-SQL's `GO [count]` lines (batch separators, no statement of their own)."""
+    out: set[int] = set()
+    for i, token in enumerate(tokens):
+        starts_line = i == 0 or tokens[i - 1].line != token.line
+        if token.token_type == TokenType.COMMAND and token.text.upper() == "GO" and starts_line:
+            out.add(i)
+            if i + 1 < len(tokens) and tokens[i + 1].line == token.line and tokens[i + 1].token_type == TokenType.NUMBER:
+                out.add(i + 1)
+    return out
+
+
 def split_statements(text: str, dialect: str, origin: str) -> list[LoggedStatement]:
     """Statements of a SQL file (comments inside a statement stay with it), each with its line.
 
@@ -68,8 +80,9 @@ def split_statements(text: str, dialect: str, origin: str) -> list[LoggedStateme
     start: int | None = None  # offset of the current statement's first token
     end = 0
     boundary = 0  # offset just after the previous statement's `;`
-    for token in [*tokens, None]:
-        if token is None or token.token_type == TokenType.SEMICOLON:
+    separators = _batch_separators(tokens) if dialect == "tsql" else set()
+    for i, token in enumerate([*tokens, None]):
+        if token is None or token.token_type == TokenType.SEMICOLON or i in separators:
             if start is not None:
                 line = text.count("\n", 0, start) + 1
                 out.append(LoggedStatement(sql=text[start:end + 1].strip(), question=_question(text[boundary:start]),
