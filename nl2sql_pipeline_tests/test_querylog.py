@@ -135,6 +135,17 @@ def test_jsonl_and_csv_logs_with_parameters_that_execute(erp: tuple[Path, Path])
             assert logged.pairs[1].question == "最大的订单金额是多少？"
 
 
+def test_gbk_files_from_chinese_tools_keep_their_questions(erp: tuple[Path, Path], tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "gbk.sql").write_bytes("-- question: 苏州的部门有哪些？\nSELECT dept_name FROM dept WHERE city = '苏州';\n".encode("gbk"))
+    (tmp_path / "log.csv").write_bytes("sql,question,count\nSELECT COUNT(*) FROM staff,员工一共有多少人？,4\n".encode("gbk"))
+    logged = logged_queries(_db(erp, sql_dir=str(reports), file=str(tmp_path / "log.csv")), read_schema(_db(erp, file="x")),
+                            ReadOnlyExecutor(sa.engine.make_url(f"sqlite:///{erp[0]}"), "sqlite"))
+    assert {p.question for p in logged.pairs} == {"苏州的部门有哪些？", "员工一共有多少人？"}
+    assert logged.pairs[0].meta["count"] == 4
+
+
 def test_private_columns_are_never_sampled_for_parameters(erp: tuple[Path, Path]) -> None:
     data = {"databases": [{"name": "erp", "url": f"sqlite:///{erp[0]}", "descriptions": str(erp[1]),
                            "synthesis": {"no_sample": ["staff.salary"]}, "query_log": {"file": str(DATA / "queries.csv")}}]}

@@ -22,6 +22,17 @@ from nl2sql_pipeline.core.querylog.normalize import split_statements
 STATS_ROWS = 5000  # most frequent statements read from the server's statistics
 
 
+def read_text(path: Path) -> str:
+    """UTF-8 (with or without BOM), else GB18030: Chinese Windows tools and Excel save GBK files."""
+    data = path.read_bytes()
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ConfigError(f"{path} is neither UTF-8 nor GB18030 text.", "save it as UTF-8.")
+
+
 def read_sql_dir(folder: Path, dialect: str) -> tuple[list[LoggedStatement], list[DroppedStatement]]:
     """Every `*.sql` below `folder` (sorted), split into statements."""
     if not folder.is_dir():
@@ -31,9 +42,10 @@ def read_sql_dir(folder: Path, dialect: str) -> tuple[list[LoggedStatement], lis
     dropped: list[DroppedStatement] = []
     for path in sorted(folder.rglob("*.sql")):
         name = path.relative_to(folder.parent).as_posix()
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
         try:
-            out += split_statements(text, dialect, name)
+            out += split_statements(read_text(path), dialect, name)
+        except ConfigError as err:
+            dropped.append(DroppedStatement(origin=name, reason="file is not text in a known encoding", detail=err.cause))
         except (SqlglotError, ValueError) as err:
             dropped.append(DroppedStatement(origin=name, reason="syntax: file cannot be split into statements",
                                             detail=str(err)[:200]))
@@ -60,7 +72,7 @@ def read_log_file(path: Path) -> list[LoggedStatement]:
     if not path.is_file():
         raise ConfigError(f"query_log.file {path} does not exist.",
                           "point query_log.file at a .jsonl or .csv file (relative to the config file).")
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path)
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(text.splitlines())
         if not reader.fieldnames or "sql" not in reader.fieldnames:
