@@ -113,33 +113,34 @@ def logged_queries(db: DatabaseConfig, meta: SchemaMetadata, executor: ReadOnlyE
     return found.model_copy(update={"read": read, "notes": notes})
 
 
-def pairs_from(statements: list[LoggedStatement], db: DatabaseConfig, meta: SchemaMetadata,
-               executor: ReadOnlyExecutor | None, *, questions: QuestionWriter | None = None,
-               dropped: list[DroppedStatement] | None = None) -> LoggedQueries:
-    """Statements (from any source) -> classified, deduplicated, filled, validated pairs with questions."""
-    dialect = meta.dialect
-    dropped = list(dropped or [])
-    templates = _queries(statements, meta, dropped)
-    language = question_language(meta, db)
-    candidates = _candidates(templates, db, meta, executor, language, dropped)
-    # Validation's duplicate rule compares questions; a pair's own template stands in until it has one.
+def _validated(candidates: list[Sample], db: DatabaseConfig, meta: SchemaMetadata, executor: ReadOnlyExecutor | None,
+               dropped: list[DroppedStatement]) -> list[Sample]:
+    """The candidates that pass the shared validation, hardness-labelled; the rest dropped with why."""
+    # Validation's duplicate rule compares questions; a unique stand-in keeps question-less pairs apart.
     probe = [c.model_copy(update={"question": c.question or f"\x00{i}"}) for i, c in enumerate(candidates)]
-    validated = validate_samples(RawSamples(database=db.name, dialect=dialect, samples=probe), meta, executor,
+    validated = validate_samples(RawSamples(database=db.name, dialect=meta.dialect, samples=probe), meta, executor,
                                  keep_empty=db.validation.keep_empty, seed=db.synthesis.seed)
-    passed: list[tuple[Sample, object]] = []
+    passed = []
     for cand, item in zip(candidates, validated.items, strict=True):
+        origin = str(cand.meta["origin"])
         if item.failed_layer:
-            dropped.append(DroppedStatement(origin=str(cand.meta["origin"]), reason=reason_category(item.failed_layer, item.reason or ""),
+            dropped.append(DroppedStatement(origin=origin, reason=reason_category(item.failed_layer, item.reason or ""),
                                             detail=(item.reason or "")[:300], sql=cand.sql[:200]))
         elif item.duplicate_of is not None:
-            dropped.append(DroppedStatement(origin=str(cand.meta["origin"]), reason=f"duplicate: {item.duplicate_reason}",
-                                            sql=cand.sql[:200]))
+            dropped.append(DroppedStatement(origin=origin, reason=f"duplicate: {item.duplicate_reason}", sql=cand.sql[:200]))
         else:
-            passed.append((cand.model_copy(update={"hardness": item.hardness}), item))
-    needing = [s for s, _ in passed if not s.question]
+            passed.append(cand.model_copy(update={"hardness": item.hardness}))
+    return passed
+
+
+def _with_questions(passed: list[Sample], meta: SchemaMetadata, language: str, questions: QuestionWriter | None,
+                    dropped: list[DroppedStatement], unrenderable: Counter) -> list[Sample]:
+    """Human question, else the writer's (LLM), else the offline renderer's; none: dropped with the shape."""
+    dialect = meta.dialect
+    needing = [s for s in passed if not s.question]
     asked = dict(zip((id(s) for s in needing), questions(needing))) if questions and needing else {}
-    pairs, unrenderable, sources_used = [], Counter(), Counter()
-    for sample, _ in passed:
+    pairs = []
+    for sample in passed:
         question, origin = sample.question, sample.meta["question_source"]
         if not question and asked.get(id(sample)):
             question, origin = asked[id(sample)], "llm"
@@ -152,9 +153,22 @@ def pairs_from(statements: list[LoggedStatement], db: DatabaseConfig, meta: Sche
                 dropped.append(DroppedStatement(origin=str(sample.meta["origin"]), reason=f"no question: {shape}",
                                                 sql=sample.sql[:200]))
                 continue
-        sources_used[origin] += 1
         pairs.append(sample.model_copy(update={"question": question, "meta": {**sample.meta, "question_source": origin}}))
+    return pairs
+
+
+def pairs_from(statements: list[LoggedStatement], db: DatabaseConfig, meta: SchemaMetadata,
+               executor: ReadOnlyExecutor | None, *, questions: QuestionWriter | None = None,
+               dropped: list[DroppedStatement] | None = None) -> LoggedQueries:
+    """Statements (from any source) -> classified, deduplicated, filled, validated pairs with questions."""
+    dropped = list(dropped or [])
+    templates = _queries(statements, meta, dropped)
+    language = question_language(meta, db)
+    passed = _validated(_candidates(templates, db, meta, executor, language, dropped), db, meta, executor, dropped)
+    unrenderable: Counter = Counter()
+    pairs = _with_questions(passed, meta, language, questions, dropped, unrenderable)
     total = sum(int(p.meta["count"]) for p in pairs) or 1
     pairs = [p.model_copy(update={"meta": {**p.meta, "weight": round(int(p.meta["count"]) / total, 6)}}) for p in pairs]
-    return LoggedQueries(database=db.name, dialect=dialect, pairs=pairs, dropped=dropped, templates=len(templates),
-                         question_sources=dict(sources_used), unrenderable=dict(unrenderable))
+    return LoggedQueries(database=db.name, dialect=meta.dialect, pairs=pairs, dropped=dropped, templates=len(templates),
+                         question_sources=dict(Counter(str(p.meta["question_source"]) for p in pairs)),
+                         unrenderable=dict(unrenderable))
