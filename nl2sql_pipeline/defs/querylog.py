@@ -1,20 +1,16 @@
 """The company's own SQL as training data: the `logged_queries` asset (per database)."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-import sqlglot
 
 from nl2sql_pipeline.core import querylog
-from nl2sql_pipeline.core.cards import TableCards
-from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import executor_for
-from nl2sql_pipeline.core.llm import generator
-from nl2sql_pipeline.core.metadata import SchemaMetadata
-from nl2sql_pipeline.core.querylog import LoggedQueries, conditions, logged, normalize, params, sources, to_ir, to_question
-from nl2sql_pipeline.core.samples import Sample, Topic, TopicPlan
-from nl2sql_pipeline.core.validation.syntax import tables_used
+from nl2sql_pipeline.core.querylog import (
+    LoggedQueries, conditions, llm_questions, logged, normalize, params, sources, to_ir, to_question,
+)
+from nl2sql_pipeline.core.querylog.llm_questions import llm_question_writer
 from nl2sql_pipeline.defs.data_create import COMMON
 from nl2sql_pipeline.defs.generation import SYNTHESIS_MODULES
 from nl2sql_pipeline.defs.llm import LLM_SAMPLE_PARTS, LLMResource
@@ -23,7 +19,7 @@ from nl2sql_pipeline.defs.settings import DatabasesResource
 from nl2sql_pipeline.defs.validation import VALIDATION_MODULES
 from nl2sql_pipeline.defs.versioning import code_version
 
-QUERYLOG_MODULES = (querylog, conditions, logged, normalize, params, sources, to_ir, to_question)
+QUERYLOG_MODULES = (querylog, conditions, llm_questions, logged, normalize, params, sources, to_ir, to_question)
 
 
 def _md(header: str, rows: list[str]) -> dg.MetadataValue:
@@ -47,33 +43,6 @@ def _metadata(value: LoggedQueries) -> Mapping[str, Any]:
     }
 
 
-def _llm_questions(db: DatabaseConfig, meta: SchemaMetadata, cards: TableCards, llm: LLMResource,
-                   said: list[str]) -> Callable[[list[Sample]], list[str | None]]:
-    """The llm-sql-first path writes the questions (its prompts, parsing and cache): the log's SQL
-    stands in for the synthesizer's. What it reports goes to `said`."""
-
-    names = {t.name.lower(): t.name for t in meta.tables}
-
-    def ask(samples: list[Sample]) -> list[str | None]:
-        by_tables: dict[tuple[str, ...], list[int]] = {}
-        for i, s in enumerate(samples):
-            tree = sqlglot.parse_one(s.sql, read=meta.dialect)
-            tables = tuple(tables_used(tree, names)) or (meta.tables[0].name,)
-            by_tables.setdefault(tables, []).append(i)
-        topics = [Topic(name=f"{querylog.LOG_TOPIC}:{'+'.join(k)}", tables=list(k), count=len(v)) for k, v in by_tables.items()]
-        plan = TopicPlan(database=db.name, dialect=meta.dialect, total=len(samples), topics=topics)
-        groups = {t.name: [samples[i] for i in idx] for t, idx in zip(topics, by_tables.values(), strict=True)}
-        raw = generator.generate_with_llm(plan, cards, db, llm.client(), mode="llm-sql-first",
-                                          synthesize=lambda topic, n: groups[topic.name][:n])
-        answered = {s.sql: s.question for s in raw.samples if s.source == "llm-sql-first"}
-        said.extend(raw.notes)
-        said.append(f"LLM questions for {len(answered)} of {len(samples)} log pairs without one; "
-                    "the offline renderer phrases the rest where it can")
-        return [answered.get(s.sql) for s in samples]
-
-    return ask
-
-
 @dg.asset(kinds={"python", "sqlglot"},
           code_version=code_version(*QUERYLOG_MODULES, *VALIDATION_MODULES, *SYNTHESIS_MODULES, *LLM_SAMPLE_PARTS),
           pool="llm", **COMMON)
@@ -89,7 +58,8 @@ def logged_queries(context: dg.AssetExecutionContext, databases: DatabasesResour
         if db.query_log is None:
             return LoggedQueries(database=key, dialect=meta.dialect, notes=["no query_log configured"])
         said: list[str] = []
-        ask = _llm_questions(db, meta, upstream(context, table_cards, key), llm, said) if db.generator != "offline" else None
+        ask = (llm_question_writer(db, meta, upstream(context, table_cards, key), llm.client, said)
+               if db.generator != "offline" else None)
         found = querylog.logged_queries(db, meta, executor_for(db), questions=ask)
         return found.model_copy(update={"notes": [*found.notes, *said]})
 

@@ -5,8 +5,8 @@ statistics become validated question/SQL pairs (`source: log`).
 them in front of the configured generator in `raw_samples`.
 """
 
-from nl2sql_pipeline.core.querylog.logged import LOG_TOPIC, logged_queries
+from nl2sql_pipeline.core.querylog.logged import logged_queries
 from nl2sql_pipeline.core.querylog.merge import reduce_plan, take_log_pairs, with_log_pairs
-from nl2sql_pipeline.core.querylog.models import LoggedQueries
+from nl2sql_pipeline.core.querylog.models import LOG_TOPIC, LoggedQueries
 
 __all__ = ["LOG_TOPIC", "LoggedQueries", "logged_queries", "reduce_plan", "take_log_pairs", "with_log_pairs"]

@@ -20,7 +20,7 @@ from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor, parse_query
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.querylog import sources
-from nl2sql_pipeline.core.querylog.models import DroppedStatement, LoggedQueries, LoggedStatement
+from nl2sql_pipeline.core.querylog.models import LOG_TOPIC, DroppedStatement, LoggedQueries, LoggedStatement
 from nl2sql_pipeline.core.querylog.normalize import Template, classify, group_by_template, respell
 from nl2sql_pipeline.core.querylog.params import ParameterError, fill_parameters, parameters
 from nl2sql_pipeline.core.querylog.to_question import offline_question
@@ -29,7 +29,6 @@ from nl2sql_pipeline.core.synthesis.synthesizer import question_language
 from nl2sql_pipeline.core.validation import reason_category, validate_samples
 from nl2sql_pipeline.core.validation.syntax import tables_used
 
-LOG_TOPIC = "query_log"
 # (pairs without a question) -> one question or None per pair, e.g. the llm-sql-first path
 QuestionWriter = Callable[[list[Sample]], list[str | None]]
 

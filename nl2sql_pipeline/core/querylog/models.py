@@ -8,6 +8,8 @@ from pydantic import BaseModel, Field
 
 from nl2sql_pipeline.core.samples import Sample
 
+LOG_TOPIC = "query_log"  # the topic of every log pair (Sample.topic)
+
 
 class LoggedStatement(BaseModel):
     """One statement as a source holds it: a report file, a log file, the server's statistics."""
