@@ -168,3 +168,4 @@ def test_make_demo_reads_the_log_each_run_and_regenerates_only_when_it_changed(t
     assert "raw_samples" in third.split("reused")[0], third
     report = (tmp_path / "home" / "dataset" / "report.md").read_text(encoding="utf-8")
     assert "## By source" in report and "| log |" in report, report
+    assert "## Query log of erp_log" in report and "- query log dropped: not a query: DDL (DROP): 1" in report

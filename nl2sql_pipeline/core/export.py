@@ -64,6 +64,7 @@ class ExportReport(BaseModel):
     validation: dict[str, dict[str, object]]  # database -> ValidatedSamples.summary()
     schema_over_budget: int  # prompts whose used tables alone exceed the budget
     changed: list[str]  # files whose bytes changed in this export
+    query_log: dict[str, list[str]] = {}  # database -> what its query log gave and dropped (raw_samples' notes)
 
 
 def schema_tables(used: list[str], cards: TableCards, budget_tokens: int, fmt: str) -> tuple[list[str], bool]:
@@ -168,6 +169,8 @@ def build_files(
         "rejections": {v.database: v.rejection_counts() for v in sorted(validated, key=lambda v: v.database)},
         "validation": {v.database: v.summary() for v in sorted(validated, key=lambda v: v.database)},
         "schema_over_budget": over_budget,
+        "query_log": {v.database: notes for v in sorted(validated, key=lambda v: v.database)
+                      if (notes := [n for n in v.notes if n.startswith("query log")])},
     }
     return files, facts
 
@@ -189,6 +192,8 @@ def report_markdown(report: ExportReport) -> str:
     lines.append("")
     for db, reasons in report.rejections.items():
         lines += table(f"Rejections in {db}", reasons) if reasons else [f"## Rejections in {db}", "", "none", ""]
+    for db, notes in report.query_log.items():
+        lines += [f"## Query log of {db}", "", *(f"- {n}" for n in notes), ""]
     lines.append(f"Prompts whose used tables alone exceed the schema budget: {report.schema_over_budget}")
     return "\n".join(lines) + "\n"
 
