@@ -170,7 +170,10 @@ def test_offline_renderer_phrases_every_shape_the_synthesizer_makes(demo: str) -
         if question is None:
             missed[shape] += 1
     print(f"\n{demo}: {len(raw.samples) - sum(missed.values())}/{len(raw.samples)} synthesized queries phrased back; {dict(missed)}")
-    assert not missed
+    # The only refusal: joins whose table the question would not name (they filter or multiply rows);
+    # the synthesizer still writes some, a question for them would hide what the SQL does.
+    assert set(missed) <= {"a joined table the question would not mention"}
+    assert sum(missed.values()) <= len(raw.samples) // 10
 
 
 def test_query_log_config_errors_name_the_fix(tmp_path: Path) -> None:

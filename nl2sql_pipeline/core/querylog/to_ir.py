@@ -4,7 +4,8 @@ The converter accepts only what the IR says exactly: one base table with inner F
 plain columns, COUNT/SUM/AVG/MIN/MAX, the year of a date, AND-only or OR-only filters on literal
 values, IN/NOT IN subqueries over an FK, comparisons with a whole-table aggregate, GROUP BY with
 a count threshold, one ORDER BY key, LIMIT, and UNION/INTERSECT/EXCEPT of two filters on one
-table. Anything else raises `Unexpressible` naming the shape (a CTE, a window function, CASE,
+table; every joined table must give the question a column, a filter or what is counted (or
+link such tables). Anything else raises `Unexpressible` naming the shape (a CTE, a window function, CASE,
 arithmetic, an outer join, ...): the question is never guessed.
 
 While converting, the copy of the statement it walks is brought into the IR's spelling (join
@@ -12,6 +13,8 @@ tables aliased, columns qualified), so the caller can compare it with the IR ren
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 from sqlglot import exp
 
@@ -136,7 +139,8 @@ class Converter(ConditionConverter):
                 raise Unexpressible("LIMIT that is not a number")
             q.limit = int(value.this)
         if q.joins:
-            q.counted = self._counted(q)
+            q.counted, counted_alias = self._counted(q)
+            self._joins_mentioned(q, counted_alias)
         return q
 
     def _join(self, j: exp.Join) -> Join:
@@ -170,14 +174,34 @@ class Converter(ConditionConverter):
         left_table, left_name = self.sources[left_alias]
         return Join(JoinStep(left_table, right, tuple(pairs)), left_name or left_table, right_alias)
 
-    def _counted(self, q: Query) -> str:
-        """What one row of the FROM clause is (as the grammar decides it)."""
-        counted = self.views[q.table]
+    def _counted(self, q: Query) -> tuple[str, str]:
+        """What one row of the FROM clause is (as the grammar decides it), and that table's alias."""
+        counted, alias = self.views[q.table], q.alias or q.table
         for j in q.joins:
             view = self.views[j.step.right]
             if tuple(b for _, b in j.step.pairs) != view.primary_key or not view.primary_key:
-                counted = view
-        return counted.label
+                counted, alias = view, j.right_alias
+        return counted.label, alias
+
+    @staticmethod
+    def _joins_mentioned(q: Query, counted_alias: str) -> None:
+        """Every joined table gives the question a column, a filter or what is counted, or links
+        such tables: a join the question never mentions would still filter or multiply rows."""
+        items = [*q.select, *q.group, *(it for it, _ in q.order), *(c.left for c in q.where)]
+        used = {(q.alias or q.table).lower()}
+        for it in items:
+            col = it if isinstance(it, Col) else getattr(it, "arg", None)
+            if isinstance(col, Col) and col.alias:
+                used.add(col.alias.lower())
+            if isinstance(it, Agg) and it.arg is None:
+                used.add(counted_alias.lower())
+        if q.having is not None:
+            used.add(counted_alias.lower())
+        degree: Counter = Counter()
+        for j in q.joins:  # the joins form a tree; an unused table at its edge is mentioned by nothing
+            degree.update((j.left_alias.lower(), j.right_alias.lower()))
+        if any(d == 1 and alias not in used for alias, d in degree.items()):
+            raise Unexpressible("a joined table the question would not mention")
 
     # --- items and conditions -----------------------------------------------------------
 
