@@ -113,6 +113,17 @@ def _first_word(sql: str, dialect: str) -> str:
     return tokens[0].text.upper() if tokens else (sql.split(None, 1) or [""])[0].upper()
 
 
+def _root_kind(sql: str, dialect: str) -> str | None:
+    """`DML (DELETE)` for `WITH old AS (...) DELETE ...`: what the statement does, not its first word."""
+    try:
+        root = sqlglot.parse_one(sql, read=dialect)
+    except SqlglotError:
+        return None
+    word = root.key.upper()
+    kind = statement_kind(word)
+    return f"{kind} ({word})" if kind != "other" else None
+
+
 def classify(sql: str, dialect: str) -> Classified:
     """The executor's own gate (exactly one query, no data-modifying part) decides; nothing runs here."""
     first = _first_word(sql, dialect)
@@ -128,7 +139,7 @@ def classify(sql: str, dialect: str) -> Classified:
     if reason.startswith("exactly one statement"):
         return Classified(None, "not a single query: several statements", reason)
     if reason.startswith("only queries"):
-        return Classified(None, f"not a query: {first}", reason)
+        return Classified(None, f"not a query: {_root_kind(sql, dialect) or first}", reason)
     return Classified(None, "not read-only: " + re.sub(r"'[^']*'|\(.*$", "", reason).strip()[:60], reason)
 
 
