@@ -75,6 +75,19 @@ def test_split_keeps_strings_comments_and_the_question_verbatim() -> None:
     assert batches[0].question == "q1"
 
 
+def test_literal_and_parameter_forms_of_a_statement_are_one_template() -> None:
+    from nl2sql_pipeline.core.querylog.models import LoggedStatement
+    from nl2sql_pipeline.core.querylog.normalize import group_by_template
+
+    forms = ["SELECT name FROM staff WHERE dept_id = 3", "SELECT name FROM staff WHERE dept_id = $1",
+             "select NAME from staff where dept_id = ?", "SELECT name FROM staff WHERE dept_id = :dept"]
+    queries = [(LoggedStatement(sql=f, origin=str(i), count=i + 1), sqlglot.parse_one(f, read="postgres"))
+               for i, f in enumerate(forms)]
+    (template,) = group_by_template(queries, "postgres")
+    assert template.count == 10 and template.variants == 4
+    assert template.statement.sql == forms[0]  # real literals preferred over parameters
+
+
 def test_report_files_become_validated_pairs_and_nothing_else_runs(erp: tuple[Path, Path]) -> None:
     db = _db(erp, sql_dir=str(DATA / "reports_sqlite"))
     meta = read_schema(db)

@@ -182,11 +182,19 @@ def _preference(stmt: LoggedStatement, tree: exp.Expression) -> tuple[int, int]:
     return (0 if stmt.question else 1, 1 if has_params else 0)
 
 
+def shape_key(tree: exp.Expression, dialect: str) -> str:
+    """The template with parameters masked like literals: `id = 5`, `id = $1`, `id = ?` are one shape."""
+    masked = tree.copy()
+    for node in list(masked.find_all(exp.Parameter, exp.Placeholder)):
+        node.replace(exp.Literal.number(0))
+    return sql_template(masked, dialect)
+
+
 def group_by_template(queries: list[tuple[LoggedStatement, exp.Expression]], dialect: str) -> list[Template]:
     """One Template per shape, most frequent first (ties: first seen)."""
     groups: dict[str, Template] = {}
     for stmt, tree in queries:
-        key = sql_template(tree, dialect)
+        key = shape_key(tree, dialect)
         found = groups.get(key)
         if found is None:
             groups[key] = Template(key, tree, stmt, stmt.count, 1)
