@@ -124,6 +124,13 @@ def test_pg_stat_statements_recorded_on_a_private_server(tmp_path: Path) -> None
         again = logged_queries(db, meta, executor)  # the pipeline's own queries never come back as company SQL
         executor.close()
         assert again.templates == logged.templates and {p.sql for p in again.pairs} == {p.sql for p in logged.pairs}
+        blind = f"blind_{uuid.uuid4().hex[:8]}"  # may read the tables, not other roles' statement texts
+        _run(app, [(f"CREATE ROLE {blind} LOGIN", ()), (f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {blind}", ())])
+        blind_url = make_url(app).set(username=blind).render_as_string(hide_password=False)
+        blind_executor = ReadOnlyExecutor(make_url(blind_url), "postgres")
+        hidden = logged_queries(_config(blind_url, pg_stat_statements=True), meta, blind_executor)
+        blind_executor.close()
+        assert hidden.pairs == [] and any("hidden from this role; GRANT pg_read_all_stats" in n for n in hidden.notes)
 
 
 def test_pg_stat_statements_on_the_shared_server_says_why_it_is_unreadable(pg_db: str) -> None:

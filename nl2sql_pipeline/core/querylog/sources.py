@@ -116,9 +116,13 @@ def read_pg_stat_statements(executor: ReadOnlyExecutor, min_count: int = 1) -> t
     if not result.ok:
         return [], [f"pg_stat_statements: cannot be read ({result.error}); it needs shared_preload_libraries = "
                     "'pg_stat_statements' and a role with pg_read_all_stats to see other roles' statements"]
+    hidden = [r for r in result.rows if str(r[0]) == "<insufficient privilege>"]
     out = [LoggedStatement(sql=str(q), count=int(calls), origin="pg_stat_statements", placeholders=True)
-           for q, calls in result.rows if q]
-    return out, [f"pg_stat_statements: {len(out)} statements of other roles in this database"]
+           for q, calls in result.rows if q and str(q) != "<insufficient privilege>"]
+    notes = [f"pg_stat_statements: {len(out)} statements of other roles in this database"]
+    if hidden:
+        notes.append(f"pg_stat_statements: {len(hidden)} statements hidden from this role; GRANT pg_read_all_stats TO it")
+    return out, notes
 
 
 _IN_ELLIPSIS = re.compile(r"\(\s*\.\.\.\s*\)")
