@@ -107,6 +107,7 @@ def test_report_files_become_validated_pairs_and_nothing_else_runs(erp: tuple[Pa
     by_question = {p.question: p for p in logged.pairs}
     human = by_question["2024年每个月已付款订单的总金额是多少？"]
     assert human.meta["question_source"] == "human" and human.source == "log" and human.hardness
+    assert human.language == "zh"
     level = by_question["信用等级为A的客户有多少个？"]  # A and B are one template: counted twice, the human question kept
     assert level.meta["count"] == 2 and level.meta["variants"] == 2
     assert all(p.hardness in ("easy", "medium", "hard", "extra") for p in logged.pairs)
@@ -154,10 +155,12 @@ def test_gbk_files_from_chinese_tools_keep_their_questions(erp: tuple[Path, Path
     reports = tmp_path / "reports"
     reports.mkdir()
     (reports / "gbk.sql").write_bytes("-- question: 苏州的部门有哪些？\nSELECT dept_name FROM dept WHERE city = '苏州';\n".encode("gbk"))
-    (tmp_path / "log.csv").write_bytes("sql,question,count\nSELECT COUNT(*) FROM staff,员工一共有多少人？,4\n".encode("gbk"))
+    (tmp_path / "log.csv").write_bytes(("sql,question,count\nSELECT COUNT(*) FROM staff,员工一共有多少人？,4\n"
+                                        "SELECT MAX(salary) FROM staff,What is the highest monthly salary?,2\n").encode("gbk"))
     logged = logged_queries(_db(erp, sql_dir=str(reports), file=str(tmp_path / "log.csv")), read_schema(_db(erp, file="x")),
                             ReadOnlyExecutor(sa.engine.make_url(f"sqlite:///{erp[0]}"), "sqlite"))
-    assert {p.question for p in logged.pairs} == {"苏州的部门有哪些？", "员工一共有多少人？"}
+    assert {p.question: p.language for p in logged.pairs} == {
+        "苏州的部门有哪些？": "zh", "员工一共有多少人？": "zh", "What is the highest monthly salary?": "en"}
     assert logged.pairs[0].meta["count"] == 4
 
 

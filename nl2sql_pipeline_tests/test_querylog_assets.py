@@ -88,6 +88,7 @@ def test_demo_with_a_log_and_one_without(tmp_path: Path) -> None:
     assert [s.source for s in raw.samples[:2]] == ["log", "log"] and len(raw.samples) == 10
     assert raw.samples[0].question.startswith(("List", "Show", "What", "Find", "Give")) and "30" in raw.samples[0].question
     assert raw.samples[1].question == "How many concerts were there that year?" and "?" not in raw.samples[1].sql
+    assert raw.samples[1].language == "en"
     other = _materialize(config, "sales_cn", tmp_path / "assets")
     assert other.success and all(s.source != "log" for s in other.output_for_node("raw_samples").samples)
     assert other.output_for_node("logged_queries").pairs == []

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor, parse_query
 from nl2sql_pipeline.core.metadata import SchemaMetadata
+from nl2sql_pipeline.core.planning import mostly_chinese
 from nl2sql_pipeline.core.querylog import sources
 from nl2sql_pipeline.core.querylog.models import LOG_TOPIC, DroppedStatement, LoggedQueries, LoggedStatement
 from nl2sql_pipeline.core.querylog.normalize import Template, classify, group_by_template, respell
@@ -96,8 +97,11 @@ def _candidates(templates: list[Template], db: DatabaseConfig, meta: SchemaMetad
             dropped.append(DroppedStatement(origin=t.statement.origin, reason=str(err), sql=t.statement.sql[:200]))
             continue
         sql = tree.sql(dialect=meta.dialect, comments=False)
+        human = t.statement.question
+        # A human question keeps its own language (an English report question on a Chinese schema).
+        own = language if not human else "zh" if mostly_chinese([human]) else "en"
         out.append(Sample(
-            database=db.name, topic=LOG_TOPIC, question=t.statement.question or "", sql=sql, language=language,  # type: ignore[arg-type]
+            database=db.name, topic=LOG_TOPIC, question=human or "", sql=sql, language=own,  # type: ignore[arg-type]
             source="log", meta={"count": t.count, "variants": t.variants, "origin": t.statement.origin,
                                 "question_source": "human" if t.statement.question else None,
                                 "parameters_filled": bool(parameters(t.tree))}))
