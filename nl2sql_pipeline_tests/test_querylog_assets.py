@@ -68,6 +68,7 @@ def test_raw_samples_take_log_pairs_first_up_to_the_share(tmp_path: Path, share:
     assert meta["raw_samples"]["log_vs_generated"].value == {"log": taken, "generated": budget - taken}
     assert "not a query: DDL (DROP)" in meta["logged_queries"]["dropped_by_reason"].value
     assert "window function" in meta["logged_queries"]["offline_renderer_cannot_express"].value
+    assert "| reports/maintenance.sql:2 | not a query: DML (UPDATE) |" in meta["logged_queries"]["dropped_examples"].value
 
 
 def test_demo_with_a_log_and_one_without(tmp_path: Path) -> None:

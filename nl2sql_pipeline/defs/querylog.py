@@ -35,6 +35,8 @@ def _metadata(value: LoggedQueries) -> Mapping[str, Any]:
         "templates": value.templates,
         "dropped": len(value.dropped),
         "dropped_by_reason": _md("| reason | count |\n|---|---|", [f"| {r} | {n} |" for r, n in value.dropped_by_reason().items()]),
+        "dropped_examples": _md("| where | reason | sql |\n|---|---|---|",
+                                [f"| {d.origin} | {d.reason} | `{d.sql[:120]}` |" for d in value.dropped[:12]]),
         "question_sources": dict(value.question_sources),
         "offline_renderer_cannot_express": _md("| shape | count |\n|---|---|",
                                                [f"| {s} | {n} |" for s, n in sorted(value.unrenderable.items())]),
