@@ -21,7 +21,7 @@ from sqlglot import exp
 from nl2sql_pipeline.core.querylog.conditions import ConditionConverter, Unexpressible
 
 from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Compound, Item, Join, Query, Tree, YearOf
-from nl2sql_pipeline.core.synthesis.schema import JoinStep, TableView
+from nl2sql_pipeline.core.synthesis.schema import Column, JoinStep, TableView
 
 _AGGS = {exp.Count: "count", exp.Sum: "sum", exp.Avg: "avg", exp.Min: "min", exp.Max: "max"}
 _SETS = {exp.Union: "union", exp.Intersect: "intersect", exp.Except: "except"}
@@ -228,7 +228,7 @@ class Converter(ConditionConverter):
             col.set("table", exp.to_identifier(qualifier))
         return Col(column, qualifier)
 
-    def _find(self, table: str, name: str):
+    def _find(self, table: str, name: str) -> Column | None:
         return next((c for c in self.views[table].columns if c.name.lower() == name.lower()), None)
 
     def item(self, e: exp.Expression, order_by: bool = False) -> Item:
