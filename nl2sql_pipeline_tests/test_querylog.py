@@ -194,6 +194,14 @@ def test_offline_renderer_phrases_every_shape_the_synthesizer_makes(demo: str) -
     assert sum(missed.values()) <= len(raw.samples) // 10
 
 
+def test_server_statistics_on_the_wrong_engine_are_a_note(erp: tuple[Path, Path]) -> None:
+    db = _db(erp, pg_stat_statements=True, performance_schema=True)
+    logged = logged_queries(db, read_schema(db), ReadOnlyExecutor(sa.engine.make_url(f"sqlite:///{erp[0]}"), "sqlite"))
+    assert logged.pairs == [] and logged.notes == [
+        "pg_stat_statements: skipped, this database is sqlite (it is for postgres)",
+        "performance_schema: skipped, this database is sqlite (it is for mysql)"]
+
+
 def test_query_log_config_errors_name_the_fix(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="query_log needs at least one of"):
         parse_databases({"databases": [{"name": "x", "demo": "concert_singer", "query_log": {"share": 0.2}}]})

@@ -57,7 +57,8 @@ def read_statements(db: DatabaseConfig, dialect: str, executor: ReadOnlyExecutor
         if not getattr(cfg, flag):
             continue
         if dialect != wanted or executor is None:
-            notes.append(f"{flag}: skipped, this database is {dialect} (it is for {wanted})")
+            why = "no database connection" if executor is None else f"this database is {dialect} (it is for {wanted})"
+            notes.append(f"{flag}: skipped, {why}")
             continue
         found, said = reader(executor, cfg.min_count)
         statements += found
