@@ -89,12 +89,13 @@ def private_mariadb(*options: str) -> Iterator[str]:
     root = _folder("mysql")
     port = free_port()
     process = None
+    user = ["--user=mysql"] if os.geteuid() == 0 else []  # mariadbd refuses to run as root
     try:
-        subprocess.run([install, "--no-defaults", "--user=mysql", f"--datadir={root / 'data'}", "--skip-test-db",
+        subprocess.run([install, "--no-defaults", *user, f"--datadir={root / 'data'}", "--skip-test-db",
                         "--auth-root-authentication-method=normal"], check=True, capture_output=True, timeout=180)
         with open(root / "server.log", "wb") as log:
             process = subprocess.Popen(
-                [server, "--no-defaults", "--user=mysql", f"--datadir={root / 'data'}", "--bind-address=127.0.0.1",
+                [server, "--no-defaults", *user, f"--datadir={root / 'data'}", "--bind-address=127.0.0.1",
                  f"--port={port}", f"--socket={root / 'sock'}", "--character-set-server=utf8mb4",
                  "--innodb-buffer-pool-size=16M", "--skip-name-resolve", *options],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
