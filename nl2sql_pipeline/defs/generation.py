@@ -78,11 +78,12 @@ def _samples_metadata(raw: RawSamples) -> Mapping[str, Any]:
 RAW_SAMPLES_VERSION = code_version(*SYNTHESIS_MODULES, *LLM_SAMPLE_PARTS, querylog_merge)
 
 
-# logged_queries is a dependency read through the IO manager (not an input), so selections
-# without it keep working for databases that have no query_log.
-@dg.asset(kinds={"python", "sqlglot"}, code_version=RAW_SAMPLES_VERSION, pool="llm", deps=["logged_queries"], **COMMON)
+# logged_queries and feedback_pairs are dependencies read through the IO manager (not inputs), so
+# selections without them keep working for databases that have no query log or feedback.
+@dg.asset(kinds={"python", "sqlglot"}, code_version=RAW_SAMPLES_VERSION, pool="llm",
+          deps=["logged_queries", "feedback_pairs"], **COMMON)
 def raw_samples(context: dg.AssetExecutionContext, databases: DatabasesResource, db_metadata: Any,
-                topic_plan: Any, table_cards: Any, feedback_pairs: Any, llm: LLMResource,
+                topic_plan: Any, table_cards: Any, llm: LLMResource,
                 json_io_manager: dg.ResourceParam[PydanticJsonIOManager]) -> dg.Output:
     """Step 5: NL/SQL pairs per topic, SQL first from the schema and real values, then the question
     (by the LLM, validated and topped up, for databases with an LLM generator).
@@ -109,7 +110,8 @@ def raw_samples(context: dg.AssetExecutionContext, databases: DatabasesResource,
         if kept:
             context.log.info(f"{key}: regenerated {len(todo.topics)} topics, reused {len(kept)} unchanged ones")
         merged = querylog_merge.with_log_pairs(merge(generated, reused, signatures, kept), log_pairs, logged)
-        vouched = upstream(context, feedback_pairs, key).accepted
+        feedback = json_io_manager.load_previous(dg.AssetKey("feedback_pairs"), key)
+        vouched = feedback.accepted if feedback is not None else []
         merged.samples = [*vouched, *(s for s in merged.samples if s.source != "feedback")]
         return merged
 
