@@ -38,7 +38,9 @@ def test_gold_as_prediction_matches_every_executable_item(workers: int) -> None:
     assert all(v.match and v.syntax_ok and v.executed and v.pred_error is None for v in runnable)
     metrics = summarize("x", verdicts)
     assert metrics.exec_match == 100.0
-    assert {h: b.count for h, b in metrics.by_hardness.items()} == {"easy": 234, "medium": 424, "hard": 166, "extra": 154}
+    # gold that cannot judge (fails, returns nothing, or ties at its LIMIT) stays out of the headline
+    assert metrics.gold_flags == {"fails": 52, "empty": 89, "tie-dependent": 42} and metrics.headline == 847
+    assert {h: b.count for h, b in metrics.by_hardness.items()} == {"easy": 222, "medium": 373, "hard": 135, "extra": 117}
     assert 0 < metrics.both_empty_matches < 978  # reported apart: empty results match trivially
 
 
@@ -85,7 +87,7 @@ def test_failures_are_typed() -> None:
     outputs = ["", "SELEC versionsnummer FROM vorlagen", "SELECT nope FROM vorlagen", "DELETE FROM vorlagen", "I do not know."]
     verdicts = judge(gold, outputs, workers=1)
     errors = [v.pred_error for v in verdicts]
-    assert errors[0] == "empty" and errors[2] == "runtime" and errors[3] == "rejected"
+    assert errors[0] == "empty" and errors[2] == "runtime" and errors[3] == "unsafe"  # a write is unsafe, never run
     assert errors[1] in ("syntax", "rejected") and errors[4] in ("syntax", "rejected")  # the executor's call
     assert [v.syntax_ok for v in verdicts] == [False, False, True, True, False]
     assert not any(v.match for v in verdicts)

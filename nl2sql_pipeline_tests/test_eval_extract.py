@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from nl2sql_pipeline.core.evaluation.extract import extract_sql
+from nl2sql_pipeline.core.evaluation.extract import extract, extract_sql
+from nl2sql_pipeline.core.execution import parse_query
 from nl2sql_pipeline_tests.conftest import DATA, SPIDER_DE
 
 CORPUS = yaml.safe_load((DATA / "extract_sql_corpus.yaml").read_text("utf-8"))
@@ -20,3 +21,43 @@ def test_plain_spider_gold_is_unchanged_but_for_semicolons() -> None:
     for line in (SPIDER_DE / "dev_gold.sql").read_text("utf-8").splitlines():
         sql = line.rsplit("\t", 1)[0]
         assert extract_sql(sql) == sql.strip().rstrip(";").strip()
+
+
+UNSAFE = yaml.safe_load((DATA / "unsafe_sql_corpus.yaml").read_text("utf-8"))
+
+
+def test_unsafe_corpus_has_thirty_shapes() -> None:
+    assert len(UNSAFE) >= 30
+
+
+@pytest.mark.parametrize("case", UNSAFE, ids=[c["output"][:40] for c in UNSAFE])
+def test_a_statement_that_writes_or_defines_is_never_rescued(case: dict) -> None:
+    found = extract(case["output"])
+    assert found.unsafe is not None and case["reason"].lower() in found.unsafe.lower()
+    # what comes back is the offending statement, never the query inside it
+    assert parse_query(found.sql, "sqlite")[1].kind == "rejected" or found.sql.upper().startswith(("CREATE", "MERGE"))
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[c["output"][:30] for c in CORPUS])
+def test_clean_outputs_are_not_unsafe(case: dict) -> None:
+    assert extract(case["output"]).unsafe is None
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "This query does not update or delete anything:\nSELECT name FROM singer",
+        "SELECT update_time, \"delete from\" FROM log WHERE note = 'DROP TABLE x; PRAGMA y'",
+        "SELECT name FROM singer -- then DROP TABLE singer\nWHERE age > 3",
+        "```sql\nSELECT 1\n```\nNote: never run DELETE FROM singer on production.",
+        "SELECT alter FROM sänger ORDER BY alter",  # spider-de names a column `alter`
+        "SELECT replace(name, 'a', 'b'), insert_date FROM t",
+    ],
+)
+def test_prose_and_names_that_mention_writes_stay_queries(output: str) -> None:
+    assert extract(output).unsafe is None
+
+
+def test_no_spider_gold_query_reads_as_unsafe() -> None:
+    for line in (SPIDER_DE / "dev_gold.sql").read_text("utf-8").splitlines():
+        assert extract(line.rsplit("\t", 1)[0]).unsafe is None, line

@@ -4,6 +4,11 @@ Models wrap SQL in Markdown fences, explain themselves before and after ("我先
 think aloud in `<think>` blocks, prefix labels ("SQL:", "答案："), end with semicolons or emit
 several statements. `extract_sql` returns the first query, without a trailing semicolon.
 
+A statement that writes or defines is never turned into a query: `CREATE VIEW v AS SELECT ...`,
+`INSERT ... SELECT`, `DELETE ... WHERE x IN (SELECT ...)`, a trigger whose body selects, or a
+query followed by `; DROP ...` all come back from `extract` marked `unsafe` (with the offending
+statement as the SQL, which the read-only executor refuses as well).
+
 >>> extract_sql("<think>用户想要数量</think>\\n```sql\\nSELECT count(*) FROM t;\\n```\\n解释：统计行数。")
 'SELECT count(*) FROM t'
 """
@@ -11,6 +16,7 @@ several statements. `extract_sql` returns the first query, without a trailing se
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 # Quoted strings, quoted names and comments are skipped whole, so only a real ";" ends a statement.
 _SKIP_OR_SEMICOLON = re.compile(r"'(?:[^']|'')*'?|\"[^\"]*\"?|`[^`]*`?|\[[^\]]*\]?|--[^\n]*|/\*.*?(?:\*/|\Z)|;", re.S)
@@ -34,24 +40,45 @@ _PROSE_LINE = re.compile(
 )
 
 
+class Extraction(NamedTuple):
+    """What the model output holds: its first query, or why it is not a query at all."""
+
+    sql: str
+    unsafe: str | None = None  # the reason when the output writes or defines something
+
+
 def extract_sql(output: str) -> str:
     """The first SQL query in `output` ("" for an empty output; the stripped text if no query)."""
+    return extract(output).sql
+
+
+def extract(output: str) -> Extraction:
+    """The first query of `output`, or the writing/defining statement that makes it unsafe.
+
+    >>> extract("CREATE VIEW v AS SELECT a FROM t").unsafe
+    'CREATE VIEW defines or writes; a query inside it is not the answer'
+    """
     text = _THINK.sub("", output)
     if "</think>" in text:  # the opening tag was in the prompt (e.g. Qwen3 templates)
         text = text.rsplit("</think>", 1)[1]
     text = text.strip()
-    candidate = _from_fences(text)
-    if candidate is None:
-        candidate = _from_prose(text)
-    return _first_statement(candidate)
+    region = _fence_body(text)
+    if region is None:
+        region = text
+    span = _sql_span(region)
+    if span is not None:
+        found = _writing_statement(span)
+        if found is not None:
+            return Extraction(sql=found[0], unsafe=found[1])
+    return Extraction(sql=_first_statement(_from_prose(region)))
 
 
-def _from_fences(text: str) -> str | None:
+def _fence_body(text: str) -> str | None:
     blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
     for wanted in (lambda lang: lang in _SQL_LANGS, lambda lang: lang == ""):
         for lang, body in blocks:
-            if wanted(lang) and _ANY_START.search(body):
-                return _from_prose(body.strip())
+            if wanted(lang) and (_ANY_START.search(body) or _WRITE.search(_mask(body))):
+                return body.strip()
     return None
 
 
@@ -91,3 +118,76 @@ def _first_statement(sql: str) -> str:
         # a non-query statement came first ("USE db; SELECT ..."): take the next one
         return _first_statement(rest)
     return sql.strip()
+
+
+# Statements that write or define, as SQL spells them (prose rarely does: "create the view" has
+# no object keyword right after CREATE). Searched in text whose quotes and comments are masked.
+_OBJECT = (r"(?:TABLE|VIEW|TRIGGER|INDEX|FUNCTION|PROCEDURE|RULE|SCHEMA|DATABASE|SEQUENCE|EVENT|TYPE|DOMAIN|"
+           r"EXTENSION|ROLE|USER|POLICY|SERVER|MATERIALIZED\s+VIEW)")
+_WRITE = re.compile(
+    r"\b(?:(?P<create>CREATE|REPLACE)\s+(?:OR\s+REPLACE\s+|OR\s+ALTER\s+)?(?:(?:TEMP|TEMPORARY|GLOBAL|LOCAL|UNLOGGED|"
+    r"UNIQUE|VIRTUAL|RECURSIVE|SECURE|DEFINER\s*=\s*\S+|IF\s+NOT\s+EXISTS)\s+)*" + _OBJECT + r"\b"
+    r"|(?P<drop>DROP|ALTER|TRUNCATE|RENAME)\s+" + _OBJECT + r"\b|TRUNCATE\b"
+    r"|(?P<into>INTO)\b|(?P<insert>INSERT|UPSERT)\b|DELETE\s+FROM\b|DELETE\s+\w+\s+FROM\b"
+    r"|UPDATE\s+(?:OR\s+\w+\s+)?\S+(?:\s+(?:AS\s+)?\w+)?\s+SET\b|MERGE\s+INTO\b|PRAGMA\b|ATTACH\b|DETACH\b"
+    r"|VACUUM\b|REINDEX\b|GRANT\b|REVOKE\b|COPY\s+\S+\s+(?:FROM|TO)\b|LOAD\s+DATA\b|CALL\s+\w+"
+    r"|EXEC(?:UTE)?\s+\w+|SET\s+(?:GLOBAL\b|SESSION\b|@@|\w+\s*(?:=|TO\b))|LOCK\s+TABLES?\b|COMMENT\s+ON\b"
+    r"|ALTER\s+SYSTEM\b|DO\s+\$)",
+    re.I,
+)
+_MASKED = re.compile(r"'(?:[^']|'')*'?|\"[^\"]*\"?|`[^`]*`?|\[[^\]]*\]?|--[^\n]*|#[^\n]*|/\*.*?(?:\*/|\Z)|\$\$.*?(?:\$\$|\Z)", re.S)
+# A line that starts a statement of its own (so a blank line before it does not end the SQL).
+_STATEMENT_LINE = re.compile(r"^\s*(?:" + _QUERY + r"|[A-Z]+\s+(?:OR\s+\w+\s+)?(?:INTO|FROM|TABLE|VIEW|\w+\s+SET)\b|"
+                             r"PRAGMA|DROP|ALTER|CREATE|INSERT|UPDATE|DELETE|TRUNCATE|ATTACH|DETACH|VACUUM|GRANT|"
+                             r"REVOKE|COPY|CALL|EXEC|SET|LOCK|END|BEGIN|COMMIT|ROLLBACK)\b", re.I)
+
+
+def _mask(sql: str) -> str:
+    """`sql` with quoted strings, quoted names and comments blanked out, offsets kept."""
+    return _MASKED.sub(lambda m: m.group()[:1] + " " * (len(m.group()) - 2) + m.group()[-1:] if len(m.group()) > 1 else " ", sql)
+
+
+def _sql_span(region: str) -> str | None:
+    """The SQL around the first query (or writing statement) of `region`: back over the lines
+    that do not read as prose, forward over statements until prose. None without any SQL."""
+    masked = _mask(region)
+    query = _START.search(region) or _ANY_START.search(region)
+    write = _WRITE.search(masked)
+    if query is None and write is None:
+        return None
+    start = min(m.start() for m in (query, write) if m is not None)
+    lines = region[:start].split("\n")
+    head = [lines.pop()]  # the text before the statement on its own line
+    while lines and lines[-1].strip() and not _is_prose(lines[-1]):
+        head.insert(0, lines.pop())
+    rest = region[start:].split("\n")
+    body = [rest.pop(0)]
+    for i, line in enumerate(rest):
+        if not line.strip():
+            following = next((r for r in rest[i + 1 :] if r.strip()), "")
+            if _STATEMENT_LINE.match(following):
+                body.append(line)
+                continue
+            break
+        if _is_prose(line) and not _STATEMENT_LINE.match(line):
+            break
+        body.append(line)
+    return "\n".join(head) + "\n".join(body)
+
+
+def _writing_statement(span: str) -> tuple[str, str] | None:
+    """(the statement, why) for the first statement of `span` that writes or defines."""
+    masked = _mask(span)
+    match = _WRITE.search(masked)
+    if match is None:
+        return None
+    begin = max(masked.rfind(c, 0, match.start()) for c in ";:：") + 1  # after a label ("SQL:")
+    end = masked.find(";", match.end())
+    statement = span[begin : end if end >= 0 else len(span)].strip()
+    if match.group("into") and not re.search(r"\b(?:INSERT|REPLACE|MERGE|UPSERT)\b", masked[begin : match.start()], re.I):
+        return statement, "SELECT ... INTO creates a table or writes a file; it is not a query"
+    keyword = match.group().split()[0].upper()
+    if match.group("create") or match.group("drop"):
+        target = re.search(_OBJECT, match.group(), re.I)
+        keyword += " " + " ".join(target.group().split()).upper() if target else ""
+    return statement, f"{keyword} defines or writes; a query inside it is not the answer"

@@ -1,7 +1,9 @@
 """Summaries of verdicts: rates, breakdowns by hardness/topic/database, a before/after table.
 
-Rates count only executable items (those whose gold query ran: an item whose gold fails says
-nothing about the model); they are percentages, like the reference design's table.
+Rates count only the headline items: those whose gold query can judge (it ran, returned rows
+and is not tie-dependent; see `hygiene`). Flagged gold is listed and counted apart. Rates are
+percentages, like the reference design's table. With neighbour databases, execution match is
+test-suite accuracy and the one-database figure stands beside it.
 """
 
 from __future__ import annotations
@@ -11,9 +13,14 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
 
+from nl2sql_pipeline.core.evaluation.bird import r_ves
 from nl2sql_pipeline.core.evaluation.runner import ItemVerdict
+from nl2sql_pipeline.core.evaluation.taxonomy import FailureExample, taxonomy
 from nl2sql_pipeline.core.evaluation.textmetrics import TextScores
 from nl2sql_pipeline.core.hardness import HARDNESS_LEVELS
+
+
+EXAMPLES_SHOWN = 2  # failure examples per kind in tables
 
 
 class Bucket(BaseModel):
@@ -40,6 +47,17 @@ class RunMetrics(BaseModel):
     by_topic: dict[str, Bucket]
     by_database: dict[str, Bucket]
     text: TextScores | None = None
+    headline: int = 0  # items whose gold can judge: the denominator of every rate
+    single_db_exec_match: float = 0.0  # on the database alone (= exec_match without neighbours)
+    test_suite: bool = False  # neighbour databases were used
+    unsafe: int = 0  # outputs that write or define (all items)
+    unsafe_rate: float = 0.0  # % of all items
+    gold_flags: dict[str, int] = {}  # flagged gold per reason (kept out of the headline)
+    flagged_items: list[int] = []  # indices of flagged gold items (first 200)
+    soft_f1: float = 0.0  # BIRD Soft-F1, mean over the headline, 0-100
+    r_ves: float = 0.0  # BIRD mini-dev R-VES over the headline
+    failures: dict[str, int] = {}  # failure kind -> count (headline)
+    failure_examples: dict[str, list[FailureExample]] = {}
 
 
 def _pct(part: int, whole: int) -> float:
@@ -58,22 +76,38 @@ def _buckets(verdicts: Sequence[ItemVerdict], key: Callable[[ItemVerdict], str |
 
 def summarize(label: str, verdicts: Sequence[ItemVerdict], *, model: str = "", text: TextScores | None = None) -> RunMetrics:
     runnable = [v for v in verdicts if v.executable]
-    by_hardness = _buckets(runnable, lambda v: v.hardness)
+    headline = [v for v in runnable if v.gold_flag is None]
+    by_hardness = _buckets(headline, lambda v: v.hardness)
+    single = [v.match if v.single_db_match is None else v.single_db_match for v in headline]
+    failures, examples = taxonomy(headline)
+    flagged = [v for v in verdicts if v.gold_flag is not None]
+    unsafe = sum(v.pred_error == "unsafe" for v in verdicts)
     return RunMetrics(
         label=label,
         model=model,
         items=len(verdicts),
         executable=len(runnable),
-        matched=sum(v.match for v in runnable),
-        syntax_valid=_pct(sum(v.syntax_ok for v in runnable), len(runnable)),
-        exec_success=_pct(sum(v.executed for v in runnable), len(runnable)),
-        exec_match=_pct(sum(v.match for v in runnable), len(runnable)),
+        matched=sum(v.match for v in headline),
+        syntax_valid=_pct(sum(v.syntax_ok for v in headline), len(headline)),
+        exec_success=_pct(sum(v.executed for v in headline), len(headline)),
+        exec_match=_pct(sum(v.match for v in headline), len(headline)),
         both_empty_matches=sum(v.both_empty for v in runnable),
-        pred_errors=dict(Counter(v.pred_error for v in runnable if v.pred_error)),
+        pred_errors=dict(Counter(v.pred_error for v in headline if v.pred_error)),
         by_hardness={h: by_hardness[h] for h in (*HARDNESS_LEVELS, *sorted(by_hardness)) if h in by_hardness},
-        by_topic=_buckets(runnable, lambda v: v.topic),
-        by_database=_buckets(runnable, lambda v: v.db_id),
+        by_topic=_buckets(headline, lambda v: v.topic),
+        by_database=_buckets(headline, lambda v: v.db_id),
         text=text,
+        headline=len(headline),
+        single_db_exec_match=_pct(sum(single), len(headline)),
+        test_suite=any(v.neighbours_checked for v in verdicts),
+        unsafe=unsafe,
+        unsafe_rate=_pct(unsafe, len(verdicts)),
+        gold_flags=dict(Counter(v.gold_flag for v in flagged if v.gold_flag)),
+        flagged_items=[v.index for v in flagged][:200],
+        soft_f1=100 * sum(v.soft_f1 or 0.0 for v in headline) / len(headline) if headline else 0.0,
+        r_ves=r_ves([v.ves_reward or 0.0 for v in headline]),
+        failures=failures,
+        failure_examples=examples,
     )
 
 
@@ -89,16 +123,39 @@ def spider_table(metrics: RunMetrics) -> str:
         "=====================   EXECUTION ACCURACY     =====================",
         row.format("execution", *[f"{buckets[lv].rate / 100:.3f}" if lv in buckets else "-" for lv in levels]),
     ]
-    notes = f"{metrics.items - metrics.executable} of {metrics.items} items skipped: their gold query fails."
-    extra = f"{metrics.both_empty_matches} matches have two empty results; syntax-valid {metrics.syntax_valid:.1f}%, executed {metrics.exec_success:.1f}%."
-    return "\n".join([*lines, "", notes if metrics.items != metrics.executable else "", extra]).replace("\n\n\n", "\n\n")
+    if metrics.test_suite:
+        lines.insert(3, row.format("single database", *[f"{metrics.single_db_exec_match / 100:.3f}" if lv == "all" else ""
+                                                            for lv in levels]))
+    flags = ", ".join(f"{n} {flag}" for flag, n in metrics.gold_flags.items())
+    notes = (f"{metrics.items - metrics.headline} of {metrics.items} items kept out of the headline: their gold "
+             f"cannot judge ({flags})." if metrics.gold_flags else "")
+    extra = (f"{metrics.both_empty_matches} matches have two empty results; syntax-valid {metrics.syntax_valid:.1f}%, "
+             f"executed {metrics.exec_success:.1f}%; unsafe outputs {metrics.unsafe} ({metrics.unsafe_rate:.1f}%); "
+             f"Soft-F1 {metrics.soft_f1:.1f}, R-VES {metrics.r_ves:.1f}.")
+    return "\n".join([*lines, "", notes, extra]).replace("\n\n\n", "\n\n")
+
+
+def failures_markdown(metrics: RunMetrics, limit: int = EXAMPLES_SHOWN) -> str:
+    """The error taxonomy: counts per kind and the first examples of each."""
+    lines = ["| failure | count | example (index, db): reason |", "|---|---:|---|"]
+    for kind, count in metrics.failures.items():
+        shown = "; ".join(f"#{e.index} {e.db_id}: {e.reason[:120]}" for e in metrics.failure_examples.get(kind, [])[:limit])
+        lines.append(f"| {kind} | {count} | {shown.replace('|', '/')} |")
+    return "\n".join(lines)
 
 
 def _metric_rows(m: RunMetrics) -> list[tuple[str, float | None]]:
     rows: list[tuple[str, float | None]] = [
-        ("Execution match %", m.exec_match),
+        ("Execution match % (test-suite)" if m.test_suite else "Execution match %", m.exec_match),
+    ]
+    if m.test_suite:
+        rows.append(("Execution match % (single database)", m.single_db_exec_match))
+    rows += [
         ("Execution success %", m.exec_success),
         ("Syntax-valid %", m.syntax_valid),
+        ("Unsafe outputs %", m.unsafe_rate),
+        ("Soft-F1 (BIRD)", m.soft_f1),
+        ("R-VES (BIRD)", m.r_ves),
     ]
     rows += [(f"Execution match % ({h})", b.rate) for h, b in m.by_hardness.items()]
     t = m.text
@@ -140,8 +197,8 @@ def before_after_markdown(before: RunMetrics, after: RunMetrics) -> str:
     for name, value in _metric_rows(before):
         if name in after_rows:
             lines.append(f"| {name} | {_cell(value)} | {_cell(after_rows[name])} | {_delta(value, after_rows[name])} |")
-    lines.append(f"\n{after.executable} executable of {after.items} items; both-empty matches: "
-                 f"{before.both_empty_matches} before, {after.both_empty_matches} after.")
+    lines.append(f"\n{after.headline} of {after.items} items in the headline ({after.items - after.headline} with gold "
+                 f"that cannot judge); both-empty matches: {before.both_empty_matches} before, {after.both_empty_matches} after.")
     return "\n".join(lines)
 
 

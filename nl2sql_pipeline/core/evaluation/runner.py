@@ -9,6 +9,11 @@ Speed comes from (measured in benchmarks/bench_evaluation.py):
 - each distinct query runs once per worker and call (base and adapter share their gold results;
   a prediction equal to its gold reuses the gold's result);
 - work sorted by database and gold query and cut into chunks, spread over worker processes.
+
+With neighbour databases (`DatabaseTarget.neighbours`), a prediction that matches on the
+database is run on every neighbour too and matches only if it matches on all of them
+(test-suite accuracy); `single_db_match` keeps the one-database verdict beside it.
+Gold queries that cannot judge (`hygiene`) are flagged on the verdict.
 """
 
 from __future__ import annotations
@@ -33,12 +38,14 @@ from nl2sql_pipeline.core.evaluation.compare import (
     spider_postprocess,
     strip_distinct,
 )
-from nl2sql_pipeline.core.evaluation.extract import extract_sql
+from nl2sql_pipeline.core.evaluation import hygiene
+from nl2sql_pipeline.core.evaluation.bird import soft_f1, time_ratio, ves_reward
+from nl2sql_pipeline.core.evaluation.extract import extract
 from nl2sql_pipeline.core.execution import ExecutionResult, ReadOnlyExecutor
 from nl2sql_pipeline.core.hardness import HardnessError, spider_hardness
 from nl2sql_pipeline.core.predictions import PredictionItem, PredictionRuns
 
-PredError = Literal["rejected", "syntax", "timeout", "runtime", "truncated", "empty"]
+PredError = Literal["rejected", "syntax", "timeout", "runtime", "truncated", "empty", "unsafe"]
 
 
 class DatabaseTarget(BaseModel):
@@ -46,6 +53,7 @@ class DatabaseTarget(BaseModel):
 
     url: str
     dialect: str
+    neighbours: list[str] = []  # URLs of neighbour databases (same schema, same dialect)
 
 
 class EvalOptions(BaseModel):
@@ -55,6 +63,8 @@ class EvalOptions(BaseModel):
     row_cap: int = 100_000  # results are compared in full: a truncated result is a failure
     workers: int = 0  # 0: one per CPU; 1: in this process
     keep_warm: bool = False  # keep worker processes and connections for the next call
+    gold_hygiene: bool = True  # flag empty / tie-dependent gold (one extra query per ORDER BY ... LIMIT gold)
+    ves_repeats: int = 0  # extra timings of gold and prediction per matched item for R-VES (0: one timing)
 
 
 class ItemVerdict(BaseModel):
@@ -74,6 +84,12 @@ class ItemVerdict(BaseModel):
     pred_error: PredError | None = None
     error: str | None = None  # the failure's message (the gold's when not executable)
     pred_elapsed_s: float = 0.0
+    gold_elapsed_s: float = 0.0
+    gold_flag: hygiene.GoldFlag | None = None  # the gold cannot judge: kept out of the headline
+    single_db_match: bool | None = None  # the match on the database alone (None: not judged)
+    neighbours_checked: int = 0  # neighbours the prediction was also run on
+    soft_f1: float | None = None  # BIRD's Soft-F1 of the results (0-1)
+    ves_reward: float | None = None  # BIRD's R-VES reward (0 unless matched)
 
 
 _Task = tuple[int, str, PredictionItem]  # (position in the caller's list, run label, item)
@@ -87,6 +103,7 @@ _RESULTS_CALL: list[int] = [0]
 # prediction, runs once) only when small; gold results are always kept.
 _KEEP_PRED_ROWS = 1000
 _HARDNESS: dict[tuple[str, str], str | None] = {}
+_GOLD_FLAGS: dict[tuple[str, str], hygiene.GoldFlag | None] = {}
 _POOLS: dict[int, ProcessPoolExecutor] = {}
 _CALLS = itertools.count(1)
 
@@ -141,6 +158,7 @@ def shutdown() -> None:
         executor.close()
     _EXECUTORS.clear()
     _RESULTS.clear()
+    _GOLD_FLAGS.clear()
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -162,6 +180,7 @@ def _run_chunk(
 ) -> list[tuple[int, ItemVerdict]]:
     if _RESULTS_CALL[0] != call:
         _RESULTS.clear()
+        _GOLD_FLAGS.clear()
         _RESULTS_CALL[0] = call
     return [(position, _judge(label, item, targets, options)) for position, label, item in tasks]
 
@@ -220,8 +239,59 @@ def _prepare(sql: str, options: EvalOptions, dialect: str) -> str:
     return strip_distinct(sql, dialect) if options.strip_distinct else sql
 
 
+def _gold_flag(executor: ReadOnlyExecutor, target: DatabaseTarget, gold_sql: str, gold: ExecutionResult,
+               options: EvalOptions) -> hygiene.GoldFlag | None:
+    key = (target.url, gold_sql)
+    if key not in _GOLD_FLAGS:
+        flag = hygiene.result_flag(gold)
+        if flag is None and options.gold_hygiene:
+            probe = hygiene.tie_probe(gold_sql, target.dialect)
+            if probe is not None:
+                rows = executor.execute(probe[0])
+                flag = "tie-dependent" if rows.ok and hygiene.ties_at_cut(rows.rows, probe[1], probe[2]) else None
+        _GOLD_FLAGS[key] = flag
+    return _GOLD_FLAGS[key]
+
+
+def _on_neighbours(target: DatabaseTarget, gold_sql: str, pred_sql: str, options: EvalOptions) -> tuple[bool, int]:
+    """Whether the prediction also matches on every neighbour (one where the gold itself fails
+    or is cut off cannot judge and is skipped), and on how many it was run."""
+    checked = 0
+    for url in target.neighbours:
+        neighbour = DatabaseTarget(url=url, dialect=target.dialect)
+        executor = _executor(neighbour, options)
+        gold = _execute(executor, neighbour, gold_sql, keep=True)
+        if not gold.ok or gold.truncated:
+            continue
+        checked += 1
+        pred = _execute(executor, neighbour, pred_sql, keep=False)
+        if not pred.ok or pred.truncated or not results_match(
+            gold.rows, pred.rows, order_matters=gold_orders(gold_sql), semantics=options.semantics
+        ):
+            return False, checked
+    return True, checked
+
+
+def _ves(executor: ReadOnlyExecutor, gold_sql: str, pred_sql: str, gold: ExecutionResult, pred: ExecutionResult,
+         options: EvalOptions) -> float:
+    """R-VES reward from `ves_repeats` fresh timings of both queries (all within one timeout)."""
+    gold_times, pred_times = [gold.elapsed_s], [pred.elapsed_s]
+    spent = 0.0
+    for _ in range(options.ves_repeats):
+        if spent > options.timeout_s:
+            break
+        g, p = executor.execute(gold_sql), executor.execute(pred_sql)
+        if not (g.ok and p.ok):
+            break
+        gold_times.append(g.elapsed_s)
+        pred_times.append(p.elapsed_s)
+        spent += g.elapsed_s + p.elapsed_s
+    return ves_reward(time_ratio(gold_times, pred_times), True)
+
+
 def _judge(label: str, item: PredictionItem, targets: Mapping[str, DatabaseTarget], options: EvalOptions) -> ItemVerdict:
-    pred_sql = extract_sql(item.output)
+    extraction = extract(item.output)
+    pred_sql = extraction.sql
     target = targets.get(item.database)
     verdict = ItemVerdict(
         run=label, index=item.index, db_id=item.database, topic=item.topic, pred_sql=pred_sql,
@@ -230,17 +300,26 @@ def _judge(label: str, item: PredictionItem, targets: Mapping[str, DatabaseTarge
     )
     if target is None:
         verdict.executable, verdict.error = False, f"no database {item.database!r} to run on"
+        verdict.gold_flag = "fails"
         return verdict
     executor = _executor(target, options)
     gold_sql = _prepare(item.gold_sql, options, target.dialect)
     gold = _execute(executor, target, gold_sql, keep=True)
+    verdict.gold_elapsed_s = gold.elapsed_s
+    verdict.gold_flag = _gold_flag(executor, target, gold_sql, gold, options)
     if not gold.ok or gold.truncated:
         verdict.executable = False
         verdict.error = f"gold query failed: {gold.error}" if not gold.ok else f"gold result exceeds row_cap={options.row_cap}"
+    if extraction.unsafe:
+        verdict.pred_error, verdict.error = "unsafe", extraction.unsafe
+        verdict.syntax_ok = _parses(pred_sql, target.dialect)
+        verdict.single_db_match, verdict.soft_f1, verdict.ves_reward = False, 0.0, 0.0
+        return verdict
     if not pred_sql.strip():
         verdict.pred_error, verdict.error = "empty", verdict.error or "no SQL in the model output"
         return verdict
-    pred = _execute(executor, target, _prepare(pred_sql, options, target.dialect), keep=False)
+    pred_sql_run = _prepare(pred_sql, options, target.dialect)
+    pred = _execute(executor, target, pred_sql_run, keep=False)
     verdict.pred_elapsed_s = pred.elapsed_s
     verdict.syntax_ok = pred.error_kind != "syntax" and (pred.error_kind != "rejected" or _parses(pred_sql, target.dialect))
     if not pred.ok:
@@ -256,4 +335,9 @@ def _judge(label: str, item: PredictionItem, targets: Mapping[str, DatabaseTarge
             gold.rows, pred.rows, order_matters=gold_orders(gold_sql), semantics=options.semantics
         )
         verdict.both_empty = verdict.match and not gold.rows and not pred.rows
+        verdict.single_db_match = verdict.match
+        verdict.soft_f1 = soft_f1(pred.rows, gold.rows)
+        if verdict.match and target.neighbours:
+            verdict.match, verdict.neighbours_checked = _on_neighbours(target, gold_sql, pred_sql_run, options)
+        verdict.ves_reward = _ves(executor, gold_sql, pred_sql_run, gold, pred, options) if verdict.match else 0.0
     return verdict
