@@ -1,11 +1,14 @@
 """`nl2sql-eval`: a drop-in for Spider's execution evaluation, on the read-only executor.
 
-    nl2sql-eval --gold dev_gold.sql --pred pred.txt --db database/ [--semantics test-suite]
-                [--strip-distinct] [--timeout 5] [--workers N] [--out per_item.jsonl]
+    nl2sql-eval --gold dev_gold.sql --pred pred.txt (--db database/ | --config databases.yaml)
+                [--neighbours N] [--show-failures K] [--semantics test-suite] [--strip-distinct]
+                [--timeout 5] [--workers N] [--out per_item.jsonl]
 
 `--pred` may be given twice (base, then adapter) for a before/after table, and may name a
-LLaMA-Factory generated_predictions.jsonl. Exit status: 0 whatever the predictions' quality,
-2 for bad arguments or unreadable inputs.
+LLaMA-Factory generated_predictions.jsonl. `--config` runs each gold line on the configured
+database its db_id names (PostgreSQL, MariaDB/MySQL or SQLite). `--neighbours N` also runs every
+matching prediction on N distilled neighbour databases (test-suite accuracy). Exit status: 0
+whatever the predictions' quality, 2 for bad arguments or unreadable inputs.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from nl2sql_pipeline.core.config import load_databases, nl2sql_home
 from nl2sql_pipeline.core.connection import sqlite_url
 from nl2sql_pipeline.core.errors import Nl2SqlError
 from nl2sql_pipeline.core.evaluation.compare import SEMANTICS
@@ -27,7 +31,9 @@ from nl2sql_pipeline.core.evaluation.inputs import (
     read_spider_predictions,
     spider_db_path,
 )
-from nl2sql_pipeline.core.evaluation.report import before_after_markdown, spider_table, summarize
+from nl2sql_pipeline.core.evaluation.neighbours import with_neighbours
+from nl2sql_pipeline.core.evaluation.report import RunMetrics, before_after_markdown, failures_markdown, spider_table, summarize
+from nl2sql_pipeline.core.evaluation.results import database_target
 from nl2sql_pipeline.core.evaluation.runner import DatabaseTarget, EvalOptions, evaluate_runs
 from nl2sql_pipeline.core.evaluation.textmetrics import text_scores
 from nl2sql_pipeline.core.predictions import PredictionRuns, PredictionSet
@@ -38,7 +44,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gold", required=True, type=Path, help="SQL<TAB>db_id lines, or a Spider dev.json")
     p.add_argument("--pred", required=True, type=Path, action="append",
                    help="one SQL (or raw model output) per line, or generated_predictions.jsonl; twice for before/after")
-    p.add_argument("--db", required=True, type=Path, help="folder of <db_id>/<db_id>.sqlite")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--db", type=Path, help="folder of <db_id>/<db_id>.sqlite")
+    where.add_argument("--config", type=Path, help="databases.yaml: each gold db_id names a configured database")
+    p.add_argument("--neighbours", type=int, default=0,
+                   help="also judge matches on N neighbour databases (test-suite accuracy; default 0: one database)")
+    p.add_argument("--neighbour-dir", type=Path, help="working folder for neighbour copies (default $NL2SQL_HOME/neighbours)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the neighbour databases (default 0)")
+    p.add_argument("--show-failures", type=int, default=0, metavar="K", help="print the first K failures with their reasons")
+    p.add_argument("--ves-repeats", type=int, default=0, help="extra timings per matched item for R-VES (default 0: one)")
+    p.add_argument("--no-gold-hygiene", action="store_true", help="do not flag empty or tie-dependent gold")
     p.add_argument("--etype", default="exec", choices=["exec"], help="execution accuracy (the only type)")
     p.add_argument("--semantics", default="test-suite", choices=SEMANTICS)
     p.add_argument("--strip-distinct", action="store_true", help="remove DISTINCT from both queries, as Spider does by default")
@@ -62,10 +77,36 @@ def _load_run(path: Path, gold: list, label: str) -> tuple[PredictionSet, list[s
     return prediction_set(gold, read_spider_predictions(path), label=label, model=str(path), source="spider"), None
 
 
+def _targets(args: argparse.Namespace, gold: list) -> dict[str, DatabaseTarget]:
+    db_ids = {g.database for g in gold}
+    if args.config is not None:
+        databases = load_databases(args.config)
+        known = {db.name for db in databases.databases}
+        missing = sorted(db_ids - known)
+        if missing:
+            raise EvalInputError(
+                f"{len(missing)} db_id(s) of the gold file are not in {args.config}: {', '.join(missing[:5])}.",
+                "add a database entry named after each db_id (name, url or url_env), or fix the gold file.",
+            )
+        return {db_id: database_target(databases.get(db_id)) for db_id in db_ids}
+    if not args.db.is_dir():
+        raise EvalInputError(f"The database folder {args.db} does not exist.", "pass Spider's database/ folder.")
+    missing = sorted(db_id for db_id in db_ids if not spider_db_path(args.db, db_id).is_file())
+    if missing:
+        raise EvalInputError(
+            f"{len(missing)} database(s) of the gold file are not in {args.db}: {', '.join(missing[:5])}.",
+            "pass the folder that holds <db_id>/<db_id>.sqlite for every db_id of the gold file.",
+        )
+    return {
+        db_id: DatabaseTarget(url=sqlite_url(spider_db_path(args.db, db_id), read_only=True).render_as_string(), dialect="sqlite")
+        for db_id in db_ids
+    }
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.timeout <= 0 or args.row_cap <= 0 or args.workers < 0:
-        _parser().error("--timeout and --row-cap must be positive, --workers zero or more")
+    if args.timeout <= 0 or args.row_cap <= 0 or args.workers < 0 or args.neighbours < 0 or args.ves_repeats < 0:
+        _parser().error("--timeout and --row-cap must be positive; --workers, --neighbours and --ves-repeats zero or more")
     if len(args.pred) > 2:
         _parser().error("give --pred once, or twice for a before/after comparison")
     gold = read_gold(args.gold)
@@ -73,20 +114,20 @@ def run(argv: Sequence[str] | None = None) -> int:
     loaded = [_load_run(p, gold, label) for p, label in zip(args.pred, labels)]
     runs = PredictionRuns(runs=[prediction_run for prediction_run, _ in loaded])
     lf_labels = {prediction_run.label: lf for prediction_run, lf in loaded}
-    if not args.db.is_dir():
-        raise EvalInputError(f"The database folder {args.db} does not exist.", "pass Spider's database/ folder.")
-    missing = sorted({g.database for g in gold if not spider_db_path(args.db, g.database).is_file()})
-    if missing:
-        raise EvalInputError(
-            f"{len(missing)} database(s) of the gold file are not in {args.db}: {', '.join(missing[:5])}.",
-            "pass the folder that holds <db_id>/<db_id>.sqlite for every db_id of the gold file.",
-        )
-    targets = {
-        db_id: DatabaseTarget(url=sqlite_url(spider_db_path(args.db, db_id), read_only=True).render_as_string(), dialect="sqlite")
-        for db_id in {g.database for g in gold}
-    }
+    targets = _targets(args, gold)
+    if args.neighbours:
+        by_db: dict[str, list[str]] = {}
+        for g in gold:
+            by_db.setdefault(g.database, []).append(g.gold_sql)
+        targets, built = with_neighbours(targets, by_db, args.neighbours, args.neighbour_dir or nl2sql_home() / "neighbours",
+                                         seed=args.seed)
+        kept = sum(len(b.paths) for b in built)
+        print(f"neighbour databases: {kept} for {len(built)} database(s), seed {args.seed}; near-miss variants the "
+              f"databases alone cannot tell apart: {sum(b.variants - b.caught_by_source for b in built)}, of which the "
+              f"neighbours tell apart {sum(b.caught_by_neighbours for b in built)}")
     options = EvalOptions(semantics=args.semantics, strip_distinct=args.strip_distinct, timeout_s=args.timeout,
-                          row_cap=args.row_cap, workers=args.workers)
+                          row_cap=args.row_cap, workers=args.workers, gold_hygiene=not args.no_gold_hygiene,
+                          ves_repeats=args.ves_repeats)
     verdicts = evaluate_runs(runs, targets, options)
     metrics = []
     for prediction_run in runs.runs:
@@ -100,6 +141,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         if len(metrics) > 1:
             print(f"\n### {m.label}: {m.model}")
         print(spider_table(m))
+        if m.failures:
+            print("\n" + failures_markdown(m))
+        if args.show_failures:
+            _print_failures(m, verdicts[m.label], args.show_failures)
     if len(metrics) == 2:
         print("\n" + before_after_markdown(metrics[0], metrics[1]))
     elif args.text and metrics[0].text:
@@ -107,6 +152,22 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.out:
         _write_items(args.out, [v for label in labels for v in verdicts[label]])
     return 0
+
+
+def _print_failures(metrics: RunMetrics, verdicts: list, limit: int) -> None:
+    from nl2sql_pipeline.core.evaluation.taxonomy import failure_kind
+
+    print(f"\nfirst {limit} failures of {metrics.label}:")
+    shown = 0
+    for v in verdicts:
+        kind = failure_kind(v) if v.executable and v.gold_flag is None else None
+        if kind is None:
+            continue
+        reason = v.error or ("matches on the database, not on every neighbour" if kind == "wrong_on_neighbours" else "different rows")
+        print(f"  #{v.index} [{v.db_id}] {kind}: {reason[:200]}\n      {' '.join(v.pred_sql.split())[:200]}")
+        shown += 1
+        if shown >= limit:
+            break
 
 
 def _write_items(path: Path, verdicts: list) -> None:

@@ -111,27 +111,53 @@ def _resolve_foreign_keys(tables: dict[str, Table]) -> None:
         table.foreign_keys = kept
 
 
-def literal_pool(gold_sqls: Sequence[str]) -> list[Any]:
-    """Numbers and strings the gold queries compare against (so copies hold rows they select)."""
+def literal_pool(gold_sqls: Sequence[str]) -> dict[str, list[Any]]:
+    """Numbers and strings the gold queries compare against, per lower-cased column name (and
+    under "" all of them), numbers with their neighbours: copies then hold rows on both sides of
+    every boundary a gold query draws (`x > 30` needs rows with 30 and 31)."""
     import sqlglot
     from sqlglot import exp
 
-    pool: list[Any] = []
+    pool: dict[str, list[Any]] = {"": []}
     for sql in gold_sqls:
         try:
             tree = sqlglot.parse_one(sql, read="sqlite")
         except Exception:  # a gold sqlglot cannot read still gets copies; only its literals are missed
             continue
-        for lit in tree.find_all(exp.Literal):
-            if lit.is_string:
-                pool.append(lit.this.strip("%"))
-            else:
-                try:
-                    number = float(lit.this)
-                    pool.append(int(number) if number.is_integer() else number)
-                except ValueError:
-                    pass
+        # SQLite reads a double-quoted name that is no column as a string ("France"): so do we
+        quoted = [c for c in tree.find_all(exp.Column) if not c.table and c.this.quoted and _compared_column(c) not in (None, c.name)]
+        for lit in [*tree.find_all(exp.Literal), *quoted]:
+            values = _literal_values(lit) if isinstance(lit, exp.Literal) else [lit.name.strip("%")]
+            pool[""] += values
+            column = _compared_column(lit)
+            if column:
+                pool.setdefault(column.lower(), []).extend(values)
     return pool
+
+
+def _literal_values(lit: Any) -> list[Any]:
+    if lit.is_string:
+        return [lit.this.strip("%")]
+    try:
+        number = float(lit.this)
+    except ValueError:
+        return []
+    if number.is_integer():
+        return [int(number) + d for d in (0, -1, 1)]
+    return [number, round(number - 0.01, 4), round(number + 0.01, 4)]
+
+
+def _compared_column(lit: Any) -> str | None:
+    """The column a literal is compared with (`x > 3`, `x BETWEEN 1 AND 3`, `x IN (1, 2)`, LIKE)."""
+    from sqlglot import exp
+
+    node = lit.parent
+    while isinstance(node, (exp.Tuple, exp.Paren, exp.Neg)):
+        node = node.parent
+    if isinstance(node, (exp.Predicate, exp.Binary)) or isinstance(node, exp.In):
+        column = next((c for c in node.find_all(exp.Column)), None)
+        return column.name if column is not None else None
+    return None
 
 
 def _perturb(value: Any, rng: random.Random) -> Any:
@@ -150,22 +176,35 @@ def _perturb(value: Any, rng: random.Random) -> Any:
     return value
 
 
-def _column_value(table: Table, column: str, literals: list[Any], rng: random.Random) -> Any:
+def _column_value(table: Table, column: str, literals: dict[str, list[Any]], rng: random.Random) -> Any:
     source = table.values.get(column) or []
     nullable = column not in table.not_null and column not in table.primary_key
     if nullable and column in table.has_null and rng.random() < 0.15:
         return None
+    own = literals.get(column.lower())
+    if own and rng.random() < 0.3:
+        pick = _as_kind(rng.choice(own), {type(v) for v in source[:50]})
+        if pick is not None:
+            return pick
     if source:
         value = rng.choice(source)
-        roll = rng.random()
-        if roll < 0.15:
-            return _perturb(value, rng)
-        if roll < 0.25 and literals:
-            same_type = [v for v in literals if type(v) is type(value)]
-            if same_type:
-                return rng.choice(same_type)
+        return _perturb(value, rng) if rng.random() < 0.15 else value
+    if nullable:
+        return None  # the source holds no value here: neither do the copies
+    return rng.choice(literals[""]) if literals[""] else rng.randint(1, 100)
+
+
+def _as_kind(value: Any, kinds: set[type]) -> Any:
+    """`value` in the storage class the column already holds (`ps > 150` on a TEXT column
+    compares text, so the copy needs '151'); None when it cannot be."""
+    if not kinds or type(value) in kinds:
         return value
-    return rng.randint(1, 100) if not literals else rng.choice(literals)
+    if str in kinds:
+        return str(value)
+    try:
+        return int(value) if int in kinds and float(value).is_integer() else float(value) if float in kinds else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _dedupe(rows: list[dict[str, Any]], keys: list[list[str]]) -> list[dict[str, Any]]:
@@ -202,7 +241,7 @@ def _order(tables: dict[str, Table]) -> list[str]:
     return done
 
 
-def fuzz_rows(schema: SourceSchema, literals: list[Any], rng: random.Random) -> dict[str, list[dict[str, Any]]]:
+def fuzz_rows(schema: SourceSchema, literals: dict[str, list[Any]], rng: random.Random) -> dict[str, list[dict[str, Any]]]:
     """Rows per table that satisfy the schema's keys and references."""
     out: dict[str, list[dict[str, Any]]] = {}
     for name in _order(schema.tables):

@@ -16,13 +16,14 @@ import json
 import random
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from nl2sql_pipeline.core.errors import Nl2SqlError
 from nl2sql_pipeline.core.evaluation.compare import gold_orders, results_match
+from nl2sql_pipeline.core.evaluation.runner import DatabaseTarget
 from nl2sql_pipeline.core.evaluation.fuzz import SourceSchema, fuzz_rows, literal_pool, read_schema, write_copy
 from nl2sql_pipeline.core.evaluation.variants import near_miss_variants
 from nl2sql_pipeline.core.fsutil import atomic_write_text, sha256_text
@@ -183,3 +184,38 @@ def _greedy_cover(drawn: list[tuple[Path, set[int], int]], n: int) -> list[tuple
 
 def write_summary(sets: Sequence[NeighbourSet], path: Path) -> Path:
     return atomic_write_text(path, json.dumps([s.model_dump() for s in sets], ensure_ascii=False, indent=1))
+
+
+def sqlite_source(url: str) -> Path | None:
+    """The file behind a SQLite URL (None for other engines)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database.removeprefix("file:").split("?")[0])
+
+
+def with_neighbours(
+    targets: Mapping[str, DatabaseTarget], gold: Mapping[str, Sequence[str]], n: int, workdir: Path, *, seed: int = 0
+) -> tuple[dict[str, DatabaseTarget], list[NeighbourSet]]:
+    """The targets with `n` neighbours each (built or reused under `workdir`), and what was built.
+
+    `gold` maps each database to its gold queries (the probes of the distillation).
+    """
+    from nl2sql_pipeline.core.connection import sqlite_url
+
+    out: dict[str, DatabaseTarget] = {}
+    sets: list[NeighbourSet] = []
+    for name, target in sorted(targets.items()):
+        source = sqlite_source(target.url)
+        if source is None:
+            raise NeighbourError(
+                f"Database {name!r} is not SQLite: neighbour databases are built for SQLite sources only so far.",
+                "evaluate with --neighbours 0 for this database, or export it to SQLite and pass that file.",
+            )
+        built = build_neighbours(name, source, workdir, n, gold.get(name, []), seed=seed)
+        sets.append(built)
+        urls = [sqlite_url(Path(p), read_only=True).render_as_string() for p in built.paths]
+        out[name] = target.model_copy(update={"neighbours": urls})
+    return out, sets

@@ -115,7 +115,7 @@ def spider_table(metrics: RunMetrics) -> str:
     """Spider's evaluation.py layout: counts and execution accuracy per hardness level, then all."""
     levels = [*HARDNESS_LEVELS, "all"]
     buckets = dict(metrics.by_hardness)
-    buckets["all"] = Bucket(count=metrics.executable, matched=metrics.matched)
+    buckets["all"] = Bucket(count=metrics.headline, matched=metrics.matched)
     row = "{:20} " + " ".join(["{:20}"] * len(levels))
     lines = [
         row.format("", *levels),
