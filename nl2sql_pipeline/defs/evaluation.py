@@ -3,6 +3,9 @@
 `eval_predictions` scores whichever predictions exist: LLaMA-Factory's (`lf_predictions`), the
 served model's (`served_predictions`) and, from run config, a Spider-format benchmark. It reads
 them from storage rather than as inputs, so the graph loads whichever producers are defined.
+When `neighbour_databases` is materialized, matches are also judged on its copies (test-suite
+accuracy); a golden set (`golden_dir`) is scored apart, and `eval_metrics` checks that every
+tuned run beats the base on it by a margin.
 """
 
 import base64
@@ -14,8 +17,25 @@ import dagster as dg
 from nl2sql_pipeline.core import execution, hardness
 from nl2sql_pipeline.core.config import nl2sql_home
 from nl2sql_pipeline.core.errors import Nl2SqlError
-from nl2sql_pipeline.core.evaluation import chart, compare, extract, inputs, report, results, runner, textmetrics
-from nl2sql_pipeline.core.evaluation.report import before_after_markdown, breakdown_markdown
+from nl2sql_pipeline.core.evaluation import (
+    bird,
+    chart,
+    compare,
+    extract,
+    fuzz,
+    golden,
+    hygiene,
+    inputs,
+    neighbours,
+    report,
+    results,
+    runner,
+    taxonomy,
+    textmetrics,
+    variants,
+)
+from nl2sql_pipeline.core.evaluation.neighbours import NeighbourIndex
+from nl2sql_pipeline.core.evaluation.report import before_after_markdown, breakdown_markdown, failures_markdown
 from nl2sql_pipeline.core.evaluation.results import EvalReport, EvalResults, ScoredRun
 from nl2sql_pipeline.core.evaluation.runner import DatabaseTarget, EvalOptions
 from nl2sql_pipeline.core.predictions import PredictionRuns
@@ -38,6 +58,11 @@ class EvalConfig(dg.Config):
     spider_gold: str = ""  # SQL<TAB>db_id file or dev.json
     spider_db_dir: str = ""  # <db_id>/<db_id>.sqlite folder
     spider_predictions: dict[str, str] = {}  # label ("base", "adapter") -> prediction file
+    spider_neighbours: int = 0  # neighbour databases per Spider database (0: one database)
+    use_neighbours: bool = True  # judge matches on neighbour_databases when it is materialized
+    gold_hygiene: bool = True
+    ves_repeats: int = 0
+    golden_dir: str = ""  # <database>.jsonl / .csv golden sets, scored apart
 
 
 class EvaluationInputError(Nl2SqlError):
@@ -48,7 +73,8 @@ def _options(config: EvalConfig) -> EvalOptions:
     if config.semantics not in compare.SEMANTICS:
         raise EvaluationInputError(f"Unknown semantics {config.semantics!r}.", f"use one of {', '.join(compare.SEMANTICS)}.")
     return EvalOptions(semantics=config.semantics, strip_distinct=config.strip_distinct,  # type: ignore[arg-type]
-                       timeout_s=config.timeout_s, row_cap=config.row_cap, workers=config.workers)
+                       timeout_s=config.timeout_s, row_cap=config.row_cap, workers=config.workers,
+                       gold_hygiene=config.gold_hygiene, ves_repeats=config.ves_repeats)
 
 
 def _spider_runs(config: EvalConfig) -> tuple[PredictionRuns, dict[str, DatabaseTarget]]:
@@ -64,15 +90,73 @@ def _spider_runs(config: EvalConfig) -> tuple[PredictionRuns, dict[str, Database
         path = inputs.spider_db_path(Path(config.spider_db_dir), db_id)
         if path.is_file():
             targets[db_id] = DatabaseTarget(url=f"sqlite+pysqlite:///file:{path.resolve()}?mode=ro&uri=true", dialect="sqlite")
+    if config.spider_neighbours:
+        by_db: dict[str, list[str]] = {}
+        for g in gold:
+            by_db.setdefault(g.database, []).append(g.gold_sql)
+        targets, _ = neighbours.with_neighbours(targets, by_db, config.spider_neighbours, nl2sql_home() / "neighbours")
     return PredictionRuns(runs=runs), targets
+
+
+class NeighbourConfig(dg.Config):
+    """How many neighbour copies per database, and their seed (a new seed, new copies)."""
+
+    n: int = 8
+    seed: int = 0
+    workdir: str = ""  # default $NL2SQL_HOME/neighbours
+
+
+def _stored_gold(json_io_manager: PydanticJsonIOManager) -> dict[str, list[str]]:
+    by_db: dict[str, list[str]] = {}
+    for source in PREDICTION_SOURCES:
+        runs = json_io_manager.load_previous(dg.AssetKey(source), None)
+        for run in runs.runs if runs is not None else []:
+            for item in run.items:
+                by_db.setdefault(item.database, []).append(item.gold_sql)
+    return by_db
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "sqlite"},
+    deps=[dg.AssetKey(source) for source in PREDICTION_SOURCES],
+    io_manager_key="json_io_manager",
+    code_version=code_version(neighbours, fuzz, variants),
+)
+def neighbour_databases(
+    context: dg.AssetExecutionContext,
+    config: NeighbourConfig,
+    databases: DatabasesResource,
+    json_io_manager: dg.ResourceParam[PydanticJsonIOManager],
+) -> dg.Output[NeighbourIndex]:
+    """Distilled neighbour copies of every configured SQLite database (test-suite accuracy),
+    probed with the gold queries of the stored predictions; versioned on schema and seed."""
+    if config.n < 1:
+        raise EvaluationInputError(f"n={config.n} neighbour databases.", "set n to 1 or more (8 is the test-suite default).")
+    gold = _stored_gold(json_io_manager)
+    workdir = Path(config.workdir) if config.workdir else nl2sql_home() / "neighbours"
+    targets = {db.name: results.database_target(db) for db in databases.file().databases}
+    sqlite_only = {name: t for name, t in targets.items() if neighbours.sqlite_source(t.url) is not None}
+    notes = [f"{name}: not SQLite, no neighbours (evaluated on the database alone)" for name in sorted(set(targets) - set(sqlite_only))]
+    _, sets = neighbours.with_neighbours(sqlite_only, gold, config.n, workdir, seed=config.seed)
+    index = NeighbourIndex(sets=sets, notes=notes)
+    for note in notes:
+        context.log.warning(note)
+    return dg.Output(index, data_version=dg.DataVersion(index.version), metadata={
+        "databases": len(sets),
+        "copies": sum(len(s.paths) for s in sets),
+        "near_misses": dg.MetadataValue.md(neighbours.summary_markdown(sets)),
+        "notes": "\n".join(notes) or "none",
+    })
 
 
 @dg.asset(
     group_name=GROUP,
     kinds={"python", "sql"},
-    deps=[dg.AssetKey(source) for source in PREDICTION_SOURCES],
+    deps=[*(dg.AssetKey(source) for source in PREDICTION_SOURCES), dg.AssetKey("neighbour_databases")],
     io_manager_key="json_io_manager",
-    code_version=code_version(runner, compare, extract, textmetrics, hardness, execution, results, inputs),
+    code_version=code_version(runner, compare, extract, textmetrics, hardness, execution, results, inputs, hygiene, bird,
+                              golden),
 )
 def eval_predictions(
     context: dg.AssetExecutionContext,
@@ -85,6 +169,8 @@ def eval_predictions(
     options = _options(config)
     scored: list[ScoredRun] = []
     notes = []
+    index = json_io_manager.load_previous(dg.AssetKey("neighbour_databases"), None) if config.use_neighbours else None
+    golden_items = golden.read_golden_dir(Path(config.golden_dir)) if config.golden_dir else []
     for source in PREDICTION_SOURCES:
         runs = json_io_manager.load_previous(dg.AssetKey(source), None)
         if runs is None:
@@ -95,8 +181,16 @@ def eval_predictions(
         if names - known:
             notes.append(f"{source}: databases not configured, items not executable: {', '.join(sorted(names - known))}")
         targets = {name: results.database_target(databases.get(name)) for name in names & known}
+        if index is not None:
+            targets = index.attach(targets)
         context.log.info(f"scoring {source}: {len(runs)} predictions on {len(targets)} database(s)")
         scored += results.score_predictions(source, runs, targets, options)
+        if golden_items:
+            held_out = golden.golden_runs(runs, golden_items)
+            if held_out.runs:
+                scored += results.score_predictions(f"golden:{source}", held_out, targets, options)
+            else:
+                notes.append(f"{source}: no prediction answers a golden question")
     if config.spider_gold:
         runs, targets = _spider_runs(config)
         scored += results.score_predictions("spider", runs, targets, options)
@@ -117,6 +211,13 @@ def eval_predictions(
     return value
 
 
+class PromotionConfig(dg.Config):
+    """The promotion criterion on the golden set."""
+
+    margin_pct: float = 1.0  # percentage points of golden-set execution match
+    baseline: str = "base"  # the label to beat; "previous_adapter" also requires beating the last run's adapter
+
+
 def _chart_markdown(path: Path) -> str:
     encoded = base64.b64encode(path.read_bytes()).decode()
     return f"![before/after](data:image/png;base64,{encoded})\n\n`{path}`"
@@ -128,11 +229,16 @@ def _chart_markdown(path: Path) -> str:
     io_manager_key="json_io_manager",
     code_version=code_version(report, chart, results),
     check_specs=[dg.AssetCheckSpec("adapter_not_worse", asset="eval_metrics",
-                                   description="The adapter's execution match is not below the base model's.")],
+                                   description="The adapter's execution match is not below the base model's."),
+                 dg.AssetCheckSpec("beats_base_on_golden_set", asset="eval_metrics",
+                                   description="Every tuned run beats the base (or the previous adapter) on the "
+                                               "golden set by the configured margin.")],
 )
-def eval_metrics(context: dg.AssetExecutionContext, eval_predictions: EvalResults) -> Any:
+def eval_metrics(context: dg.AssetExecutionContext, config: PromotionConfig, eval_predictions: EvalResults,
+                 json_io_manager: dg.ResourceParam[PydanticJsonIOManager]) -> Any:
     """Execution match, success and syntax-valid rates, text metrics, breakdowns by hardness,
     topic and database, and the before/after table (base vs adapter, with deltas) plus a chart."""
+    previous = json_io_manager.load_previous(dg.AssetKey("eval_metrics"), None)
     runs = results.summaries(eval_predictions)
     png = chart.metrics_chart(runs, nl2sql_home() / "reports" / "eval_metrics.png")
     value = EvalReport(runs=runs, chart_path=str(png))
@@ -145,6 +251,9 @@ def eval_metrics(context: dg.AssetExecutionContext, eval_predictions: EvalResult
         "by_database": dg.MetadataValue.md(breakdown_markdown(runs, "by_database")),
         "chart": dg.MetadataValue.md(_chart_markdown(png)),
         "chart_path": dg.MetadataValue.path(str(png)),
+        "test_suite": dg.MetadataValue.md(report.trust_markdown(runs)),
+        "failures": dg.MetadataValue.md("\n\n".join(f"**{m.label}**\n\n{failures_markdown(m)}" for m in runs if m.failures)
+                                        or "no failures"),
     }
     yield dg.Output(value, metadata=metadata)
     regressions = value.regressions()
@@ -154,3 +263,28 @@ def eval_metrics(context: dg.AssetExecutionContext, eval_predictions: EvalResult
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"regressions": "; ".join(regressions) or "none", "compared_sources": len(value.pairs())},
     )
+    verdict = _golden_verdict(runs, config, previous)
+    yield dg.AssetCheckResult(
+        check_name="beats_base_on_golden_set",
+        passed=verdict.passed,
+        # without a golden set there is no promotion evidence: a warning, not an error
+        severity=dg.AssetCheckSeverity.ERROR if any(m.label.startswith("golden:") for m in runs) else dg.AssetCheckSeverity.WARN,
+        metadata={"verdict": "\n".join(verdict.lines), "margin_pct": config.margin_pct, "baseline": config.baseline},
+    )
+
+
+def _golden_verdict(runs: list[report.RunMetrics], config: PromotionConfig, previous: Any) -> golden.PromotionVerdict:
+    scores = {m.label: m for m in runs if m.label.startswith("golden:")}
+    if not scores:
+        return golden.PromotionVerdict(passed=False, lines=["no golden set was scored: set golden_dir in eval_predictions' config"])
+    lines, passed = [], True
+    baseline = "base" if config.baseline == "previous_adapter" else config.baseline
+    for source in sorted({label.rsplit("/", 1)[0] for label in scores}):
+        by_label = {label.rsplit("/", 1)[1]: m.exec_match for label, m in scores.items() if label.startswith(source + "/")}
+        before = None
+        if config.baseline == "previous_adapter" and isinstance(previous, EvalReport):
+            before = next((m.exec_match for m in previous.runs if m.label == f"{source}/adapter"), None)
+        verdict = golden.promotion_verdict(by_label, baseline=baseline, margin=config.margin_pct, previous=before)
+        passed &= verdict.passed
+        lines += [f"{source}: {line}" for line in verdict.lines]
+    return golden.PromotionVerdict(passed=passed, lines=lines)

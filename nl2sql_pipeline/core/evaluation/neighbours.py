@@ -12,7 +12,6 @@ folder already holding copies for the same schema, seed, n and gold queries is r
 
 from __future__ import annotations
 
-import json
 import random
 import sqlite3
 import time
@@ -182,8 +181,43 @@ def _greedy_cover(drawn: list[tuple[Path, set[int], int]], n: int) -> list[tuple
     return kept
 
 
-def write_summary(sets: Sequence[NeighbourSet], path: Path) -> Path:
-    return atomic_write_text(path, json.dumps([s.model_dump() for s in sets], ensure_ascii=False, indent=1))
+class NeighbourIndex(BaseModel):
+    """Neighbour sets of several databases (the `neighbour_databases` asset's value)."""
+
+    sets: list[NeighbourSet]
+    notes: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.sets)
+
+    @property
+    def version(self) -> str:
+        return sha256_text("|".join(sorted(f"{s.database}:{s.version}" for s in self.sets)))[:16]
+
+    def attach(self, targets: Mapping[str, DatabaseTarget]) -> dict[str, DatabaseTarget]:
+        """The targets with their neighbours, where a kept set was built from the same source file."""
+        from nl2sql_pipeline.core.connection import sqlite_url
+
+        out = dict(targets)
+        for s in self.sets:
+            target = targets.get(s.database)
+            source = sqlite_source(target.url) if target else None
+            if target is None or source is None or source.resolve() != Path(s.source).resolve():
+                continue
+            if all(Path(p).is_file() for p in s.paths):
+                urls = [sqlite_url(Path(p), read_only=True).render_as_string() for p in s.paths]
+                out[s.database] = target.model_copy(update={"neighbours": urls})
+        return out
+
+
+def summary_markdown(sets: Sequence[NeighbourSet]) -> str:
+    """Per database: copies kept, near-miss variants, and who tells them apart."""
+    lines = ["| database | copies | near-miss variants | told apart by the database | by the neighbours (of the rest) | build s |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for s in sets:
+        lines.append(f"| {s.database} | {len(s.paths)} | {s.variants} | {s.caught_by_source} | "
+                     f"{s.caught_by_neighbours} of {s.variants - s.caught_by_source} | {s.build_s:.2f} |")
+    return "\n".join(lines)
 
 
 def sqlite_source(url: str) -> Path | None:

@@ -214,3 +214,15 @@ def breakdown_markdown(runs: Sequence[RunMetrics], attribute: str = "by_database
         count = next((b.count for b in buckets if b), 0)
         lines.append(f"| {name} | {count} | " + " | ".join(_cell(b.rate if b else None) for b in buckets) + " |")
     return "\n".join(lines)
+
+
+def trust_markdown(runs: Sequence[RunMetrics]) -> str:
+    """Per run: test-suite and single-database EX, unsafe outputs, and the gold kept out."""
+    lines = ["| run | EX test-suite % | EX single database % | unsafe outputs % | headline items | gold kept out |",
+             "|---|---:|---:|---:|---:|---|"]
+    for m in runs:
+        flags = ", ".join(f"{n} {flag}" for flag, n in m.gold_flags.items()) or "none"
+        suite = _cell(m.exec_match) if m.test_suite else "n/a"
+        lines.append(f"| {m.label} | {suite} | {_cell(m.single_db_exec_match)} | {_cell(m.unsafe_rate)} | "
+                     f"{m.headline} of {m.items} | {flags} |")
+    return "\n".join(lines)
