@@ -91,3 +91,35 @@ def test_console_script_bad_argument_exits_2() -> None:
     proc = subprocess.run([sys.executable, "-m", "nl2sql_pipeline.core.evaluation.cli", "--gold", "g", "--pred", "p", "--db", "d",
                            "--semantics", "fuzzy"], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_neighbours_flag_reports_test_suite_beside_single_database(tmp_path: Path, gold_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    preds = [line.rsplit("\t", 1)[0] for line in GOLD_LINES]
+    # concert_singer near-misses the database alone accepts (a shifted boundary literal, a flipped order)
+    near = {"SELECT ort , name FROM stadion WHERE kapazität BETWEEN 5000 AND 10000":
+            "SELECT ort , name FROM stadion WHERE kapazität BETWEEN 5000 AND 10001"}
+    preds = [near.get(p, p) for p in preds]
+    assert preds != [line.rsplit("\t", 1)[0] for line in GOLD_LINES]
+    args = ["--gold", str(gold_file), "--pred", str(_pred_file(tmp_path, preds)), "--db", str(SPIDER_DE / "database"), "--workers", "1"]
+    assert main([*args, "--out", str(tmp_path / "plain.jsonl")]) == 0
+    plain_out = capsys.readouterr().out
+    assert main([*args, "--neighbours", "4", "--neighbour-dir", str(tmp_path / "nb"), "--show-failures", "5",
+                 "--out", str(tmp_path / "suite.jsonl")]) == 0
+    printed = capsys.readouterr().out
+    assert "neighbour databases: 4 for 1 database(s)" in printed and "single database" in printed
+    assert "wrong_on_neighbours" in printed and "not on every neighbour" in printed
+    assert "single database" not in plain_out  # --neighbours 0: today's table
+    plain = [json.loads(line) for line in (tmp_path / "plain.jsonl").read_text("utf-8").splitlines()]
+    suite = [json.loads(line) for line in (tmp_path / "suite.jsonl").read_text("utf-8").splitlines()]
+    assert [p["match"] for p in plain] == [s["single_db_match"] or False for s in suite]
+    assert all(p["neighbours_checked"] == 0 for p in plain)
+    assert sum(p["match"] and not s["match"] for p, s in zip(plain, suite)) >= 1
+    assert not any(s["match"] and not p["match"] for p, s in zip(plain, suite))  # never adds a match
+
+
+def test_neighbours_refuse_a_folder_beside_the_source(tmp_path: Path, gold_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pred = _pred_file(tmp_path, [line.rsplit("\t", 1)[0] for line in GOLD_LINES])
+    beside = SPIDER_DE / "database" / "concert_singer" / "neighbours"
+    assert main(["--gold", str(gold_file), "--pred", str(pred), "--db", str(SPIDER_DE / "database"), "--neighbours", "2",
+                 "--neighbour-dir", str(beside)]) == 2
+    assert "next to the source" in capsys.readouterr().err and not beside.exists()

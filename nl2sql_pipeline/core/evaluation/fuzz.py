@@ -182,7 +182,7 @@ def _column_value(table: Table, column: str, literals: dict[str, list[Any]], rng
     if nullable and column in table.has_null and rng.random() < 0.15:
         return None
     own = literals.get(column.lower())
-    if own and rng.random() < 0.3:
+    if own and rng.random() < 0.4:
         pick = _as_kind(rng.choice(own), {type(v) for v in source[:50]})
         if pick is not None:
             return pick

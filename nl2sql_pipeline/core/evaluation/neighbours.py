@@ -103,7 +103,7 @@ def build_neighbours(
             if all(Path(p).is_file() for p in cached.paths):
                 return cached
         probes = _probes(src, gold_sqls, schema)
-    count = candidates or max(2 * n, n + 4)
+    count = candidates or max(2 * n, 12)
     rng = random.Random(f"{seed}:{database}")
     literals = literal_pool(gold_sqls)
     drawn: list[tuple[Path, set[int], int]] = []  # (path, probes told apart, golds with rows)

@@ -244,6 +244,13 @@ def _gold_flag(executor: ReadOnlyExecutor, target: DatabaseTarget, gold_sql: str
     key = (target.url, gold_sql)
     if key not in _GOLD_FLAGS:
         flag = hygiene.result_flag(gold)
+        if flag == "empty" and not options.gold_hygiene:
+            flag = None
+        if flag == "empty" and target.neighbours and any(
+            _execute(_executor(n, options), n, gold_sql, keep=True).rows
+            for n in (DatabaseTarget(url=url, dialect=target.dialect) for url in target.neighbours)
+        ):
+            flag = None  # empty here, not on a neighbour: test-suite accuracy can judge it
         if flag is None and options.gold_hygiene:
             probe = hygiene.tie_probe(gold_sql, target.dialect)
             if probe is not None:
