@@ -120,3 +120,74 @@ def test_config_names_missing_databases(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["--gold", str(gold), "--pred", str(pred), "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "not in" in err and "hr" in err and "Fix:" in err
+
+
+def _pairs(tmp_path: Path, cases: list[tuple[str, str]]) -> tuple[Path, Path]:
+    gold = tmp_path / "gold2.sql"
+    gold.write_text("".join(f"{g}\thr\n" for g, _ in cases), encoding="utf-8")
+    pred = tmp_path / "pred2.txt"
+    pred.write_text("".join(p + "\n" for _, p in cases), encoding="utf-8")
+    return gold, pred
+
+
+# the gold itself (never rejected), and a boundary near-miss that the database alone accepts
+NEAR_MISS = [(GOLD_JOIN, GOLD_JOIN), (GOLD_JOIN, CASES[10][1]), (GOLD_MANAGERS, GOLD_MANAGERS), (GOLD_COUNT, GOLD_COUNT)]
+
+
+@pytest.mark.parametrize("db_fixture", ["pg_db", "mysql_db"])
+@pytest.mark.parametrize("with_scratch", [True, False], ids=["scratch", "sqlite-extract"])
+def test_server_neighbours_catch_a_near_miss(
+    db_fixture: str, with_scratch: bool, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from nl2sql_pipeline_tests.servers import scratch_database
+
+    url = request.getfixturevalue(db_fixture)
+    _server_copy(url)
+    monkeypatch.setenv("NL2SQL_TEST_HR_URL", url)
+    entry = {"name": "hr", "url_env": "NL2SQL_TEST_HR_URL"}
+    gold, pred = _pairs(tmp_path, NEAR_MISS)
+    server = url.rsplit("/", 1)[0] + ("/postgres" if url.startswith("postgresql") else "/test")
+    with scratch_database(server, prefix="nl2sql_scratch") as scratch:
+        if with_scratch:
+            monkeypatch.setenv("NL2SQL_TEST_HR_SCRATCH", scratch)
+            entry["scratch_url_env"] = "NL2SQL_TEST_HR_SCRATCH"
+        config = tmp_path / "databases.yaml"
+        config.write_text(yaml.safe_dump({"databases": [entry]}), encoding="utf-8")
+        out = tmp_path / "items.jsonl"
+        try:
+            assert main(["--gold", str(gold), "--pred", str(pred), "--config", str(config), "--neighbours", "3",
+                         "--neighbour-dir", str(tmp_path / "nb"), "--workers", "1", "--out", str(out)]) == 0
+        finally:
+            if with_scratch and url.startswith("mysql"):  # copies are databases named after the scratch one
+                _drop_databases_named_after(scratch)
+    printed = capsys.readouterr().out
+    rows = _items(out)
+    assert [(r["single_db_match"], r["match"]) for r in rows] == [(True, True), (True, False), (True, True), (True, True)]
+    assert all(r["neighbours_checked"] >= 1 for r in rows if r["match"])
+    assert ("SQLite copies of a sampled extract" in printed) is (not with_scratch)
+
+
+def _drop_databases_named_after(scratch: str) -> None:
+    from nl2sql_pipeline.core.evaluation.server_neighbours import drop_copies
+
+    prefix = (sa.engine.make_url(scratch).database or "") + "_"
+    engine = sa.create_engine(scratch)
+    with engine.connect() as conn:
+        names = [r[0] for r in conn.exec_driver_sql("SHOW DATABASES") if r[0].startswith(prefix)]
+    engine.dispose()
+    drop_copies(scratch, names)
+
+
+def test_a_scratch_database_that_is_the_source_is_refused(pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    _server_copy(pg_db)
+    monkeypatch.setenv("NL2SQL_TEST_HR_URL", pg_db)
+    config = tmp_path / "databases.yaml"
+    config.write_text(yaml.safe_dump({"databases": [{"name": "hr", "url_env": "NL2SQL_TEST_HR_URL",
+                                                     "scratch_url_env": "NL2SQL_TEST_HR_URL"}]}), encoding="utf-8")
+    gold, pred = _pairs(tmp_path, NEAR_MISS)
+    assert main(["--gold", str(gold), "--pred", str(pred), "--config", str(config), "--neighbours", "2",
+                 "--neighbour-dir", str(tmp_path / "nb")]) == 2
+    err = capsys.readouterr().err
+    assert "is the source database itself" in err and "Fix:" in err

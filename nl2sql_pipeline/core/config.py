@@ -106,6 +106,8 @@ class DatabaseConfig(_Strict):
     demo: Literal["concert_singer", "sales_cn"] | None = None
     dialect: str | None = None
     db_schema: str | None = Field(None, alias="schema")
+    # Evaluation's neighbour databases of a PostgreSQL/MariaDB source are written here (never the source)
+    scratch_url_env: str | None = None
     include: list[str] = Field(default_factory=lambda: ["*"])
     exclude: list[str] = Field(default_factory=list)
     descriptions: Path | None = None

@@ -30,6 +30,7 @@ from nl2sql_pipeline.core.evaluation import (
     report,
     results,
     runner,
+    server_neighbours,
     taxonomy,
     textmetrics,
     variants,
@@ -121,7 +122,7 @@ def _stored_gold(json_io_manager: PydanticJsonIOManager) -> dict[str, list[str]]
     kinds={"python", "sqlite"},
     deps=[dg.AssetKey(source) for source in PREDICTION_SOURCES],
     io_manager_key="json_io_manager",
-    code_version=code_version(neighbours, fuzz, variants),
+    code_version=code_version(neighbours, fuzz, variants, server_neighbours),
 )
 def neighbour_databases(
     context: dg.AssetExecutionContext,
@@ -129,16 +130,19 @@ def neighbour_databases(
     databases: DatabasesResource,
     json_io_manager: dg.ResourceParam[PydanticJsonIOManager],
 ) -> dg.Output[NeighbourIndex]:
-    """Distilled neighbour copies of every configured SQLite database (test-suite accuracy),
-    probed with the gold queries of the stored predictions; versioned on schema and seed."""
+    """Distilled neighbour copies of every configured database (test-suite accuracy), probed with
+    the gold queries of the stored predictions; versioned on schema and seed. PostgreSQL/MariaDB
+    copies go into the database's scratch database (`scratch_url_env`), else they are SQLite
+    copies of a sampled extract (the note says so)."""
     if config.n < 1:
         raise EvaluationInputError(f"n={config.n} neighbour databases.", "set n to 1 or more (8 is the test-suite default).")
     gold = _stored_gold(json_io_manager)
     workdir = Path(config.workdir) if config.workdir else nl2sql_home() / "neighbours"
-    targets = {db.name: results.database_target(db) for db in databases.file().databases}
-    sqlite_only = {name: t for name, t in targets.items() if neighbours.sqlite_source(t.url) is not None}
-    notes = [f"{name}: not SQLite, no neighbours (evaluated on the database alone)" for name in sorted(set(targets) - set(sqlite_only))]
-    _, sets = neighbours.with_neighbours(sqlite_only, gold, config.n, workdir, seed=config.seed)
+    configured = databases.file().databases
+    targets = {db.name: results.database_target(db) for db in configured}
+    _, sets = neighbours.with_neighbours(targets, gold, config.n, workdir, seed=config.seed,
+                                         scratch=server_neighbours.scratch_urls(configured))
+    notes = [s.dialect_note for s in sets if s.dialect_note]
     index = NeighbourIndex(sets=sets, notes=notes)
     for note in notes:
         context.log.warning(note)
@@ -182,7 +186,7 @@ def eval_predictions(
             notes.append(f"{source}: databases not configured, items not executable: {', '.join(sorted(names - known))}")
         targets = {name: results.database_target(databases.get(name)) for name in names & known}
         if index is not None:
-            targets = index.attach(targets)
+            targets = index.attach(targets, server_neighbours.scratch_urls(databases.file().databases, targets))
         context.log.info(f"scoring {source}: {len(runs)} predictions on {len(targets)} database(s)")
         scored += results.score_predictions(source, runs, targets, options)
         if golden_items:

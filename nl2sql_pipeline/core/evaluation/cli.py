@@ -34,6 +34,7 @@ from nl2sql_pipeline.core.evaluation.inputs import (
 from nl2sql_pipeline.core.evaluation.neighbours import with_neighbours
 from nl2sql_pipeline.core.evaluation.report import RunMetrics, before_after_markdown, failures_markdown, spider_table, summarize
 from nl2sql_pipeline.core.evaluation.results import database_target
+from nl2sql_pipeline.core.evaluation.server_neighbours import scratch_urls
 from nl2sql_pipeline.core.evaluation.runner import DatabaseTarget, EvalOptions, evaluate_runs
 from nl2sql_pipeline.core.evaluation.textmetrics import text_scores
 from nl2sql_pipeline.core.predictions import PredictionRuns, PredictionSet
@@ -75,6 +76,11 @@ def _load_run(path: Path, gold: list, label: str) -> tuple[PredictionSet, list[s
         outputs = [row.predict for row in rows]
         return prediction_set(gold, outputs, label=label, model=str(path), source="llamafactory"), [r.label for r in rows]
     return prediction_set(gold, read_spider_predictions(path), label=label, model=str(path), source="spider"), None
+
+
+def _scratch_urls(args: argparse.Namespace, db_ids: set[str]) -> dict[str, str]:
+    """Scratch database URLs (from `scratch_url_env`) of the configured databases that name one."""
+    return scratch_urls(load_databases(args.config).databases, db_ids) if args.config is not None else {}
 
 
 def _targets(args: argparse.Namespace, gold: list) -> dict[str, DatabaseTarget]:
@@ -120,11 +126,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         for g in gold:
             by_db.setdefault(g.database, []).append(g.gold_sql)
         targets, built = with_neighbours(targets, by_db, args.neighbours, args.neighbour_dir or nl2sql_home() / "neighbours",
-                                         seed=args.seed)
+                                         seed=args.seed, scratch=_scratch_urls(args, set(targets)))
         kept = sum(len(b.paths) for b in built)
         print(f"neighbour databases: {kept} for {len(built)} database(s), seed {args.seed}; near-miss variants the "
               f"databases alone cannot tell apart: {sum(b.variants - b.caught_by_source for b in built)}, of which the "
               f"neighbours tell apart {sum(b.caught_by_neighbours for b in built)}")
+        for note in [b.dialect_note for b in built if b.dialect_note]:
+            print(f"note: {note}")
     options = EvalOptions(semantics=args.semantics, strip_distinct=args.strip_distinct, timeout_s=args.timeout,
                           row_cap=args.row_cap, workers=args.workers, gold_hygiene=not args.no_gold_hygiene,
                           ves_repeats=args.ves_repeats)

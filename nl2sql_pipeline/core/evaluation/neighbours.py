@@ -49,7 +49,9 @@ class NeighbourSet(BaseModel):
     caught_by_source: int  # variants whose result on the source already differs from the gold's
     caught_by_neighbours: int  # of the others, told apart by at least one kept copy
     build_s: float
-    dialect_note: str | None = None  # set when the source's engine is not SQLite
+    dialect_note: str | None = None  # set when the copies run on another engine than the source
+    neighbour_dialect: str | None = None  # "sqlite" for SQLite copies of a server database
+    namespaces: list[str] = []  # scratch schemas/databases holding the copies (URLs rebuilt from the environment)
 
 
 def _connect_ro(path: Path) -> sqlite3.Connection:
@@ -194,19 +196,22 @@ class NeighbourIndex(BaseModel):
     def version(self) -> str:
         return sha256_text("|".join(sorted(f"{s.database}:{s.version}" for s in self.sets)))[:16]
 
-    def attach(self, targets: Mapping[str, DatabaseTarget]) -> dict[str, DatabaseTarget]:
-        """The targets with their neighbours, where a kept set was built from the same source file."""
+    def attach(self, targets: Mapping[str, DatabaseTarget], scratch: Mapping[str, str] | None = None) -> dict[str, DatabaseTarget]:
+        """The targets with their neighbours, where a kept set was built from the same source."""
         from nl2sql_pipeline.core.connection import sqlite_url
+        from nl2sql_pipeline.core.evaluation.server_neighbours import namespace_url, same_source
 
         out = dict(targets)
         for s in self.sets:
             target = targets.get(s.database)
-            source = sqlite_source(target.url) if target else None
-            if target is None or source is None or source.resolve() != Path(s.source).resolve():
+            if target is None or not same_source(target.url, s.source):
                 continue
-            if all(Path(p).is_file() for p in s.paths):
-                urls = [sqlite_url(Path(p), read_only=True).render_as_string() for p in s.paths]
+            if s.namespaces and (scratch or {}).get(s.database):
+                urls = [namespace_url((scratch or {})[s.database], ns) for ns in s.namespaces]
                 out[s.database] = target.model_copy(update={"neighbours": urls})
+            elif all(Path(p).is_file() for p in s.paths):
+                urls = [sqlite_url(Path(p), read_only=True).render_as_string() for p in s.paths]
+                out[s.database] = target.model_copy(update={"neighbours": urls, "neighbour_dialect": s.neighbour_dialect})
         return out
 
 
@@ -231,23 +236,26 @@ def sqlite_source(url: str) -> Path | None:
 
 
 def with_neighbours(
-    targets: Mapping[str, DatabaseTarget], gold: Mapping[str, Sequence[str]], n: int, workdir: Path, *, seed: int = 0
+    targets: Mapping[str, DatabaseTarget], gold: Mapping[str, Sequence[str]], n: int, workdir: Path, *, seed: int = 0,
+    scratch: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, DatabaseTarget], list[NeighbourSet]]:
     """The targets with `n` neighbours each (built or reused under `workdir`), and what was built.
 
-    `gold` maps each database to its gold queries (the probes of the distillation).
+    `gold` maps each database to its gold queries (the probes of the distillation); `scratch`
+    maps a PostgreSQL/MariaDB database to the URL of its scratch database, if it has one.
     """
     from nl2sql_pipeline.core.connection import sqlite_url
+    from nl2sql_pipeline.core.evaluation.server_neighbours import build_server_neighbours
 
     out: dict[str, DatabaseTarget] = {}
     sets: list[NeighbourSet] = []
     for name, target in sorted(targets.items()):
         source = sqlite_source(target.url)
         if source is None:
-            raise NeighbourError(
-                f"Database {name!r} is not SQLite: neighbour databases are built for SQLite sources only so far.",
-                "evaluate with --neighbours 0 for this database, or export it to SQLite and pass that file.",
-            )
+            out[name], built = build_server_neighbours(name, target, workdir, n, list(gold.get(name, [])), seed=seed,
+                                                       scratch_url=(scratch or {}).get(name))
+            sets.append(built)
+            continue
         built = build_neighbours(name, source, workdir, n, gold.get(name, []), seed=seed)
         sets.append(built)
         urls = [sqlite_url(Path(p), read_only=True).render_as_string() for p in built.paths]

@@ -53,7 +53,8 @@ class DatabaseTarget(BaseModel):
 
     url: str
     dialect: str
-    neighbours: list[str] = []  # URLs of neighbour databases (same schema, same dialect)
+    neighbours: list[str] = []  # URLs of neighbour databases (same schema)
+    neighbour_dialect: str | None = None  # their dialect when not the database's (SQLite copies of a server)
 
 
 class EvalOptions(BaseModel):
@@ -248,7 +249,7 @@ def _gold_flag(executor: ReadOnlyExecutor, target: DatabaseTarget, gold_sql: str
             flag = None
         if flag == "empty" and target.neighbours and any(
             _execute(_executor(n, options), n, gold_sql, keep=True).rows
-            for n in (DatabaseTarget(url=url, dialect=target.dialect) for url in target.neighbours)
+            for n in (DatabaseTarget(url=url, dialect=target.neighbour_dialect or target.dialect) for url in target.neighbours)
         ):
             flag = None  # empty here, not on a neighbour: test-suite accuracy can judge it
         if flag is None and options.gold_hygiene:
@@ -264,8 +265,14 @@ def _on_neighbours(target: DatabaseTarget, gold_sql: str, pred_sql: str, options
     """Whether the prediction also matches on every neighbour (one where the gold itself fails
     or is cut off cannot judge and is skipped), and on how many it was run."""
     checked = 0
+    dialect = target.neighbour_dialect or target.dialect
+    if dialect != target.dialect:  # copies on another engine: both queries transpiled alike
+        try:
+            gold_sql, pred_sql = (sqlglot.transpile(q, read=target.dialect, write=dialect)[0] for q in (gold_sql, pred_sql))
+        except SqlglotError:
+            return True, 0  # the copies cannot judge what sqlglot cannot carry over: the database's verdict stands
     for url in target.neighbours:
-        neighbour = DatabaseTarget(url=url, dialect=target.dialect)
+        neighbour = DatabaseTarget(url=url, dialect=dialect)
         executor = _executor(neighbour, options)
         gold = _execute(executor, neighbour, gold_sql, keep=True)
         if not gold.ok or gold.truncated:
