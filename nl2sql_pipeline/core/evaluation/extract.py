@@ -65,6 +65,8 @@ def extract(output: str) -> Extraction:
     region = _fence_body(text)
     if region is None:
         region = text
+    if not _WRITE.search(region):  # masking only removes matches: no write anywhere, nothing unsafe
+        return Extraction(sql=_first_statement(_from_prose(region)))
     span = _sql_span(region)
     if span is not None:
         found = _writing_statement(span)
