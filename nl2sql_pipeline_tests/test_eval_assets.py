@@ -186,3 +186,20 @@ def test_golden_set_is_scored_apart_and_gates_promotion(tmp_path: Path, adapter_
     check = _check(result, "beats_base_on_golden_set")
     assert check.passed is passed and check.severity == dg.AssetCheckSeverity.ERROR
     assert "golden:lf_predictions: adapter:" in check.metadata["verdict"].value
+
+
+def test_a_golden_question_seen_in_training_fails_the_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    golden_dir = _golden_dir(tmp_path)
+    first = json.loads((golden_dir / "concert_singer.jsonl").read_text("utf-8").splitlines()[0])
+    dataset = Path(os.environ["NL2SQL_HOME"]) / "dataset"
+    dataset.mkdir(parents=True, exist_ok=True)
+    (dataset / "samples.jsonl").write_text(json.dumps({"database": "concert_singer", "split": "train", "question": first["question"],
+                                                       "sql": first["sql"]}, ensure_ascii=False) + "\n", encoding="utf-8")
+    gold_sql = [g.gold_sql for g in DEV]
+    result = _materialize_all(tmp_path, _dev_producer(["SELECT 1"] * len(DEV), gold_sql), {
+        "eval_predictions": {"golden_dir": str(golden_dir), "use_neighbours": False}})
+    assert result.success
+    check = _check(result, "beats_base_on_golden_set")
+    assert not check.passed and "in the training split" in check.metadata["verdict"].value

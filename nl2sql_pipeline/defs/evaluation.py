@@ -175,6 +175,7 @@ def eval_predictions(
     notes = []
     index = json_io_manager.load_previous(dg.AssetKey("neighbour_databases"), None) if config.use_neighbours else None
     golden_items = golden.read_golden_dir(Path(config.golden_dir)) if config.golden_dir else []
+    leaks = golden.leaked(golden_items, golden.training_questions(nl2sql_home() / "dataset" / "samples.jsonl"))
     for source in PREDICTION_SOURCES:
         runs = json_io_manager.load_previous(dg.AssetKey(source), None)
         if runs is None:
@@ -206,7 +207,10 @@ def eval_predictions(
         )
     for note in notes:
         context.log.warning(note)
-    value = EvalResults(runs=scored, options=options, notes=notes)
+    value = EvalResults(runs=scored, options=options, notes=notes,
+                        golden_leaks=[f"{item.database}: {item.question}" for item in leaks])
+    if leaks:
+        context.log.warning(f"{len(leaks)} golden question(s) are also in the training split: the golden set must be held out")
     context.add_output_metadata({
         f"{r.source}/{r.label} exec match %": round(100 * sum(v.match for v in r.verdicts if v.executable)
                                                     / max(1, sum(v.executable for v in r.verdicts)), 2)
@@ -268,6 +272,10 @@ def eval_metrics(context: dg.AssetExecutionContext, config: PromotionConfig, eva
         metadata={"regressions": "; ".join(regressions) or "none", "compared_sources": len(value.pairs())},
     )
     verdict = _golden_verdict(runs, config, previous)
+    if eval_predictions.golden_leaks:  # a golden pair the model trained on proves nothing
+        verdict = golden.PromotionVerdict(passed=False, lines=[
+            f"{len(eval_predictions.golden_leaks)} golden question(s) are in the training split, e.g. "
+            f"{eval_predictions.golden_leaks[0]}", *verdict.lines])
     yield dg.AssetCheckResult(
         check_name="beats_base_on_golden_set",
         passed=verdict.passed,

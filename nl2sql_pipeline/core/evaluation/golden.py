@@ -83,6 +83,14 @@ def promote(reviewed: Sequence[GoldenItem], folder: Path) -> list[Path]:
     return written
 
 
+def training_questions(samples_jsonl: Path) -> list[tuple[str, str]]:
+    """(database, question) of the training split in the exported dataset's samples.jsonl."""
+    if not Path(samples_jsonl).is_file():
+        return []
+    rows = (json.loads(line) for line in Path(samples_jsonl).read_text(encoding="utf-8").splitlines() if line.strip())
+    return [(r["database"], r["question"]) for r in rows if r.get("split") == "train"]
+
+
 def leaked(golden: Sequence[GoldenItem], training_questions: Iterable[tuple[str, str]]) -> list[GoldenItem]:
     """Golden items whose (database, question) also appears in the training data."""
     seen = {(db, _key(q)) for db, q in training_questions}

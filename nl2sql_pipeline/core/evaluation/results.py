@@ -29,6 +29,7 @@ class EvalResults(BaseModel):
     runs: list[ScoredRun]
     options: EvalOptions
     notes: list[str] = []
+    golden_leaks: list[str] = []  # golden questions also in the training split ("db: question")
 
     def __len__(self) -> int:
         return sum(len(r.verdicts) for r in self.runs)
