@@ -38,8 +38,8 @@ from nl2sql_pipeline.core.evaluation.compare import (
     spider_postprocess,
     strip_distinct,
 )
-from nl2sql_pipeline.core.evaluation import hygiene
-from nl2sql_pipeline.core.evaluation.bird import soft_f1, time_ratio, ves_reward
+from nl2sql_pipeline.core.evaluation import hygiene, suite
+from nl2sql_pipeline.core.evaluation.bird import soft_f1
 from nl2sql_pipeline.core.evaluation.extract import extract
 from nl2sql_pipeline.core.execution import ExecutionResult, ReadOnlyExecutor
 from nl2sql_pipeline.core.hardness import HardnessError, spider_hardness
@@ -240,67 +240,21 @@ def _prepare(sql: str, options: EvalOptions, dialect: str) -> str:
     return strip_distinct(sql, dialect) if options.strip_distinct else sql
 
 
-def _gold_flag(executor: ReadOnlyExecutor, target: DatabaseTarget, gold_sql: str, gold: ExecutionResult,
-               options: EvalOptions) -> hygiene.GoldFlag | None:
+def _run_on(options: EvalOptions) -> suite.Run:
+    def run(url: str, dialect: str, sql: str, keep: bool) -> ExecutionResult:
+        target = DatabaseTarget(url=url, dialect=dialect)
+        return _execute(_executor(target, options), target, sql, keep=keep)
+
+    return run
+
+
+def _gold_flag(target: DatabaseTarget, gold_sql: str, gold: ExecutionResult, options: EvalOptions) -> hygiene.GoldFlag | None:
     key = (target.url, gold_sql)
     if key not in _GOLD_FLAGS:
-        flag = hygiene.result_flag(gold)
-        if flag == "empty" and not options.gold_hygiene:
-            flag = None
-        if flag == "empty" and target.neighbours and any(
-            _execute(_executor(n, options), n, gold_sql, keep=True).rows
-            for n in (DatabaseTarget(url=url, dialect=target.neighbour_dialect or target.dialect) for url in target.neighbours)
-        ):
-            flag = None  # empty here, not on a neighbour: test-suite accuracy can judge it
-        if flag is None and options.gold_hygiene:
-            probe = hygiene.tie_probe(gold_sql, target.dialect)
-            if probe is not None:
-                rows = executor.execute(probe[0])
-                flag = "tie-dependent" if rows.ok and hygiene.ties_at_cut(rows.rows, probe[1], probe[2]) else None
-        _GOLD_FLAGS[key] = flag
+        _GOLD_FLAGS[key] = suite.gold_flag(_run_on(options), target.url, target.dialect, target.neighbours,
+                                           target.neighbour_dialect or target.dialect, gold_sql, gold,
+                                           check_hygiene=options.gold_hygiene)
     return _GOLD_FLAGS[key]
-
-
-def _on_neighbours(target: DatabaseTarget, gold_sql: str, pred_sql: str, options: EvalOptions) -> tuple[bool, int]:
-    """Whether the prediction also matches on every neighbour (one where the gold itself fails
-    or is cut off cannot judge and is skipped), and on how many it was run."""
-    checked = 0
-    dialect = target.neighbour_dialect or target.dialect
-    if dialect != target.dialect:  # copies on another engine: both queries transpiled alike
-        try:
-            gold_sql, pred_sql = (sqlglot.transpile(q, read=target.dialect, write=dialect)[0] for q in (gold_sql, pred_sql))
-        except SqlglotError:
-            return True, 0  # the copies cannot judge what sqlglot cannot carry over: the database's verdict stands
-    for url in target.neighbours:
-        neighbour = DatabaseTarget(url=url, dialect=dialect)
-        executor = _executor(neighbour, options)
-        gold = _execute(executor, neighbour, gold_sql, keep=True)
-        if not gold.ok or gold.truncated:
-            continue
-        checked += 1
-        pred = _execute(executor, neighbour, pred_sql, keep=False)
-        if not pred.ok or pred.truncated or not results_match(
-            gold.rows, pred.rows, order_matters=gold_orders(gold_sql), semantics=options.semantics
-        ):
-            return False, checked
-    return True, checked
-
-
-def _ves(executor: ReadOnlyExecutor, gold_sql: str, pred_sql: str, gold: ExecutionResult, pred: ExecutionResult,
-         options: EvalOptions) -> float:
-    """R-VES reward from `ves_repeats` fresh timings of both queries (all within one timeout)."""
-    gold_times, pred_times = [gold.elapsed_s], [pred.elapsed_s]
-    spent = 0.0
-    for _ in range(options.ves_repeats):
-        if spent > options.timeout_s:
-            break
-        g, p = executor.execute(gold_sql), executor.execute(pred_sql)
-        if not (g.ok and p.ok):
-            break
-        gold_times.append(g.elapsed_s)
-        pred_times.append(p.elapsed_s)
-        spent += g.elapsed_s + p.elapsed_s
-    return ves_reward(time_ratio(gold_times, pred_times), True)
 
 
 def _judge(label: str, item: PredictionItem, targets: Mapping[str, DatabaseTarget], options: EvalOptions) -> ItemVerdict:
@@ -320,7 +274,7 @@ def _judge(label: str, item: PredictionItem, targets: Mapping[str, DatabaseTarge
     gold_sql = _prepare(item.gold_sql, options, target.dialect)
     gold = _execute(executor, target, gold_sql, keep=True)
     verdict.gold_elapsed_s = gold.elapsed_s
-    verdict.gold_flag = _gold_flag(executor, target, gold_sql, gold, options)
+    verdict.gold_flag = _gold_flag(target, gold_sql, gold, options)
     if not gold.ok or gold.truncated:
         verdict.executable = False
         verdict.error = f"gold query failed: {gold.error}" if not gold.ok else f"gold result exceeds row_cap={options.row_cap}"
@@ -352,6 +306,9 @@ def _judge(label: str, item: PredictionItem, targets: Mapping[str, DatabaseTarge
         verdict.single_db_match = verdict.match
         verdict.soft_f1 = soft_f1(pred.rows, gold.rows)
         if verdict.match and target.neighbours:
-            verdict.match, verdict.neighbours_checked = _on_neighbours(target, gold_sql, pred_sql_run, options)
-        verdict.ves_reward = _ves(executor, gold_sql, pred_sql_run, gold, pred, options) if verdict.match else 0.0
+            verdict.match, verdict.neighbours_checked = suite.on_neighbours(
+                _run_on(options), target.dialect, target.neighbours, target.neighbour_dialect or target.dialect,
+                gold_sql, pred_sql_run, options.semantics)
+        verdict.ves_reward = suite.ves(executor.execute, gold_sql, pred_sql_run, gold, pred, repeats=options.ves_repeats,
+                                       timeout_s=options.timeout_s) if verdict.match else 0.0
     return verdict
