@@ -235,7 +235,7 @@ def _chart_markdown(path: Path) -> str:
     group_name=GROUP,
     kinds={"python"},
     io_manager_key="json_io_manager",
-    code_version=code_version(report, chart, results),
+    code_version=code_version(report, chart, results, taxonomy, golden),
     check_specs=[dg.AssetCheckSpec("adapter_not_worse", asset="eval_metrics",
                                    description="The adapter's execution match is not below the base model's."),
                  dg.AssetCheckSpec("beats_base_on_golden_set", asset="eval_metrics",

@@ -267,10 +267,7 @@ def fuzz_rows(schema: SourceSchema, literals: dict[str, list[Any]], rng: random.
                     row[column] = value
         rows = [r for r in rows if all(r[c] is not None for c in table.primary_key)
                 and all(r[c] is not None for c in table.not_null if c in r)]
-        rows = _dedupe(rows, keys)[:size]
-        if table.foreign_keys and not rows and table.row_count:
-            rows = []
-        out[name] = rows
+        out[name] = _dedupe(rows, keys)[:size]
     _close_cycles(schema, out, rng)
     return out
 
