@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nl2sql_pipeline.core.ask.answer import AskConfig, answer_question, unsafe_output
+from nl2sql_pipeline.core.ask.answer import AskConfig, answer_question
 from nl2sql_pipeline.core.ask.cli import main as ask_main
 from nl2sql_pipeline.core.ask.model import ChatEndpoint, OpenAIChatModel
 from nl2sql_pipeline.core.ask.schema import schema_for
@@ -86,11 +86,14 @@ def test_unsafe_answers_are_refused_without_a_correction_round(scripted: list[Sc
 
 @pytest.mark.parametrize("output", [
     "SELECT name FROM singer WHERE name = 'Update x set'",  # words inside a literal
-    "You can execute this query:\nSELECT count(*) FROM singer",
-    "SELECT created_at FROM t  -- the create date",
+    "You can execute this query:\nSELECT name FROM singer",
+    "SELECT name FROM singer  -- create the list",
 ])
-def test_clean_answers_are_not_called_unsafe(output: str) -> None:
-    assert unsafe_output(output, "sqlite") is None
+def test_clean_answers_run(scripted: list[Scripted], output: str) -> None:
+    server = scripted_answers([output])
+    scripted.append(server)
+    answer = answer_question("?", schema_for(demo_db()), model_at(server), AskConfig(max_corrections=0))
+    assert answer.failed != "unsafe" and answer.attempts[0].failed in (None, "execution")
 
 
 def test_self_consistency_takes_the_majority_result(scripted: list[Scripted]) -> None:

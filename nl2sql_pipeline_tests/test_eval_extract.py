@@ -52,6 +52,11 @@ def test_clean_outputs_are_not_unsafe(case: dict) -> None:
         "```sql\nSELECT 1\n```\nNote: never run DELETE FROM singer on production.",
         "SELECT alter FROM sänger ORDER BY alter",  # spider-de names a column `alter`
         "SELECT replace(name, 'a', 'b'), insert_date FROM t",
+        "You can execute this query:\nSELECT name FROM singer",  # prose before the SQL names a write
+        "Here is the query to look into the singers:\nSELECT name FROM singer",
+        "I will not insert anything. SELECT count(*) FROM singer",
+        "Let me update the list.\n```sql\nSELECT name FROM singer\n```",
+        "我们先grant一下思路：\nSELECT name FROM singer",
     ],
 )
 def test_prose_and_names_that_mention_writes_stay_queries(output: str) -> None:

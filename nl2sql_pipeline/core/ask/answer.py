@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from nl2sql_pipeline.core.ask.schema import AskSchema
-from nl2sql_pipeline.core.evaluation.extract import extract_sql
+from nl2sql_pipeline.core.evaluation.extract import extract
 from nl2sql_pipeline.core.validation.dedup import result_fingerprint
 from nl2sql_pipeline.core.validation.schema import unresolved
 from nl2sql_pipeline.core.validation.syntax import parse_query
@@ -147,10 +147,10 @@ def _try(output: str, round_no: int, schema: AskSchema, config: AskConfig, answe
     """Check and run one candidate; records its attempt and returns it when it executed."""
     emit("validating", {"round": round_no})
     started = time.perf_counter()
-    sql = extract_sql(output)
+    sql, unsafe = extract(output)
     attempt = Attempt(round=round_no, output=output, sql=sql)
     answer.attempts.append(attempt)
-    attempt.failed, attempt.error = _static_problem(sql, output, schema)
+    attempt.failed, attempt.error = ("unsafe", unsafe) if unsafe else _static_problem(sql, schema)
     times.validation_s += time.perf_counter() - started
     if attempt.failed:
         return None
@@ -165,11 +165,9 @@ def _try(output: str, round_no: int, schema: AskSchema, config: AskConfig, answe
     return _Run(attempt, result.columns, result.rows, result.truncated)
 
 
-def _static_problem(sql: str, output: str, schema: AskSchema) -> tuple[Failure | None, str | None]:
-    """Why a candidate must not run, before it reaches the engine."""
-    unsafe = unsafe_output(output, schema.dialect)
-    if unsafe:
-        return "unsafe", unsafe
+def _static_problem(sql: str, schema: AskSchema) -> tuple[Failure | None, str | None]:
+    """Why a query must not run, before it reaches the engine (writing statements are caught by
+    the extraction already; the gate's refusals here are forbidden functions and the like)."""
     if not _QUERY_START.match(sql):
         return "syntax", "the answer holds no SQL query (SELECT ... or WITH ...)"
     tree, verdict = parse_query(sql, schema.dialect)
@@ -182,31 +180,7 @@ def _static_problem(sql: str, output: str, schema: AskSchema) -> tuple[Failure |
     return ("schema", "; ".join(problems)) if problems else (None, None)
 
 
-# A statement that writes or defines, anywhere in the answer: `CREATE VIEW v AS SELECT ...` holds
-# a query, and taking it out would turn an unsafe answer into a harmless-looking one.
-_WRITES = re.compile(
-    r"\b(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE\s+[\w\"`.\[\]]+\s+SET|DELETE\s+FROM|MERGE\s+INTO"
-    r"|CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?(?:TABLE|VIEW|TRIGGER|INDEX|FUNCTION|PROCEDURE|SCHEMA|DATABASE|RULE|EXTENSION|ROLE|USER)"
-    r"|DROP\s+(?:TABLE|VIEW|TRIGGER|INDEX|FUNCTION|PROCEDURE|SCHEMA|DATABASE|ROLE|USER)|ALTER\s+(?:TABLE|DATABASE|ROLE|USER|SYSTEM)"
-    r"|TRUNCATE\s+(?:TABLE\s+)?[\w\"`]|(?:GRANT|REVOKE)\s+(?:SELECT|INSERT|UPDATE|DELETE|ALL|USAGE|EXECUTE)\b|PRAGMA\s+\w"
-    r"|ATTACH\s+(?:DATABASE\s+)?['\"]|DETACH\s+(?:DATABASE\s+)?\w"
-    r"|COPY\s+[\w\".]+\s*(?:\([^)]*\)\s*)?(?:TO|FROM)\s+(?:'|STDOUT|STDIN|PROGRAM)|LOAD\s+DATA|CALL\s+[\w.]+\s*\("
-    r"|EXEC(?:UTE)?\s+[\w.]+\s*(?:\(|@|'|;|$)|SELECT\b[^;]*\bINTO\s+(?:OUTFILE|DUMPFILE))",
-    re.I | re.M,
-)
-
-
-_LITERAL = re.compile(r"'(?:[^']|'')*'")
-_QUERY_START = re.compile(r"\s*(?:\(\s*)*(?:SELECT|WITH)\b", re.I)
-
-
-def unsafe_output(output: str, dialect: str) -> str | None:
-    """A reason when the model wrote a statement that writes or defines, wherever the query sits
-    (string literals are not statements: `name = 'update x set'` is a value)."""
-    match = _WRITES.search(_LITERAL.sub("''", output))
-    if match is None:
-        return None
-    return f"the answer holds a statement that writes or defines ({' '.join(match.group().split()[:2]).upper()}...)"
+_QUERY_START = re.compile(r"\s*(?:\(\s*)*(?:SELECT|WITH|VALUES)\b", re.I)
 
 
 def _vote(runs: list[_Run]) -> tuple[_Run, int]:

@@ -137,6 +137,10 @@ _WRITE = re.compile(
     r"|ALTER\s+SYSTEM\b|DO\s+\$)",
     re.I,
 )
+# A writing statement starts a line, follows a label ("SQL:", "答案："), a ";", a "(" (a writing
+# CTE) or a sentence's end; elsewhere the word is prose ("look into", "execute this query").
+_WRITE_HEAD = re.compile(r"(?:^|[;:：>(]|[.!?。！？]\s)[ \t]*(?P<stmt>" + _WRITE.pattern + ")", re.I | re.M)
+_LABEL_END = re.compile(r"[:：]\s*$")  # "Here is the query:" introduces SQL; it is not part of it
 _MASKED = re.compile(r"'(?:[^']|'')*'?|\"[^\"]*\"?|`[^`]*`?|\[[^\]]*\]?|--[^\n]*|#[^\n]*|/\*.*?(?:\*/|\Z)|\$\$.*?(?:\$\$|\Z)", re.S)
 # A line that starts a statement of its own (so a blank line before it does not end the SQL).
 _STATEMENT_LINE = re.compile(r"^\s*(?:" + _QUERY + r"|[A-Z]+\s+(?:OR\s+\w+\s+)?(?:INTO|FROM|TABLE|VIEW|\w+\s+SET)\b|"
@@ -154,13 +158,14 @@ def _sql_span(region: str) -> str | None:
     that do not read as prose, forward over statements until prose. None without any SQL."""
     masked = _mask(region)
     query = _START.search(region) or _ANY_START.search(region)
-    write = _WRITE.search(masked)
+    write = _WRITE_HEAD.search(masked)  # prose ("look into", "execute this") starts no statement
     if query is None and write is None:
         return None
-    start = min(m.start() for m in (query, write) if m is not None)
+    starts = {_WRITE_HEAD: "stmt", _START: 1}
+    start = min(m.start(starts.get(m.re, 0)) for m in (query, write) if m is not None)
     lines = region[:start].split("\n")
     head = [lines.pop()]  # the text before the statement on its own line
-    while lines and lines[-1].strip() and not _is_prose(lines[-1]):
+    while lines and lines[-1].strip() and not _is_prose(lines[-1]) and not _LABEL_END.search(lines[-1]):
         head.insert(0, lines.pop())
     rest = region[start:].split("\n")
     body = [rest.pop(0)]
@@ -180,16 +185,22 @@ def _sql_span(region: str) -> str | None:
 def _writing_statement(span: str) -> tuple[str, str] | None:
     """(the statement, why) for the first statement of `span` that writes or defines."""
     masked = _mask(span)
-    match = _WRITE.search(masked)
-    if match is None:
+    head = _WRITE_HEAD.search(masked)
+    anywhere = _WRITE.search(masked)
+    if head is not None:
+        found, start = head.group("stmt"), head.start("stmt")
+    elif anywhere is not None and anywhere.group("into"):  # SELECT ... INTO sits inside a query
+        found, start = anywhere.group(), anywhere.start()
+    else:
         return None
-    begin = max(masked.rfind(c, 0, match.start()) for c in ";:：") + 1  # after a label ("SQL:")
-    end = masked.find(";", match.end())
+    match = head or anywhere
+    begin = max(masked.rfind(c, 0, start) for c in ";:：") + 1  # after a label ("SQL:")
+    end = masked.find(";", start + len(found))
     statement = span[begin : end if end >= 0 else len(span)].strip()
-    if match.group("into") and not re.search(r"\b(?:INSERT|REPLACE|MERGE|UPSERT)\b", masked[begin : match.start()], re.I):
+    if match.group("into") and not re.search(r"\b(?:INSERT|REPLACE|MERGE|UPSERT)\b", masked[begin:start], re.I):
         return statement, "SELECT ... INTO creates a table or writes a file; it is not a query"
-    keyword = match.group().split()[0].upper()
+    keyword = found.split()[0].upper()
     if match.group("create") or match.group("drop"):
-        target = re.search(_OBJECT, match.group(), re.I)
+        target = re.search(_OBJECT, found, re.I)
         keyword += " " + " ".join(target.group().split()).upper() if target else ""
     return statement, f"{keyword} defines or writes; a query inside it is not the answer"
