@@ -180,3 +180,18 @@ def test_page_in_chromium_asks_shows_rows_and_feedback_becomes_training_data(scr
     assert raw.samples[0].source == "feedback" and raw.samples[0].question == "Who are the three oldest singers?"
     candidates = feedback_path("concert_singer").with_suffix(".golden_candidates.jsonl").read_text().splitlines()
     assert json.loads(candidates[0])["sql"] == pairs.accepted[0].sql
+
+    # a person promotes the candidate into the golden set: from then on it scores, it never trains
+    from nl2sql_pipeline.core.config import nl2sql_home
+    from nl2sql_pipeline.core.evaluation.golden import GoldenItem, promote
+
+    item = json.loads(candidates[0])
+    promote([GoldenItem(database="concert_singer", **item)], nl2sql_home() / "golden")
+    again = dg.materialize(
+        [db_metadata, table_cards, feedback_pairs, topic_plan, raw_samples], partition_key="concert_singer",
+        resources={"databases": DatabasesResource(config_path=str(config)), "llm": LLMResource(),
+                   "json_io_manager": PydanticJsonIOManager(base_dir=str(tmp_path / "assets"))},
+    )
+    assert again.success
+    assert again.output_for_node("feedback_pairs").held_out == ["Who are the three oldest singers?"]
+    assert not [s for s in again.output_for_node("raw_samples").samples if s.source == "feedback"]

@@ -63,7 +63,7 @@ class EvalConfig(dg.Config):
     use_neighbours: bool = True  # judge matches on neighbour_databases when it is materialized
     gold_hygiene: bool = True
     ves_repeats: int = 0
-    golden_dir: str = ""  # <database>.jsonl / .csv golden sets, scored apart
+    golden_dir: str = ""  # <database>.jsonl / .csv golden sets, scored apart ("": $NL2SQL_HOME/golden if it exists)
 
 
 class EvaluationInputError(Nl2SqlError):
@@ -174,7 +174,8 @@ def eval_predictions(
     scored: list[ScoredRun] = []
     notes = []
     index = json_io_manager.load_previous(dg.AssetKey("neighbour_databases"), None) if config.use_neighbours else None
-    golden_items = golden.read_golden_dir(Path(config.golden_dir)) if config.golden_dir else []
+    folder = golden.golden_folder(config.golden_dir)
+    golden_items = golden.read_golden_dir(folder) if folder else []
     leaks = golden.leaked(golden_items, golden.training_questions(nl2sql_home() / "dataset" / "samples.jsonl"))
     for source in PREDICTION_SOURCES:
         runs = json_io_manager.load_previous(dg.AssetKey(source), None)

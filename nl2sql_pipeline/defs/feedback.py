@@ -7,6 +7,7 @@ import dagster as dg
 
 from nl2sql_pipeline.core.ask import feedback
 from nl2sql_pipeline.core.ask.feedback import FeedbackPairs, feedback_path, golden_candidates, validate_feedback
+from nl2sql_pipeline.core.evaluation.golden import golden_folder, read_golden_dir
 from nl2sql_pipeline.core.execution import executor_for
 from nl2sql_pipeline.core.fsutil import atomic_write_text
 from nl2sql_pipeline.defs.data_create import COMMON
@@ -23,6 +24,7 @@ def _feedback_metadata(pairs: FeedbackPairs) -> Mapping[str, Any]:
         "verdicts": pairs.verdicts,
         "accepted": len(pairs.accepted),
         "rejected": len(pairs.rejected),
+        "held_out_as_golden": len(pairs.held_out),
         "feedback_file": dg.MetadataValue.path(str(feedback_path(pairs.database))),
         "pairs": dg.MetadataValue.md("| verdict | question | sql |\n|---|---|---|\n" + "\n".join(rows or ["| none | | |"])),
         "notes": "\n".join(pairs.notes) or "none",
@@ -33,10 +35,14 @@ def _feedback_metadata(pairs: FeedbackPairs) -> Mapping[str, Any]:
 def feedback_pairs(context: dg.AssetExecutionContext, databases: DatabasesResource, db_metadata: Any) -> dg.Output:
     """Answers users marked correct or corrected (`nl2sql-ask`'s page and API), validated like any
     pair. They join raw_samples as `source: feedback` (train split only) and are written as
-    golden-set candidates beside the feedback file (`<database>.golden_candidates.jsonl`)."""
+    golden-set candidates beside the feedback file (`<database>.golden_candidates.jsonl`); once a
+    question is in the golden set (`$NL2SQL_HOME/golden/<database>.jsonl`), it is held out of training."""
 
     def compute(key: str) -> FeedbackPairs:
-        pairs = validate_feedback(key, upstream(context, db_metadata, key), executor_for(databases.get(key)))
+        folder = golden_folder()
+        held = [g for g in read_golden_dir(folder) if g.database == key] if folder else []
+        pairs = validate_feedback(key, upstream(context, db_metadata, key), executor_for(databases.get(key)),
+                                  golden=held)
         if pairs.accepted:
             atomic_write_text(feedback_path(key).with_suffix(".golden_candidates.jsonl"), golden_candidates(pairs))
         return pairs

@@ -13,12 +13,14 @@ import fcntl
 import json
 import re
 from datetime import datetime, timezone
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from nl2sql_pipeline.core.config import nl2sql_home
+from nl2sql_pipeline.core.evaluation.golden import GoldenItem, question_key
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.samples import RawSamples, Sample
@@ -114,16 +116,21 @@ class FeedbackPairs(BaseModel):
     verdicts: dict[str, int]
     accepted: list[Sample]
     rejected: list[dict[str, str]]  # question, sql, reason
+    held_out: list[str] = Field(default_factory=list)  # questions already in the golden set: never trained on
     notes: list[str] = Field(default_factory=list)
 
 
 def validate_feedback(database: str, meta: SchemaMetadata, executor: ReadOnlyExecutor | None,
-                      home: Path | None = None) -> FeedbackPairs:
-    """Read the feedback file and run its pairs through the same three layers as generated ones."""
+                      home: Path | None = None, golden: Sequence[GoldenItem] = ()) -> FeedbackPairs:
+    """Read the feedback file and run its pairs through the same three layers as generated ones.
+    A question the golden set already holds is held out: a pair scores a model or trains it, never both."""
     from nl2sql_pipeline.core.validation import validate_samples
 
     events, notes = read_feedback(database, home)
     samples = feedback_samples(events)
+    golden_keys = {question_key(g.question) for g in golden if g.database == database}
+    held = sorted({s.question for s in samples if question_key(s.question) in golden_keys})
+    samples = [s for s in samples if question_key(s.question) not in golden_keys]
     checked = validate_samples(RawSamples(database=database, dialect=meta.dialect, samples=samples), meta, executor)
     verdicts: dict[str, int] = {}
     for event in events:
@@ -134,7 +141,7 @@ def validate_feedback(database: str, meta: SchemaMetadata, executor: ReadOnlyExe
         rejected=[{"question": v.sample.question, "sql": v.sample.sql,
                    "reason": f"{v.failed_layer}: {v.reason}" if v.failed_layer else f"duplicate: {v.duplicate_reason}"}
                   for v in checked.items if not v.accepted],
-        notes=notes,
+        held_out=held, notes=notes,
     )
 
 

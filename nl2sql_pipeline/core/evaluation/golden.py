@@ -1,6 +1,6 @@
 """A golden set per database: human-verified (question, SQL) pairs held out from training.
 
-Files: `<golden_dir>/<database>.jsonl` (one {"question", "sql", "note"?} object a line) or
+Files: `<golden_dir>/<database>.jsonl` (golden_dir defaults to `$NL2SQL_HOME/golden`) (one {"question", "sql", "note"?} object a line) or
 `<database>.csv` (header `question,sql[,note]`). Pairs can also be promoted from reviewed dev
 pairs (`promote`). A golden item is scored on the predictions made for the same question of the
 same database, with the golden SQL as the gold, apart from the dev split; `promotion_verdict`
@@ -29,8 +29,18 @@ class GoldenItem(BaseModel):
     note: str = ""
 
 
-def _key(question: str) -> str:
+def question_key(question: str) -> str:
     return " ".join(question.split()).casefold()
+
+
+def golden_folder(configured: str = "") -> Path | None:
+    """The golden-set folder: the configured one, else `$NL2SQL_HOME/golden` when it exists."""
+    from nl2sql_pipeline.core.config import nl2sql_home
+
+    if configured:
+        return Path(configured)
+    default = nl2sql_home() / "golden"
+    return default if default.is_dir() else None
 
 
 def read_golden_file(path: Path, database: str) -> list[GoldenItem]:
@@ -75,8 +85,8 @@ def promote(reviewed: Sequence[GoldenItem], folder: Path) -> list[Path]:
     for database in sorted({item.database for item in reviewed}):
         path = Path(folder) / f"{database}.jsonl"
         existing = read_golden_file(path, database) if path.exists() else []
-        known = {_key(item.question) for item in existing}
-        new = [i for i in reviewed if i.database == database and _key(i.question) not in known]
+        known = {question_key(item.question) for item in existing}
+        new = [i for i in reviewed if i.database == database and question_key(i.question) not in known]
         lines = [json.dumps({"question": i.question, "sql": i.sql, "note": i.note}, ensure_ascii=False)
                  for i in [*existing, *new]]
         written.append(atomic_write_text(path, "\n".join(lines) + "\n"))
@@ -93,18 +103,18 @@ def training_questions(samples_jsonl: Path) -> list[tuple[str, str]]:
 
 def leaked(golden: Sequence[GoldenItem], training_questions: Iterable[tuple[str, str]]) -> list[GoldenItem]:
     """Golden items whose (database, question) also appears in the training data."""
-    seen = {(db, _key(q)) for db, q in training_questions}
-    return [item for item in golden if (item.database, _key(item.question)) in seen]
+    seen = {(db, question_key(q)) for db, q in training_questions}
+    return [item for item in golden if (item.database, question_key(item.question)) in seen]
 
 
 def golden_runs(runs: PredictionRuns, golden: Sequence[GoldenItem]) -> PredictionRuns:
     """Each run's predictions for the golden questions, judged against the golden SQL."""
-    by_question = {(g.database, _key(g.question)): g for g in golden}
+    by_question = {(g.database, question_key(g.question)): g for g in golden}
     out = []
     for run in runs.runs:
         items = []
         for item in run.items:
-            match = by_question.get((item.database, _key(item.question)))
+            match = by_question.get((item.database, question_key(item.question)))
             if match is not None:
                 items.append(item.model_copy(update={"gold_sql": match.sql, "index": len(items)}))
         if items:
