@@ -13,6 +13,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 from sqlglot import exp
 
 from nl2sql_pipeline.core.metadata import ColumnInfo, SchemaMetadata, TableInfo, bulk_allocation
+from nl2sql_pipeline.core.semantics.legend import describe, parse_comment
 
 _KEYS = {(False, False): "", (True, False): "PK", (False, True): "FK", (True, True): "PK,FK"}
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
@@ -131,6 +132,19 @@ def render_ddl(table: TableInfo, dialect: str) -> str:
     return header + f"CREATE TABLE {_ident(table.name, dialect)} (\n" + "\n".join(lines) + "\n);"
 
 
+@lru_cache(maxsize=65536)
+def column_note(comment: str | None) -> str:
+    """A column's comment as the card shows it: the label, then legend, unit, range and format
+    compactly (`在职状态 [1=在职, 2=离职; unit 元; range 0-1]`); a plain description as it is."""
+    if not comment:
+        return ""
+    parsed = parse_comment(comment)
+    facts = describe(parsed.values, parsed.unit, parsed.range, parsed.format)
+    if not facts or not parsed.label:
+        return comment
+    return f"{parsed.label} [{'; '.join(facts)}]"
+
+
 def _card_text(table: TableInfo, links: list[dict]) -> str:
     head = f"Table {table.name}"
     if table.comment:
@@ -141,7 +155,7 @@ def _card_text(table: TableInfo, links: list[dict]) -> str:
     lines = [head, "  columns:"]
     for c in table.columns:
         key = _KEYS[c.primary_key, c.name in fk_cols]
-        lines.append(f"  - {c.name} {c.type}" + (f" {key}" if key else "") + (f": {c.comment}" if c.comment else ""))
+        lines.append(f"  - {c.name} {c.type}" + (f" {key}" if key else "") + (f": {column_note(c.comment)}" if c.comment else ""))
     if links:
         lines.append("  links:")
         lines += [

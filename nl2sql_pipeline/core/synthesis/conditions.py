@@ -69,19 +69,27 @@ def value_cond(col: Col, sample: TableSample, witness: dict[str, Any] | None, rn
     if nulls and rng.random() < 0.3 and (ops is None or {"is-null", "not-null"} <= set(ops)):
         return Cond(col, "is-null" if w is None or rng.random() < 0.5 else "not-null")
     if values and w is not None and w in values:
-        if c.type == "boolean" or isinstance(w, bool):
+        others = [v for v in values if v != w]
+        if c.role == "flag" or c.type == "boolean" or isinstance(w, bool):
+            options.append(Cond(col, "=", (w,)))  # yes or no, nothing in between
+        elif c.role in ("category", "identifier"):
+            # Codes and identifiers are names, not quantities: equality and lists only.
             options.append(Cond(col, "=", (w,)))
-        elif c.numeric or isinstance(w, int | float) and not isinstance(w, bool):
+            if others and c.role == "category":
+                options.append(Cond(col, "in", tuple(sorted([w, rng.choice(others)], key=str))))
+                options.append(Cond(col, "!=", (rng.choice(others),)))
+        elif c.measure:
             options += [Cond(col, "=", (w,)), Cond(col, ">=", (w,)), Cond(col, "<=", (w,))]
             options += _around(col, values, w, rng)
-        elif c.temporal or _as_date(w):
+        elif c.temporal or _as_date(w) or c.role == "datetime":
             options += _around(col, values, w, rng)
             day = _as_date(w)
-            if day and c.temporal:
+            if day and c.type in ("date", "datetime"):
                 options.append(Cond(YearOf(col), "=", (day.year,)))
+            if c.numeric:
+                options.append(Cond(col, "=", (w,)))
         else:
             options.append(Cond(col, "=", (w,)))
-            others = [v for v in values if v != w]
             if others:
                 options.append(Cond(col, "in", tuple(sorted([w, rng.choice(others)], key=str))))
                 options.append(Cond(col, "!=", (rng.choice(others),)))
@@ -92,7 +100,7 @@ def value_cond(col: Col, sample: TableSample, witness: dict[str, Any] | None, rn
     if not options:
         if c.nullable:
             options.append(Cond(col, "not-null"))
-        if c.numeric and not c.key:
+        if c.measure:
             sub = Query(table=c.table, entity="", select=[Agg("avg", Col(c))])
             options.append(Cond(col, rng.choice((">sub", "<sub")), sub=sub))
     if ops is not None:
@@ -133,9 +141,9 @@ def condition(view: TableView, alias: str | None, sample: TableSample, witness: 
               rng: random.Random, exclude: set[str] = frozenset(), ops: tuple[str, ...] | None = None,
               non_key: bool = True) -> Cond | None:
     """A condition on some column of `view`, trying columns in random order."""
-    # Keys make poor filters, except optional ones (a missing manager, an unassigned employee).
+    # Identifiers make poor filters, except optional ones (a missing manager, an unassigned employee).
     cols = [c for c in view.columns if c.name not in exclude
-            and (not non_key or not c.key or sample.has_nulls(c.name) or rng.random() < 0.15)]
+            and (not non_key or not (c.key or c.identifier) or sample.has_nulls(c.name) or rng.random() < 0.05)]
     rng.shuffle(cols)
     for column in cols:
         cond = value_cond(Col(column, alias), sample, witness, rng, ops)
@@ -145,15 +153,16 @@ def condition(view: TableView, alias: str | None, sample: TableSample, witness: 
 
 
 def group_columns(view: TableView, sample: TableSample) -> list[Column]:
-    """Columns worth grouping by: repeated values (categories, cities, foreign keys)."""
+    """Columns worth grouping by: categories, flags and repeated texts (cities), never amounts,
+    dates or identifiers."""
     out = []
     for c in view.columns:
-        if c.temporal or c.type == "float":
-            continue
+        if c.temporal or c.role not in ("category", "text"):
+            continue  # flags are asked as yes/no, not grouped by
         values = sample.distinct(c.name)
         if sample.rows:
             if values and len(values) <= max(2, 0.7 * len(sample.rows)):
                 out.append(c)
-        elif c.textual or c.key:
+        elif c.role == "category":
             out.append(c)
     return out

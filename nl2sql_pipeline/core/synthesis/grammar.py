@@ -37,9 +37,9 @@ class Ctx:
 
 
 def proj(view: TableView, alias: str | None, rng: random.Random, n: int = 1, exclude: tuple[str, ...] = ()) -> list[Col]:
-    """Columns to show: mostly descriptive ones, sometimes keys."""
+    """Columns to show: mostly names and descriptive ones, rarely identifiers."""
     pool = [c for c in view.columns if c.name not in exclude]
-    weights = [1.0 if c.key else 4.0 if c.textual else 2.0 for c in pool]
+    weights = [0.5 if c.identifier else 4.0 if c.role == "text" else 2.0 for c in pool]
     chosen: list[Column] = []
     while pool and len(chosen) < n:
         c = rng.choices(pool, weights)[0]
@@ -50,8 +50,10 @@ def proj(view: TableView, alias: str | None, rng: random.Random, n: int = 1, exc
     return [Col(c, alias) for c in chosen]
 
 
-def measure(view: TableView, alias: str | None, rng: random.Random, allow_key: bool = False) -> Col | None:
-    pool = view.pick("measure") or (view.pick("numeric") if allow_key else [])
+def measure(view: TableView, alias: str | None, rng: random.Random, allow_dates: bool = False) -> Col | None:
+    """A measure (amounts, quantities); with `allow_dates` a date to sort by when none exists.
+    Codes, flags and identifiers are never measures."""
+    pool = view.pick("measure") or (view.pick("orderable") if allow_dates else [])
     return Col(rng.choice(pool), alias) if pool else None
 
 
@@ -60,6 +62,14 @@ def aggregate(view: TableView, alias: str | None, rng: random.Random) -> Agg:
     if m is None or rng.random() < 0.3:
         return Agg("count")
     return Agg(rng.choice(("sum", "avg", "min", "max")), m)
+
+
+def tie_breaker(q: Query) -> Col | None:
+    """A shown column to order ties by (stated in the question), not already an ORDER BY key;
+    names, amounts and dates only, never codes or identifiers."""
+    keys = {it for it, _ in q.order}
+    return next((it for it in q.select if isinstance(it, Col) and it not in keys and not it.column.identifier
+                 and not it.column.coded and it.column.role != "flag"), None)
 
 
 def single(ctx: Ctx, **kw: Any) -> tuple[TableView, TableSample, dict | None, Query]:

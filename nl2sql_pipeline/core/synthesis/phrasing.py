@@ -3,25 +3,53 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import random
 import re
 from typing import Any
 
-from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Item, Query, YearOf
+from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Compound, Cond, Item, Query, Tree, YearOf
+from nl2sql_pipeline.core.synthesis.schema import Column
 
-_ID_SUFFIX = re.compile(r"(\s*(编号|id|ID|号|code|no))$", re.IGNORECASE)
+_ID_SUFFIX = re.compile(r"(\s*(编号|编码|代码|id|ID|号|code|no))$", re.IGNORECASE)
+STYLES = ("formal", "colloquial", "imperative", "interrogative", "concise")
+_ZH_UNIT_GLUED = True  # 5,000元, 13%, 12.5kg: Chinese writes units without a space
+
+
+def role_label(col: Col, q: Query, views: dict) -> str | None:
+    """The role a joined row plays, from the linking column's label: `直属上级` (employees.manager_id),
+    `签约人` (sales_contracts.signer_id), `上级部门`; None when the link is the table itself."""
+    join = next((j for j in q.joins if j.right_alias == col.alias), None)
+    if join is None:
+        return None
+    left = views.get(join.step.left)
+    right = views.get(join.step.right)
+    if left is None or right is None:
+        return None
+    # Only a step from a foreign key to the referenced key names a role; the other direction
+    # reaches "the rows that point here" (an employee's contracts), named by their table.
+    if tuple(b for _, b in join.step.pairs) != right.primary_key or len(join.step.pairs) != 1:
+        return None
+    link = next((x for x in left.columns if x.name == join.step.pairs[0][0]), None)
+    if link is None:
+        return None
+    role = _ID_SUFFIX.sub("", link.label).strip()
+    return role if role and role != right.label and role != link.label else None
 
 
 def col_label(col: Col, q: Query, views: dict, language: str) -> str:
-    """A column's label, qualified by its table when the query joins and it is not the base table."""
+    """A column's label, qualified by its table (or the role the joined row plays) when the query
+    joins and it is not the base table's."""
     c = col.column
     if not q.joins or (col.alias in (None, q.alias) and c.table == q.table):
         return c.label
     table_label = views[c.table].label if c.table in views else c.table
-    if c.table == q.table:  # self join: name the other row by the linking column ("manager")
-        link = next((j.step.pairs[0][0] for j in q.joins if j.right_alias == col.alias), "")
-        link_col = next((x for x in views[c.table].columns if x.name == link), None)
-        table_label = _ID_SUFFIX.sub("", link_col.label) if link_col else table_label
+    role = role_label(col, q, views)
+    if role:  # 直属上级的姓名, not 员工的员工姓名
+        own = c.label[len(table_label):] if c.label.startswith(table_label) and len(c.label) > len(table_label) else c.label
+        if own.startswith(role) or own.lower().startswith(role.lower()):
+            return own  # 合同状态 of the invoice's 合同: already says whose it is
+        return f"{role}的{own}" if language == "zh" else f"{role} {own}"
     if c.label.startswith(table_label):
         return c.label
     if language == "zh":  # 商品类别 + 类别名称 -> 商品类别名称; otherwise 支付记录的支付编号
@@ -42,7 +70,27 @@ def item_column(it: Item) -> Col | None:
     return it.arg if isinstance(it, Agg) else None
 
 
-def value_text(value: Any, language: str) -> str:
+def number_text(value: Any) -> str:
+    """12000 -> 12,000; 0.90 -> 0.9; other values as they are."""
+    if isinstance(value, decimal.Decimal):
+        value = int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}" if abs(value) >= 1000 else str(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def value_text(value: Any, language: str, column: Column | None = None) -> str:
+    """A literal as the question says it: a code by its meaning, an amount with its unit."""
+    if column is not None and column.coded and (meaning := column.meaning(value)):
+        return meaning
+    if column is not None and isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool):
+        text = number_text(value)
+        if column.unit and column.role == "measure":
+            glued = language == "zh" or column.unit in ("%", "％")
+            return f"{text}{column.unit}" if glued else f"{text} {column.unit}"
+        return text
     if isinstance(value, bool):
         return ("是" if value else "否") if language == "zh" else ("true" if value else "false")
     if isinstance(value, dt.datetime):
@@ -71,12 +119,68 @@ def plural(label: str) -> str:
     return label + "s"
 
 
+def flag_core(label: str) -> str:
+    """`是否红冲发票` -> `红冲发票`, `is active` -> `active`: what a yes means."""
+    return re.sub(r"^(是否|是不是|is\s+|has\s+)", "", label).strip() or label
+
+
+def item_key(it: Item) -> str:
+    if isinstance(it, Col):
+        return f"{it.alias or ''}.{it.column.table}.{it.column.name}"
+    if isinstance(it, YearOf):
+        return f"year({item_key(it.arg)})"
+    return f"{it.func}({'distinct ' if it.distinct else ''}{item_key(it.arg) if it.arg else '*'})"
+
+
+def cond_key(c: Cond) -> str:
+    inner = f" sub({c.sub.table})" if c.sub is not None else ""
+    return f"{item_key(c.left)} {c.op} {list(map(str, c.values))}{inner}"
+
+
+def facets(t: Tree) -> list[str]:
+    """Everything a question about `t` must say: selected items, filters, aggregates, grouping,
+    ordering, limit, DISTINCT and the set operation."""
+    if isinstance(t, Compound):
+        return [f"set:{t.op}"] + facets(t.left) + facets(t.right)
+    out = [f"select:{item_key(i)}" for i in t.select]
+    for c in t.where:
+        out.append(f"where:{cond_key(c)}")
+        if c.op == "in-sub" and c.sub is not None:
+            out += [f"where:{cond_key(x)}" for x in c.sub.where]
+    out += [f"group:{item_key(g)}" for g in t.group]
+    out += [f"having:{cond_key(t.having)}"] if t.having else []
+    out += [f"order:{item_key(i)}" for i, _ in t.order]
+    out += [f"limit:{t.limit}"] if t.limit is not None else []
+    out += ["distinct"] if t.distinct else []
+    return list(dict.fromkeys(out))
+
+
 class Writer:
-    """Base of the question writers: the topic's tables and the seeded choice of phrasing."""
+    """Base of the question writers: the topic's tables, the seeded choice of phrasing and style,
+    and a record of what the question said (checked against `facets` of the tree)."""
 
     def __init__(self, views: dict, rng: random.Random) -> None:
         self.views, self.rng = views, rng
         self.english_names = all(v.label.isascii() and all(c.label.isascii() for c in v.columns) for v in views.values())
+        self.said: set[str] = set()
+        self.style = "formal"
 
     def pick(self, *options: str) -> str:
         return self.rng.choice(options)
+
+    def styled(self, **variants: str) -> str:
+        """The variant of the sample's style (every style has one per construct)."""
+        return variants[self.style]
+
+    def say(self, *keys: str) -> None:
+        self.said.update(keys)
+
+    def write(self, t: Tree, style: str) -> tuple[str, list[str]]:
+        """(question, facets it left unsaid) in `style`."""
+        self.said, self.style = set(), style
+        text = self.tree(t)
+        text = text[:1].upper() + text[1:] if text[:1].isascii() else text
+        return text, [f for f in facets(t) if f not in self.said]
+
+    def tree(self, t: Tree) -> str:  # pragma: no cover - implemented by the language writers
+        raise NotImplementedError

@@ -92,11 +92,11 @@ def h_join_filter_sort(ctx: Ctx) -> Tree | None:
     (v1, a1), (vn, an) = members[0], members[-1]
     q.select = proj(v1, a1, ctx.rng) if ctx.rng.random() < 0.5 else proj(vn, an, ctx.rng)
     fv, fa = ctx.rng.choice(members)
-    if not where(q, fv, fa, ctx, ctx.witness(fv), ops=NO_LIKE):
+    if not where(q, fv, fa, ctx, ctx.witness(fv), ops=NO_LIKE + ("like",) if ctx.rng.random() < 0.3 else NO_LIKE):
         return None
     if len(members) == 2:
         sv, sa = ctx.rng.choice(members)
-        key = measure(sv, sa, ctx.rng, allow_key=True)
+        key = measure(sv, sa, ctx.rng, allow_dates=True)
         if key is None:
             return None
         q.order = [(key, ctx.rng.random() < 0.6)]
@@ -110,10 +110,15 @@ def x_join_group(ctx: Ctx) -> Tree | None:
     if got is None:
         return None
     q, members = got
-    gv, ga = ctx.rng.choice(members)
+    # Group by the start of a long path and aggregate at its end (每个部门的回款总额), else anywhere.
+    gv, ga = members[0] if len(members) > 2 and ctx.rng.random() < 0.5 else ctx.rng.choice(members)
     groups = group_columns(gv, ctx.sample(gv))
-    g = Col(ctx.rng.choice(groups), ga) if groups else proj(gv, ga, ctx.rng)[0]
-    av, aa = ctx.rng.choice(members)
+    if not groups:
+        return None
+    g = Col(ctx.rng.choice(groups), ga)
+    # Sum what the join yields one row for (contracts per signer level), never a parent's
+    # amount repeated once per child row.
+    av, aa = next(((v, a) for v, a in reversed(members) if v.label == q.counted), members[-1])
     agg = aggregate(av, aa, ctx.rng)
     q.select, q.group = [g, agg], [g]
     if ctx.rng.random() < 0.5:
@@ -126,6 +131,11 @@ def x_join_group(ctx: Ctx) -> Tree | None:
 
 def x_nested(ctx: Ctx) -> Tree | None:
     return ctx.rng.choice((h_in_subquery, h_above_average, h_set))(ctx, extra=True)
+
+
+def x_nested_link(ctx: Ctx) -> Tree | None:
+    """Rows linked (or not) to matching rows of another table, with more shown or filtered."""
+    return h_in_subquery(ctx, extra=True)
 
 
 def x_join_set(ctx: Ctx) -> Tree | None:

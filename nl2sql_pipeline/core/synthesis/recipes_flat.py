@@ -46,7 +46,9 @@ def e_aggregate(ctx: Ctx) -> Tree | None:
 
 def e_sorted(ctx: Ctx) -> Tree | None:
     view, sample, _, q = single(ctx)
-    key = measure(view, None, ctx.rng, allow_key=True) or proj(view, None, ctx.rng)[0]
+    key = measure(view, None, ctx.rng, allow_dates=True)
+    if key is None:
+        return None
     q.select = proj(view, None, ctx.rng, exclude=(key.column.name,)) or [key]
     q.order = [(key, ctx.rng.random() < 0.6)]
     return q
@@ -86,7 +88,7 @@ def m_group(ctx: Ctx) -> Tree | None:
 
 def m_top(ctx: Ctx) -> Tree | None:
     view, sample, _, q = single(ctx)
-    key = measure(view, None, ctx.rng, allow_key=ctx.rng.random() < 0.3)
+    key = measure(view, None, ctx.rng, allow_dates=ctx.rng.random() < 0.3)
     if key is None:
         return None
     q.select = proj(view, None, ctx.rng, exclude=(key.column.name,)) or [key]
@@ -112,6 +114,34 @@ def m_two_filters(ctx: Ctx) -> Tree | None:
     return q if where(q, view, None, ctx, w, n=2, ops=NO_LIKE) else None
 
 
+def e_join_project(ctx: Ctx) -> Tree | None:
+    """Each row with a fact of the row it points to: 员工的姓名及其所属部门的名称."""
+    got = join(ctx, 1)
+    if got is None:
+        return None
+    q, members = got
+    (v1, a1), (v2, a2) = members
+    q.select = proj(v1, a1, ctx.rng) + proj(v2, a2, ctx.rng)
+    return q
+
+
+def m_join_group(ctx: Ctx) -> Tree | None:
+    """Counts or amounts of one table per category of a linked one: 每个部门的员工数量."""
+    got = join(ctx, 1)
+    if got is None:
+        return None
+    q, members = got
+    (v1, a1), (v2, a2) = members
+    gv, ga = ctx.rng.choice(members)
+    groups = group_columns(gv, ctx.sample(gv))
+    if not groups:
+        return None
+    g = Col(ctx.rng.choice(groups), ga)
+    av, aa = next(((v, a) for v, a in reversed(members) if v.label == q.counted), members[-1])
+    q.select, q.group = [g, aggregate(av, aa, ctx.rng)], [g]
+    return q
+
+
 def m_join(ctx: Ctx) -> Tree | None:
     got = join(ctx, 1)
     if got is None:
@@ -122,4 +152,5 @@ def m_join(ctx: Ctx) -> Tree | None:
         q.select = proj(v1, a1, ctx.rng) + proj(v2, a2, ctx.rng)
         return q
     q.select = proj(v2, a2, ctx.rng)
-    return q if where(q, v1, a1, ctx, ctx.witness(v1), ops=NO_LIKE) else None
+    ops = NO_LIKE + ("like",) if ctx.rng.random() < 0.3 else NO_LIKE
+    return q if where(q, v1, a1, ctx, ctx.witness(v1), ops=ops) else None

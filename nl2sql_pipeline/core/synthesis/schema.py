@@ -1,4 +1,5 @@
-"""What the grammar may say about a topic's tables: typed columns, readable labels, FK join steps."""
+"""What the grammar may say about a topic's tables: typed columns with their business role,
+label, legend and unit (core.semantics), and FK join steps."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from nl2sql_pipeline.core.metadata import ColumnInfo, SchemaMetadata, TableInfo
+from nl2sql_pipeline.core.semantics import ColumnSemantics, SemanticIndex
 
 NUMERIC = {"integer", "decimal", "float"}
 TEMPORAL = {"date", "datetime"}
@@ -18,8 +20,11 @@ class Column:
     name: str
     type: str
     label: str  # how a question names it, in the question's language
-    key: bool  # primary or foreign key: identifiers, not measures
+    key: bool  # primary or foreign key
     nullable: bool
+    role: str = "text"  # identifier | category | flag | measure | datetime | text (core.semantics)
+    legend: tuple[tuple[str, str], ...] = ()  # code -> meaning, when values stand for meanings
+    unit: str | None = None
 
     @property
     def numeric(self) -> bool:
@@ -27,16 +32,35 @@ class Column:
 
     @property
     def temporal(self) -> bool:
-        return self.type in TEMPORAL
+        """Dates a question compares and ranges (real date types and `YYYY-MM` texts)."""
+        return self.type in TEMPORAL or self.role == "datetime" and self.type == "text"
 
     @property
     def measure(self) -> bool:
         """A number worth summing, averaging or ranking by."""
-        return self.numeric and not self.key
+        return self.role == "measure" and self.numeric
+
+    @property
+    def orderable(self) -> bool:
+        """Worth sorting by: amounts and dates, never codes or identifiers."""
+        return self.measure or self.role == "datetime"
 
     @property
     def textual(self) -> bool:
-        return self.type == "text"
+        return self.type == "text" and self.role in ("text", "category")
+
+    @property
+    def coded(self) -> bool:
+        return self.role in ("category", "flag") and bool(self.legend)
+
+    @property
+    def identifier(self) -> bool:
+        return self.role == "identifier"
+
+    def meaning(self, value: object) -> str | None:
+        key = ("1" if value else "0") if isinstance(value, bool) else str(int(value)) if isinstance(
+            value, float) and value.is_integer() else str(value).strip()
+        return next((m for c, m in self.legend if c == key or c.lower() == key.lower()), None)
 
 
 @dataclass(frozen=True)
@@ -81,9 +105,15 @@ def label_for(comment: str | None, identifier: str, language: str) -> str:
     return humanize(identifier)
 
 
-def _column(table: TableInfo, col: ColumnInfo, fk_cols: set[str], language: str) -> Column:
-    return Column(table=table.name, name=col.name, type=col.type, label=label_for(col.comment, col.name, language),
-                  key=col.primary_key or col.name in fk_cols, nullable=col.nullable)
+def _column(table: TableInfo, col: ColumnInfo, fk_cols: set[str], language: str,
+            sem: ColumnSemantics | None) -> Column:
+    # The parsed label, never the raw comment: a legend or unit in a comment is not a name.
+    label = label_for(sem.label if sem is not None and sem.label else None, col.name, language)
+    coded = sem is not None and sem.coded
+    return Column(table=table.name, name=col.name, type=col.type, label=label,
+                  key=col.primary_key or col.name in fk_cols, nullable=col.nullable,
+                  role=sem.role if sem is not None else "text", legend=sem.values if coded else (),
+                  unit=sem.unit if sem is not None else None)
 
 
 def _steps(meta: SchemaMetadata, tables: set[str]) -> list[JoinStep]:
@@ -105,15 +135,18 @@ def _steps(meta: SchemaMetadata, tables: set[str]) -> list[JoinStep]:
     return sorted(set(steps), key=lambda s: (s.left, s.right, s.pairs))
 
 
-def topic_views(meta: SchemaMetadata, tables: list[str], language: str) -> dict[str, TableView]:
+def topic_views(meta: SchemaMetadata, tables: list[str], language: str,
+                semantics: SemanticIndex | None = None) -> dict[str, TableView]:
+    semantics = semantics or SemanticIndex.build(meta)
     infos = [t for name in tables if (t := meta.table(name)) is not None]
     steps = _steps(meta, {t.name for t in infos})
     views = {}
     for info in infos:
         fk_cols = {c for fk in info.foreign_keys for c in fk.columns}
-        cols = [_column(info, c, fk_cols, language) for c in info.columns if c.type not in ("blob", "json", "other")]
+        cols = [_column(info, c, fk_cols, language, semantics.column(info.name, c.name))
+                for c in info.columns if c.type not in ("blob", "json", "other")]
         views[info.name] = TableView(
-            name=info.name, label=label_for(info.comment, info.name, language), columns=cols,
+            name=info.name, label=label_for(semantics.table_label(info.name), info.name, language), columns=cols,
             row_count=info.row_count, primary_key=tuple(info.primary_key),
             steps=[s for s in steps if s.left == info.name],
         )

@@ -20,14 +20,18 @@ from nl2sql_pipeline.core.hardness import HARDNESS_LEVELS, hardness_counts
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.planning import mostly_chinese
 from nl2sql_pipeline.core.samples import Language, RawSamples, Sample, Topic, TopicPlan
+from nl2sql_pipeline.core.semantics import SemanticIndex
 from nl2sql_pipeline.core.synthesis.grammar import Ctx
-from nl2sql_pipeline.core.synthesis.recipes import RECIPES
+from nl2sql_pipeline.core.synthesis.recipes import MULTI_TABLE, RECIPES
 from nl2sql_pipeline.core.synthesis.ir import Agg, Compound, Tree
+from nl2sql_pipeline.core.synthesis.phrasing import STYLES, facets
 from nl2sql_pipeline.core.synthesis.render_sql import Renderer
 from nl2sql_pipeline.core.synthesis.schema import TableView, topic_views
 from nl2sql_pipeline.core.synthesis.text_en import English
 from nl2sql_pipeline.core.synthesis.text_zh import Chinese
+from nl2sql_pipeline.core.synthesis.tidy import multi_table, prune_joins, state_tie_breaker
 from nl2sql_pipeline.core.synthesis.values import Executor, ValueSource
+from nl2sql_pipeline.core.validation.semantic import SemanticChecker
 
 _STRING = re.compile(r"'(?:[^']|'')*'")
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
@@ -75,10 +79,17 @@ class _Run:
     values: ValueSource
     executor: Executor | None
     seed: int
+    checker: SemanticChecker | None = None
+    single_cap: int | None = None  # single-table pairs allowed when the schema has joinable tables
     seen: set[str] = field(default_factory=set)
     rejected: Counter = field(default_factory=Counter)
     samples: list[Sample] = field(default_factory=list)
     views_by_topic: dict[str, dict[str, TableView]] = field(default_factory=dict)
+
+    @property
+    def singles(self) -> int:
+        """Single-table pairs above the easy level (easy ones read one table by Spider's rules)."""
+        return sum(1 for s in self.samples if not s.meta.get("multi_table") and s.hardness != "easy")
 
 
 def _rows_certain(tree: Tree, views: dict[str, TableView]) -> bool:
@@ -110,40 +121,88 @@ def _fill(run: _Run, topic: Topic, database: str, quotas: dict[str, int], need: 
         open_levels = [h for h in HARDNESS_LEVELS if quotas[h] > 0] or list(HARDNESS_LEVELS)
         target = rng.choices(open_levels, [max(quotas[h], 1) for h in open_levels])[0]
         ctx = Ctx(views=views, values=run.values, rng=rng, anchor=anchors[attempts % len(anchors)])
-        recipe = rng.choice(RECIPES[target])
+        pool = RECIPES[target]
+        # Easy queries read one table (Spider counts a join as a component); the other levels
+        # lean on joins and subqueries so that single-table pairs stay at most half.
+        if run.single_cap is not None and len(views) > 1 and target != "easy" and (
+                run.singles >= run.single_cap or rng.random() < 0.8):
+            pool = [r for r in pool if r.__name__ in MULTI_TABLE] or pool
+        recipe = rng.choice(pool)
         tree = recipe(ctx)
         if tree is None:
             run.rejected["recipe does not fit the tables"] += 1
             continue
+        prune_joins(tree, views)
+        multi = multi_table(tree)
+        got = _checked(run, tree, renderer, writer, rng, database, topic.name, relaxed, expect_rows, views)
+        if got is None:
+            continue
+        sample, key, level = got
+        if not multi and level != "easy" and run.single_cap is not None and run.singles >= run.single_cap and not relaxed:
+            run.rejected["single-table share full"] += 1
+            continue
+        if quotas[level] <= 0 and not relaxed:
+            run.rejected[f"hardness {level} already full"] += 1
+            continue
+        run.seen.add(key)
+        quotas[level] = max(quotas[level] - 1, 0)
+        made += 1
+        sample.meta.update(recipe=recipe.__name__, multi_table=multi)
+        run.samples.append(sample)
+    return made
+
+
+def _checked(run: _Run, tree: Tree, renderer: Renderer, writer: Chinese | English, rng: random.Random,
+             database: str, topic: str, relaxed: bool, expect_rows: bool,
+             views: dict[str, TableView]) -> tuple[Sample, str, str] | None:
+    """Render, probe and semantically check one tree (repairing a tie by a stated tie-breaker);
+    (sample, template key, hardness) or None with the reason counted."""
+    for attempt in (0, 1):
         expression = renderer.tree(tree)
         sql = renderer.sql(expression)
         key = template_key(sql)
         if key in run.seen:
             run.rejected["duplicate template"] += 1
-            continue
+            return None
         level = hardness_counts(expression).level  # the built tree: no second parse
-        if quotas[level] <= 0 and not relaxed:
-            run.rejected[f"hardness {level} already full"] += 1
-            continue
-        row_count = None
-        if run.executor is not None and not _rows_certain(tree, views):
-            result = run.executor.execute(sql, row_cap=PROBE_ROWS)
+        style = rng.choice(STYLES)
+        question, unsaid = writer.write(tree, style)
+        if unsaid:
+            run.rejected["faithfulness: the question leaves a part of the query unsaid"] += 1
+            return None
+        sample = Sample(database=database, topic=topic, question=question, sql=sql, language=run.language,
+                        source="offline", hardness=level,
+                        meta={"tables": sorted(set(tree.tables)), "probe_rows": None, "style": style,
+                              "facets": facets(tree), "said": sorted(writer.said)})
+        pending = run.checker.inspect(sample, expression) if run.checker is not None else None
+        if pending is not None and pending.reason:
+            run.rejected[pending.reason.split(":")[0] + " (synthesis)"] += 1
+            return None
+        if run.executor is None:
+            return sample, key, level
+        result = None
+        if not _rows_certain(tree, views) or pending is not None and _needs_rows(pending):
+            result = run.executor.execute(sql, row_cap=None if pending is not None and _needs_rows(pending) else PROBE_ROWS)
             if not result.ok:
                 run.rejected[f"probe failed: {result.error_kind}"] += 1
-                continue
-            row_count = result.row_count
-            if expect_rows and row_count == 0 and not (relaxed and rng.random() < 0.1):
+                return None
+            sample.meta["probe_rows"] = result.row_count
+            if expect_rows and result.row_count == 0 and not (relaxed and rng.random() < 0.1):
                 run.rejected["probe returned no rows"] += 1
-                continue
-        run.seen.add(key)
-        quotas[level] = max(quotas[level] - 1, 0)
-        made += 1
-        run.samples.append(Sample(
-            database=database, topic=topic.name, question=writer.tree(tree), sql=sql, language=run.language,
-            source="offline", hardness=level,
-            meta={"recipe": recipe.__name__, "tables": sorted(set(tree.tables)), "probe_rows": row_count},
-        ))
-    return made
+                return None
+        reason = run.checker.verdict(pending, result, sample) if pending is not None and result is not None else None
+        if reason is None:
+            return sample, key, level
+        if attempt == 0 and reason.startswith("determinism") and state_tie_breaker(tree):
+            continue  # the question now states how ties are ordered; check again
+        run.rejected[reason.split(":")[0] + " (synthesis)"] += 1
+        return None
+    return None
+
+
+def _needs_rows(pending: object) -> bool:
+    facts = getattr(pending, "facts", None)
+    return facts is not None and bool(facts.tie_variants or facts.unlimited or facts.unused_joins)
 
 
 def synthesize(plan: TopicPlan, meta: SchemaMetadata, executor: Executor | None,
@@ -166,10 +225,15 @@ def synthesize(plan: TopicPlan, meta: SchemaMetadata, executor: Executor | None,
     language = question_language(meta, db)
     allowed = db.may_sample if db is not None else (lambda table, column: True)
     values = ValueSource(executor, meta.dialect, allowed)
+    semantics = SemanticIndex.build(meta, executor)
     run = _Run(dialect=meta.dialect, language=language, values=values, executor=executor if probe else None, seed=cfg.seed,
-               views_by_topic={t.name: topic_views(meta, t.tables, language) for t in plan.topics})
-    notes: list[str] = []
+               views_by_topic={t.name: topic_views(meta, t.tables, language, semantics) for t in plan.topics},
+               checker=SemanticChecker(meta, meta.dialect, executor, semantics))
     global_quota = apportion(sum(t.count for t in plan.topics), cfg.hardness_mix)
+    joinable = any(len(v) > 1 and any(view.steps for view in v.values()) for v in run.views_by_topic.values())
+    # Single-table pairs at most half where tables join (more only if the mix asks for more easy ones).
+    run.single_cap = max(sum(t.count for t in plan.topics) // 2 - global_quota["easy"], 0) if joinable else None
+    notes: list[str] = []
     shortfall = 0
     remaining = dict(global_quota)
     for topic in plan.topics:  # topics share the database's quotas, so rounding never drifts

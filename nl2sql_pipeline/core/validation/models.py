@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from nl2sql_pipeline.core.samples import Hardness, Sample
 
-Layer = Literal["syntax", "schema", "execution"]
-LAYERS: tuple[Layer, ...] = ("syntax", "schema", "execution")
+Layer = Literal["syntax", "schema", "execution", "semantic"]
+LAYERS: tuple[Layer, ...] = ("syntax", "schema", "execution", "semantic")
 Split = Literal["train", "dev"]
 
 

@@ -10,6 +10,7 @@ from nl2sql_pipeline.core.samples import RawSamples, Sample
 from nl2sql_pipeline.core.validation.dedup import find_duplicates, result_fingerprint
 from nl2sql_pipeline.core.validation.models import ValidatedSample, ValidatedSamples
 from nl2sql_pipeline.core.validation.schema import SchemaIndex, unresolved
+from nl2sql_pipeline.core.validation.semantic import SemanticChecker
 from nl2sql_pipeline.core.validation.split import split_by_template
 from nl2sql_pipeline.core.validation.syntax import hardness_of, parse_query, template_and_literals, tables_used
 
@@ -22,8 +23,10 @@ def check_sample(
     executor: ReadOnlyExecutor | None,
     *,
     keep_empty: bool = True,
+    semantic: SemanticChecker | None = None,
 ) -> ValidatedSample:
-    """The three layers for one pair; `executor=None` stops after layer 2 (benchmarks, dry runs)."""
+    """The layers for one pair; `executor=None` stops after layer 2 (benchmarks, dry runs);
+    `semantic` adds layer 4 (core.validation.semantic) after execution."""
     tree, verdict = parse_query(sample.sql, dialect)
     if tree is None:
         return ValidatedSample(sample=sample, passed=False, failed_layer="syntax", reason=verdict.reason)
@@ -32,6 +35,7 @@ def check_sample(
     except SqlglotError as err:  # scope building refuses some trees (e.g. ambiguous set operations)
         problems = [f"cannot resolve names: {str(err).splitlines()[0][:200]}"]
     facts: dict = {"tables": tables_used(tree, names), "hardness": hardness_of(tree)}
+    pending = semantic.inspect(sample, tree) if semantic is not None and not problems and executor is not None else None
     facts["template"], facts["literals"] = template_and_literals(tree, dialect)  # consumes the tree: last
     if problems:
         return ValidatedSample(sample=sample, passed=False, failed_layer="schema", reason="; ".join(problems), **facts)
@@ -51,6 +55,8 @@ def check_sample(
     if counts["empty"] and not keep_empty:
         reason = "empty result (validation.keep_empty is false)"
         return ValidatedSample(sample=sample, passed=False, failed_layer="execution", reason=reason, **facts, **counts)
+    if pending is not None and (reason := semantic.verdict(pending, result, sample)):
+        return ValidatedSample(sample=sample, passed=False, failed_layer="semantic", reason=reason, **facts, **counts)
     return ValidatedSample(sample=sample, passed=True, **facts, **counts)
 
 
@@ -62,12 +68,16 @@ def validate_samples(
     keep_empty: bool = True,
     dev_ratio: float = 0.1,
     seed: int = 0,
+    semantic_layer: bool = True,
 ) -> ValidatedSamples:
-    """Validate, deduplicate, label hardness and split one database's generated pairs."""
+    """Validate, deduplicate, label hardness and split one database's generated pairs
+    (`semantic_layer=False` skips layer 4, for measuring its cost)."""
     dialect = raw.dialect or meta.dialect
     index = SchemaIndex.of(meta)
     names = {t.name.lower(): t.name for t in meta.tables}
-    items = [check_sample(s, index, names, dialect, executor, keep_empty=keep_empty) for s in raw.samples]
+    semantic = SemanticChecker(meta, dialect, executor) if executor is not None and semantic_layer else None
+    items = [check_sample(s, index, names, dialect, executor, keep_empty=keep_empty, semantic=semantic)
+             for s in raw.samples]
     passed = [i for i, v in enumerate(items) if v.passed]
     keys = [
         (items[i].template, "\x00".join(items[i].literals), None if items[i].empty else items[i].result_fingerprint,
