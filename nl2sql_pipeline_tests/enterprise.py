@@ -157,7 +157,7 @@ def metadata_en() -> sa.MetaData:
              C("floor_area", I, comment="floor area (sqm)"), comment="Offices")
     sa.Table("staff", md,
              C("staff_id", I, primary_key=True, autoincrement=False, comment="staff id"),
-             C("full_name", S(40), comment="Employee's full name"),
+             C("full_name", S(40), comment="full name"),
              C("gender", S(1), comment="gender (M/F)"),
              C("status", I, comment="status: 1=active, 2=left, 3=on leave"),
              C("grade", I, comment="pay grade, 1-8"),

@@ -17,6 +17,7 @@ from collections import deque
 from nl2sql_pipeline.core.cards import TableCard, TableCards
 from nl2sql_pipeline.core.config import PlanningConfig
 from nl2sql_pipeline.core.samples import Topic, TopicPlan
+from nl2sql_pipeline.core.semantics.legend import table_label
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -50,12 +51,30 @@ def richness(card: TableCard, graph: dict[str, set[str]]) -> float:
     return 1.0 + 0.25 * len(card.columns) + 0.75 * len(graph.get(card.table, ())) + (0.5 if card.row_count else 0.0)
 
 
-def _neighbourhood(seed: str, graph: dict[str, set[str]], size: int, covered: set[str]) -> list[str]:
-    """A connected group of up to `size` tables grown breadth-first from `seed`, uncovered first."""
+def _tokens(text: str) -> set[str]:
+    """Name parts (`sales`, `contract`) and Chinese character pairs (`合同`) a table is known by."""
+    words = {w.rstrip("s") for w in re.split(r"[^a-z0-9]+", text.lower()) if len(w) > 2}
+    cjk = "".join(_CJK.findall(text))
+    return words | {cjk[i:i + 2] for i in range(len(cjk) - 1)}
+
+
+def similarity(a: str, b: str, cards: TableCards | None) -> int:
+    """Shared name parts and label character pairs: 销售合同 ~ 合同明细, sales_contracts ~ contract_lines."""
+    def known_by(t: str) -> set[str]:
+        card = cards.card(t) if cards is not None else None
+        return _tokens(t) | _tokens((card.comment or "") if card else "")
+    return len(known_by(a) & known_by(b))
+
+
+def _neighbourhood(seed: str, graph: dict[str, set[str]], size: int, covered: set[str],
+                   cards: TableCards | None = None) -> list[str]:
+    """A connected group of up to `size` tables grown breadth-first from `seed`: uncovered tables
+    first, then those of the same business area (similar names and labels), then hubs."""
     chosen, queue = [seed], deque([seed])
     while queue and len(chosen) < size:
         current = queue.popleft()
-        for nb in sorted(graph[current] - set(chosen), key=lambda t: (t in covered, -len(graph[t]), t)):
+        for nb in sorted(graph[current] - set(chosen),
+                         key=lambda t: (t in covered, -similarity(seed, t, cards), -len(graph[t]), t)):
             if len(chosen) >= size:
                 break
             chosen.append(nb)
@@ -64,16 +83,22 @@ def _neighbourhood(seed: str, graph: dict[str, set[str]], size: int, covered: se
 
 
 def _label(card: TableCard, chinese: bool) -> str:
-    if chinese and card.comment:
-        return re.sub(r"(信息)?表$", "", card.comment.strip()) or card.table
+    """The table's business name from its comment (`操作日志表（无外键）` -> `操作日志`), never the raw comment."""
+    label = table_label(card.comment)
+    if label and (bool(_CJK.search(label)) == chinese):
+        return label
     return card.table.replace("_", " ")
 
 
 def topic_name(tables: list[str], cards: TableCards, chinese: bool) -> str:
-    labels = [_label(c, chinese) for t in tables if (c := cards.card(t))]
+    """`销售合同、合同明细与发货单`, `Singers and concerts`: the labels of the topic's first tables."""
+    labels = list(dict.fromkeys(_label(c, chinese) for t in tables if (c := cards.card(t))))
+    shown, more = labels[:3], len(labels) > 3
     if chinese:
-        return "、".join(labels[:3]) + ("等" if len(labels) > 3 else "") + "分析"
-    return " & ".join(labels[:3]) + (" etc." if len(labels) > 3 else "")
+        head = "、".join(shown[:-1]) + "与" + shown[-1] if len(shown) > 1 else shown[0]
+        return head + ("等" if more else "")
+    head = ", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else shown[0]
+    return head[:1].upper() + head[1:] + (" etc." if more else "")
 
 
 def _topic_reason(tables: list[str], graph: dict[str, set[str]]) -> str:
@@ -93,7 +118,7 @@ def plan_topics(cards: TableCards, total: int, cfg: PlanningConfig) -> TopicPlan
     for card in by_rich:
         if card.table in covered:
             continue
-        tables = _neighbourhood(card.table, graph, cfg.max_tables, covered)
+        tables = _neighbourhood(card.table, graph, cfg.max_tables, covered, cards)
         covered.update(tables)
         topics.append(Topic(name=topic_name(tables, cards, chinese), tables=tables,
                             reason=_topic_reason(tables, graph), count=0, dialect=cards.dialect))
@@ -187,7 +212,7 @@ def validate_plan(plan: TopicPlan, cards: TableCards, cfg: PlanningConfig, total
         topics.append(topic.model_copy(update={"tables": fitted, "dialect": plan.dialect or cards.dialect}))
     for card in sorted(cards.cards, key=lambda c: (-richness(c, graph), c.table)):
         if card.table not in covered:
-            tables = _neighbourhood(card.table, graph, cfg.max_tables, covered)
+            tables = _neighbourhood(card.table, graph, cfg.max_tables, covered, cards)
             covered.update(tables)
             notes.append(f"table {card.table!r} was in no topic: added a topic for it")
             topics.append(Topic(name=topic_name(tables, cards, chinese), tables=tables,

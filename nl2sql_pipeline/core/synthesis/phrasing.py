@@ -49,13 +49,31 @@ def col_label(col: Col, q: Query, views: dict, language: str) -> str:
         own = c.label[len(table_label):] if c.label.startswith(table_label) and len(c.label) > len(table_label) else c.label
         if own.startswith(role) or own.lower().startswith(role.lower()):
             return own  # 合同状态 of the invoice's 合同: already says whose it is
-        return f"{role}的{own}" if language == "zh" else f"{role} {own}"
+        return f"{role}的{own}" if language == "zh" else f"{possessive(role)} {own}"
     if c.label.startswith(table_label):
         return c.label
     if language == "zh":  # 商品类别 + 类别名称 -> 商品类别名称; otherwise 支付记录的支付编号
         overlap = next((k for k in range(min(len(table_label), len(c.label)), 0, -1) if table_label.endswith(c.label[:k])), 0)
         return table_label + c.label[overlap:] if overlap else f"{table_label}的{c.label}"
-    return f"{table_label} {c.label}"
+    return f"{possessive(table_label)} {c.label}"
+
+
+def singular(label: str) -> str:
+    """`expense claims` -> `expense claim`, `offices` -> `office` (ASCII words only)."""
+    if not label.isascii() or not label.endswith("s") or label.endswith("ss"):
+        return label
+    if label.endswith("ies"):
+        return label[:-3] + "y"
+    return label[:-2] if re.search(r"(x|ch|sh)es$", label) else label[:-1]
+
+
+def possessive(label: str) -> str:
+    """`staff member's`, `singer's`: whose a value is (a non-English label stays as it is)."""
+    return f"{singular(label)}'s" if label.isascii() and " " not in label[-1:] else label
+
+
+def article(word: str) -> str:
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
 
 
 def is_temporal(it: Item) -> bool:

@@ -27,7 +27,10 @@ def e_filter(ctx: Ctx) -> Tree | None:
 
 def e_count(ctx: Ctx) -> Tree | None:
     view, sample, w, q = single(ctx)
-    q.select = [Agg("count")] if ctx.rng.random() < 0.7 else [Agg("count", proj(view, None, ctx.rng)[0], distinct=True)]
+    # Distinct values worth counting: not a yes/no flag, not the table's own key.
+    countable = tuple(c.name for c in view.columns if c.role == "flag" or c.name in view.primary_key)
+    of = proj(view, None, ctx.rng, exclude=countable)
+    q.select = [Agg("count")] if ctx.rng.random() < 0.7 or not of else [Agg("count", of[0], distinct=True)]
     if ctx.rng.random() < 0.7 and not where(q, view, None, ctx, w, ops=NO_LIKE):
         return None
     return q

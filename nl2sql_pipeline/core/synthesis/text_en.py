@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Cond, Item, Query, Tree, YearOf
 from nl2sql_pipeline.core.synthesis.phrasing import (
-    Writer, col_label, cond_key, flag_core, is_temporal, item_key, like_text, plural, value_text,
+    Writer, article, col_label, cond_key, flag_core, is_temporal, item_key, like_text, plural, singular, value_text,
 )
 
 AGG = {"sum": ("total", "sum of the"), "avg": ("average", "mean"), "min": ("minimum", "lowest"), "max": ("maximum", "highest")}
@@ -25,7 +25,8 @@ class English(Writer):
 
     def label(self, it: Item, q: Query) -> str:
         if isinstance(it, Col):
-            return col_label(it, q, self.views, "en")
+            text = col_label(it, q, self.views, "en")
+            return f"{text} flag" if it.column.role == "flag" and not text.endswith("flag") else text
         if isinstance(it, YearOf):
             return f"year of the {col_label(it.arg, q, self.views, 'en')}"
         if it.arg is None:
@@ -76,7 +77,8 @@ class English(Writer):
         if c.op == "in-sub":
             self.say(f"where:{cond_key(c)}")
             inner = " and ".join(self.clause(x, c.sub) for x in c.sub.where)
-            return self.pick(f"that have a related {c.sub.entity} whose {inner}", f"linked to a {c.sub.entity} whose {inner}")
+            one = singular(c.sub.entity)
+            return self.pick(f"that have {article('related ' + one)} whose {inner}", f"linked to {article(one)} whose {inner}")
         col = c.left if isinstance(c.left, Col) else None
         if col is not None and c.op in ("=", "!=") and (col.column.role == "flag" or col.column.type == "boolean"):
             self.say(f"where:{cond_key(c)}")
@@ -85,7 +87,7 @@ class English(Writer):
             yes = value if isinstance(value, bool) else (meaning or str(value)).lower() in _YES
             if c.op == "!=":
                 yes = not yes
-            core = flag_core(self.label(col, q))
+            core = flag_core(col_label(col, q, self.views, "en"))
             return f"that are {'' if yes else 'not '}marked as {core}"
         return f"whose {self.clause(c, q)}"
 

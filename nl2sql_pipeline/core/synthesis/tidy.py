@@ -33,18 +33,25 @@ def prune_joins(t: Tree, views: dict) -> None:
         for q in (t.left, t.right):
             _trim(q, used)
         return
+    used = _used_aliases(t)
     if any(isinstance(i, Agg) and i.arg is None for i in t.select) or (t.having and isinstance(t.having.left, Agg)
                                                                         and t.having.left.arg is None):
-        return
-    used = _used_aliases(t)
+        # COUNT(*) counts what a to-many join yields (每个部门的员工数量): those joins stay.
+        used |= {j.right_alias for j in t.joins if _to_many(j, views)}
     _trim(t, used)
-    while t.joins and t.alias not in used and t.joins[0].left_alias == t.alias and not any(
+    counts = any(isinstance(i, Agg) and i.arg is None for i in t.select) or t.having is not None
+    while t.joins and t.alias not in used and not counts and t.joins[0].left_alias == t.alias and not any(
             c.sub is not None for c in t.where):
         first = t.joins.pop(0)
         view = views[first.step.right]
         t.table, t.alias, t.entity = view.name, first.right_alias, view.label
     if not t.joins:
         t.counted = None
+
+
+def _to_many(join: object, views: dict) -> bool:
+    right = views.get(join.step.right)
+    return right is None or tuple(b for _, b in join.step.pairs) != right.primary_key
 
 
 def _trim(q: Query, used: set[str]) -> None:

@@ -38,6 +38,7 @@ _ZH_REPEAT = re.compile(r"([\u3400-\u9fff]{2,6})\1|的的")
 _EN_REPEAT = re.compile(r"\b([A-Za-z]{2,})\s+\1\b", re.IGNORECASE)
 _IDENT = re.compile(r"\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+\b|\b[a-z]+[A-Z][A-Za-z0-9]*\b")
 _CODED_ROLES = ("category", "flag", "identifier")
+FULL_ROWS = 20_000
 CHECKS = ("determinism", "code misuse", "unexpressed join", "faithfulness", "wording")
 
 
@@ -129,34 +130,41 @@ class SemanticChecker:
             return pending.reason
         facts = pending.facts
         if facts.unused_joins and facts.without_unused:
-            unnamed = [t for t in facts.unused_joins if not self._named(t, sample.question)]
+            tables = [u.table for u in facts.columns]
+            # A self-join's other row is named by its role, not by the table: always compare.
+            unnamed = [t for t in facts.unused_joins if tables.count(t) > 0 or not self._named(t, sample.question)]
             if unnamed:
                 alone = self.executor.execute(facts.without_unused)
                 if alone.ok and Counter(_rows(alone)) != Counter(_rows(result)):
                     more = "multiplies" if alone.row_count < result.row_count else "filters"
                     return (f"unexpressed join: joining {', '.join(unnamed)} {more} rows the question does not ask for "
                             f"({result.row_count} rows with it, {alone.row_count} without)")
-        return self.tie_dependence(facts, result)
-
-    def tie_dependence(self, facts: SqlFacts, result: Any) -> str | None:
-        """Why the result depends on tie-breaking or physical order, or None."""
-        if facts.unlimited and facts.limit is not None:
-            full = self.executor.execute(facts.unlimited, row_cap=facts.limit + 1)
-            if full.ok and full.row_count > facts.limit:
-                return f"determinism: LIMIT {facts.limit} without ORDER BY keeps rows in physical order"
-        if facts.tie_variants:
-            up = self.executor.execute(facts.tie_variants[0])
-            down = self.executor.execute(facts.tie_variants[1])
-            if up.ok and down.ok and _rows(up) != _rows(down):
-                cut = f" at the LIMIT {facts.limit} cut-off" if facts.limit is not None else ""
-                return f"determinism: rows tied on the ORDER BY keys come back in either order{cut}"
-        return None
+        return tie_dependence(self.executor, facts, result)
 
     def _named(self, table: str, question: str) -> bool:
         label = self.semantics.table_label(table)
         words = [table.lower(), table.lower().replace("_", " "), table.lower().rstrip("s")]
         low = question.lower()
         return bool(label and label.lower() in low) or any(w and w in low for w in words)
+
+
+def tie_dependence(executor: Any, facts: SqlFacts, result: Any) -> str | None:
+    """Why the result depends on tie-breaking or physical order, or None."""
+    if facts.unlimited and facts.limit is not None:
+        full = executor.execute(facts.unlimited, row_cap=facts.limit + 1)
+        if full.ok and full.row_count > facts.limit:
+            return f"determinism: LIMIT {facts.limit} without ORDER BY keeps rows in physical order"
+    if facts.tie_variants:
+        # A result cut by the row cap may hide its ties further down: look at all of it.
+        cap = FULL_ROWS if getattr(result, "truncated", False) else None
+        up = executor.execute(facts.tie_variants[0], row_cap=cap)
+        down = executor.execute(facts.tie_variants[1], row_cap=cap)
+        if up.truncated:
+            return f"determinism: more than {FULL_ROWS} ordered rows, too many to check for ties"
+        if up.ok and down.ok and _rows(up) != _rows(down):
+            cut = f" at the LIMIT {facts.limit} cut-off" if facts.limit is not None else ""
+            return f"determinism: rows tied on the ORDER BY keys come back in either order{cut}"
+    return None
 
 
 def _yes_no_said(sem: Any, value: str, question: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 
@@ -206,10 +207,13 @@ def _determinism(tree: exp.Expression, facts: SqlFacts, dialect: str) -> None:
     if order is None or not width:
         return
     variants = []
+    nulls = Dialect.get_or_raise(dialect).NULL_ORDERING
     for desc in (False, True):
         copy = tree.copy()
         keys = list(copy.args["order"].expressions)
-        keys += [exp.Ordered(this=exp.Literal.number(i), desc=desc or None) for i in range(1, width + 1)]
+        # The dialect's own NULL placement, so no NULLS FIRST/LAST clause (MySQL has none) is printed.
+        first = (nulls == "nulls_are_small") != desc if nulls != "nulls_are_last" else False
+        keys += [exp.Ordered(this=exp.Literal.number(i), desc=desc or None, nulls_first=first) for i in range(1, width + 1)]
         copy.set("order", exp.Order(expressions=keys))
         variants.append(copy.sql(dialect=dialect))
     facts.tie_variants = (variants[0], variants[1])
