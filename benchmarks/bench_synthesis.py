@@ -10,7 +10,9 @@ validate (syntax, schema, execution), then report
 - coverage: tables used by some exported SQL (gate >= 90%).
 Speed: validated-and-executed samples per CPU second (one core; process time, so neighbours on a
 shared machine do not count) for synthesis + validation, next to a baseline measured in the same
-run: parse + execute of the same SQL alone.
+run: parse + execute of the same SQL alone. The semantic layer (validation layer 4: determinism,
+code misuse, unexpressed joins, faithfulness, wording) is timed on its own: the same samples
+validated with and without it.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_synthesis.py [--budget 200] [--spider DIR] [--no-probe] [--repeat 3]
 """
@@ -60,6 +62,8 @@ def measure(db: DatabaseConfig, budget: int, probe: bool = True) -> dict:
     generated = time.process_time()
     checked = validate_samples(raw, meta, executor, keep_empty=True)
     finished = time.process_time()
+    validate_samples(raw, meta, executor, keep_empty=True, semantic_layer=False)
+    semantic_s = (finished - generated) - (time.process_time() - finished)
     exported = [v for v in checked.items if v.accepted]
     executed = [v for v in checked.items if v.passed and v.row_count is not None]
     templates = Counter(v.template for v in exported)
@@ -83,6 +87,8 @@ def measure(db: DatabaseConfig, budget: int, probe: bool = True) -> dict:
         "rate": len(executed) / (finished - started),
         "synth_s": generated - started,
         "validate_s": finished - generated,
+        "semantic_s": semantic_s,
+        "semantic_rejected": sum(1 for v in checked.items if v.failed_layer == "semantic"),
         "baseline_rate": len(checked.items) / baseline,
     }
 
@@ -118,14 +124,15 @@ def main() -> int:
         runs = [measure(db, args.budget, probe=not args.no_probe) for _ in range(args.repeat)]
         rows.append(max(runs, key=lambda r: r["rate"]))  # the same samples each time; best of the timings
     print(f"{'database':<30} {'gen':>4} {'pass':>6} {'nonempty':>8} {'dup':>4} {'easy':>5} {'med':>5} {'hard':>5} "
-          f"{'extra':>5} {'cover':>6} {'rate/s':>7} {'base/s':>7}  gates")
+          f"{'extra':>5} {'cover':>6} {'rate/s':>7} {'base/s':>7} {'sem ms':>6} {'sem rej':>7}  gates")
     for r in rows:
         h = r["hardness"]
         nonempty = "n/a" if r["nonempty"] is None else f"{r['nonempty']:.1%}"
         failed = gates(r)
         print(f"{r['db']:<30} {r['generated']:>4} {r['pass']:>6.1%} {nonempty:>8} {r['dup']:>4} {h['easy']:>5.0%} "
               f"{h['medium']:>5.0%} {h['hard']:>5.0%} {h['extra']:>5.0%} {r['coverage']:>6.0%} {r['rate']:>7.0f} "
-              f"{r['baseline_rate']:>7.0f}  {'ok' if not failed else 'FAIL: ' + ', '.join(failed)}")
+              f"{r['baseline_rate']:>7.0f} {1000 * r['semantic_s'] / max(r['generated'], 1):>6.2f} {r['semantic_rejected']:>7}"
+              f"  {'ok' if not failed else 'FAIL: ' + ', '.join(failed)}")
     demo = [r for r in rows if r["db"] in ("concert_singer", "sales_cn")]
     if demo:
         total = sum(r["generated"] for r in demo)
@@ -133,6 +140,9 @@ def main() -> int:
         print(f"\nDemo databases: {total / secs:.0f} validated-and-executed samples per CPU second (synthesis "
               f"{sum(r['synth_s'] for r in demo):.2f}s + validation {sum(r['validate_s'] for r in demo):.2f}s); "
               f"target >= 500/s; baseline parse+execute alone: {sum(r['baseline_rate'] for r in demo) / len(demo):.0f}/s")
+        sem = sum(r["semantic_s"] for r in demo)
+        print(f"Semantic layer: {sem:.2f}s of it ({1000 * sem / total:.2f} ms per pair); without it "
+              f"{total / (secs - sem):.0f} samples per CPU second")
     failing = [r["db"] for r in rows if gates(r)]
     print(f"Databases failing a gate: {', '.join(failing) if failing else 'none'}")
     return 1 if failing else 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,8 +97,10 @@ def test_export_writes_a_complete_dataset_folder(inputs, tmp_path: Path) -> None
     dev = _rows(tmp_path / "alpaca_dev.jsonl")
     assert len(train) + len(dev) == len(accepted) and dev and train
     assert report.files["alpaca_train.jsonl"] == len(train) and report.counts["database"] == {"concert": 8, "sales": 8}
-    for row in train + dev:
-        assert row["instruction"] == INSTRUCTIONS["zh"] == "将下面的自然语言问题转换为SQL查询语句。"
+    for row in train + dev:  # the instruction follows the question's language
+        chinese = re.search(r"[\u4e00-\u9fff]", row["input"].rsplit("Question: ", 1)[-1])
+        assert row["instruction"] == (INSTRUCTIONS["zh"] if chinese else INSTRUCTIONS["en"])
+        assert INSTRUCTIONS["zh"] == "将下面的自然语言问题转换为SQL查询语句。"
         assert "CREATE TABLE" in row["input"] and "Question: " in row["input"]
     # the schema shown is the one the SQL needs
     join = next(r for r in train + dev if "singer_in_concert" in r["output"])
@@ -144,7 +147,11 @@ def test_english_instruction_and_card_format(inputs, tmp_path: Path) -> None:
     config = ExportConfig.for_language("en", schema_format="cards")
     export_dataset(validated, cards, tmp_path, config)
     row = _rows(tmp_path / "alpaca_train.jsonl")[0]
-    assert row["instruction"] == INSTRUCTIONS["en"] and "Table " in row["input"] and "CREATE TABLE" not in row["input"]
+    assert "Table " in row["input"] and "CREATE TABLE" not in row["input"]
+    assert {r["instruction"] for r in _rows(tmp_path / "alpaca_train.jsonl")} == {INSTRUCTIONS["en"], INSTRUCTIONS["zh"]}
+    custom = ExportConfig(instruction="Write SQL.")
+    export_dataset(validated, cards, tmp_path / "custom", custom)
+    assert {r["instruction"] for r in _rows(tmp_path / "custom" / "alpaca_train.jsonl")} == {"Write SQL."}
 
 
 def test_schema_budget_keeps_used_tables_and_adds_neighbours(inputs) -> None:

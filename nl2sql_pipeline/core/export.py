@@ -56,6 +56,14 @@ class ExportConfig(BaseModel):
         return cls(instruction=INSTRUCTIONS.get(language, INSTRUCTIONS["zh"]), **kw)
 
 
+def instruction_for(language: str, config: ExportConfig) -> str:
+    """The instruction in the question's language (an English question never sits under the
+    Chinese instruction); a custom instruction is used as written for every row."""
+    if config.instruction in INSTRUCTIONS.values():
+        return INSTRUCTIONS.get(language, config.instruction)
+    return config.instruction
+
+
 class ExportReport(BaseModel):
     dataset_dir: str
     files: dict[str, int]  # file name -> rows
@@ -123,10 +131,11 @@ def build_files(
             over_budget += over
             split = item.split or "train"
             system = config.system_prompt.format(dialect=batch.dialect)
-            rows[(split, "alpaca")].append({"instruction": config.instruction, "input": text, "output": item.sample.sql})
+            instruction = instruction_for(item.sample.language, config)
+            rows[(split, "alpaca")].append({"instruction": instruction, "input": text, "output": item.sample.sql})
             rows[(split, "sharegpt")].append({"messages": [
                 {"role": "system", "content": system},
-                {"role": "user", "content": f"{config.instruction}\n\n{text}"},
+                {"role": "user", "content": f"{instruction}\n\n{text}"},
                 {"role": "assistant", "content": item.sample.sql},
             ]})
             audit.append({

@@ -11,6 +11,7 @@ from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.connection import ConnectionReport, probe
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.schema_diff import diff_schemas
+from nl2sql_pipeline.core.semantics import legend
 from nl2sql_pipeline.defs.conditions import ON_CONTENT_CHANGE
 from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
 from nl2sql_pipeline.defs.partitioned import per_partition_output, upstream
@@ -121,7 +122,7 @@ def _cards_metadata(table_cards: TableCards) -> Mapping[str, Any]:
     }
 
 
-@dg.asset(kinds={"python"}, code_version=code_version(cards), **COMMON)
+@dg.asset(kinds={"python"}, code_version=code_version(cards, legend), **COMMON)
 def table_cards(context: dg.AssetExecutionContext, db_metadata: Any) -> dg.Output:
     """Step 3: a compact card per table (columns, keys, comments, FK links both ways), DDL, tokens."""
     return per_partition_output(context, lambda key: build_cards(upstream(context, db_metadata, key)), _cards_metadata)

@@ -12,10 +12,12 @@ from nl2sql_pipeline.core.incremental import merge, split_plan, topic_signatures
 from nl2sql_pipeline.core.planning import plan_topics
 from nl2sql_pipeline.core.querylog import merge as querylog_merge
 from nl2sql_pipeline.core.samples import RawSamples, TopicPlan
+from nl2sql_pipeline.core.semantics import index, legend, roles
 from nl2sql_pipeline.core.synthesis import (
     conditions, grammar, ir, phrasing, recipes, recipes_deep, recipes_flat, render_sql, schema, synthesize, synthesizer,
-    text_en, text_zh, values,
+    text_en, text_zh, tidy, values,
 )
+from nl2sql_pipeline.core.validation import semantic, semantic_sql
 from nl2sql_pipeline.defs.data_create import COMMON
 from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
 from nl2sql_pipeline.defs.llm import LLM_PLAN_PARTS, LLM_SAMPLE_PARTS, LLMResource, llm_plan, llm_samples
@@ -26,7 +28,7 @@ from nl2sql_pipeline.defs.versioning import code_version
 # Everything that decides the samples: grammar, value sampling, templates, rendering.
 SYNTHESIS_MODULES = (
     conditions, grammar, ir, phrasing, recipes, recipes_deep, recipes_flat, render_sql, schema, synthesizer, text_en, text_zh,
-    values,
+    tidy, values, roles, index, legend, semantic, semantic_sql,
 )
 
 
@@ -45,7 +47,7 @@ def _plan_metadata(plan: TopicPlan) -> Mapping[str, Any]:
     }
 
 
-@dg.asset(kinds={"python"}, code_version=code_version(planning, *LLM_PLAN_PARTS), pool="llm", **COMMON)
+@dg.asset(kinds={"python"}, code_version=code_version(planning, legend, *LLM_PLAN_PARTS), pool="llm", **COMMON)
 def topic_plan(context: dg.AssetExecutionContext, databases: DatabasesResource, table_cards: Any,
                llm: LLMResource) -> dg.Output:
     """Step 4: business topics (FK-related tables) and the share of the sample budget for each

@@ -13,7 +13,8 @@ from nl2sql_pipeline.core.export import ExportConfig, ExportReport, export_datas
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.fsutil import sha256_files
 from nl2sql_pipeline.core.validation import LAYERS, ValidatedSamples, validate_samples
-from nl2sql_pipeline.core.validation import dedup, models, schema, split, syntax, validator
+from nl2sql_pipeline.core.semantics import index, legend, roles
+from nl2sql_pipeline.core.validation import dedup, models, schema, semantic, semantic_sql, split, syntax, validator
 from nl2sql_pipeline.defs.conditions import ON_CONTENT_CHANGE
 from nl2sql_pipeline.defs.data_create import COMMON, GROUP
 from nl2sql_pipeline.defs.jobs import ALL_DATABASES_TAG
@@ -21,7 +22,8 @@ from nl2sql_pipeline.defs.partitioned import partition_keys, per_partition_outpu
 from nl2sql_pipeline.defs.settings import DatabasesResource
 from nl2sql_pipeline.defs.versioning import code_version
 
-VALIDATION_MODULES = (execution, hardness, dedup, models, schema, split, syntax, validator)
+VALIDATION_MODULES = (execution, hardness, dedup, models, schema, split, syntax, validator, semantic, semantic_sql,
+                      roles, index, legend)
 
 # Warn (never block) below these: a generator that loses half its pairs needs a look.
 MIN_PASS_RATE = 0.5
@@ -53,6 +55,7 @@ def _validated_metadata(validated: ValidatedSamples) -> Mapping[str, Any]:
         "passed_syntax": summary["passed"]["syntax"],
         "passed_schema": summary["passed"]["schema"],
         "passed_execution": summary["passed"]["execution"],
+        "passed_semantic": summary["passed"]["semantic"],
         "duplicates": summary["duplicates"],
         "empty_results": summary["empty"],
         "by_hardness": dict(sorted(summary["hardness"].items())),

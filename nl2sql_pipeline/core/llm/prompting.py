@@ -18,6 +18,7 @@ from nl2sql_pipeline.core.llm.settings import GeneratorSettings
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.planning import is_chinese
 from nl2sql_pipeline.core.samples import Sample, Topic
+from nl2sql_pipeline.core.semantics.legend import describe, parse_comment
 from nl2sql_pipeline.prompts import render
 
 Values = Callable[[Topic], str]  # sampled values to show in the prompt ("" for none)
@@ -72,6 +73,29 @@ def allocate(count: int, mix: dict[str, float]) -> dict[str, int]:
     return out
 
 
+def meaning_lines(cards: TableCards, tables: list[str], zh: bool) -> str:
+    """Code meanings, units, ranges and formats of the tables' columns, parsed from their comments,
+    with the rule that questions say meanings and SQL never does arithmetic on codes."""
+    lines = []
+    for t in tables:
+        card = cards.card(t)
+        for col in card.columns if card else []:
+            parsed = parse_comment(col.comment)
+            facts = describe(parsed.values, parsed.unit, parsed.range, parsed.format)
+            if facts:
+                lines.append(f"- {card.table}.{col.name} ({parsed.label or col.name}): {'; '.join(facts)}")
+    if not lines:
+        return ""
+    head = ("列的业务含义(代码取值、单位、范围、格式):" if zh else
+            "What the columns mean (code values, units, ranges, formats):")
+    rule = ("问题里用代码的含义(如“已离职的员工”“女员工”),不要写代码本身或照抄注释;金额带上单位;"
+            "不要对代码、标志或编号列求和、求平均或比较大小;ORDER BY ... LIMIT 遇到并列时在问题和 SQL 里写明次序。" if zh else
+            "Questions name codes by their meaning (\"employees who left\", not \"status = 2\") and never copy a comment; "
+            "amounts carry their unit; never SUM, AVG or compare code, flag or id columns; when ORDER BY ... LIMIT "
+            "could tie, state the tie-breaker in both the question and the SQL.")
+    return "\n" + head + "\n" + "\n".join(lines) + "\n" + rule + "\n"
+
+
 def chunks(count: int, size: int) -> list[int]:
     n = max(1, math.ceil(count / size))
     return [count // n + (1 if i < count % n else 0) for i in range(n)]
@@ -118,8 +142,9 @@ class Prompts:
         if batch:
             section += f"\n(第 {batch + 1} 批,请换一些角度和列)\n" if zh else f"\n(Batch {batch + 1}: use other angles and columns.)\n"
         values = self.values(topic) if self.values else ""
+        meanings = meaning_lines(self.cards, topic.tables, zh)
         return render(f"generator_{self.language}", dialect_name=self.dialect_name, topic=topic.name,
-                      reason=topic.reason or "-", ddl=ddl, cards=text, values=f"\n{values}\n" if values else "",
+                      reason=topic.reason or "-", ddl=ddl, cards=text, values=(f"\n{values}\n" if values else "") + meanings,
                       count=count, dialect_rules=DIALECT_RULES.get(self.dialect, ""),
                       hardness=", ".join(f"{h} {n}" for h, n in mix.items() if n),
                       styles="; ".join(styles), existing=section)
@@ -129,8 +154,9 @@ class Prompts:
         ddl, _ = self.ddl(topic)
         styles = self.settings.question_styles
         sql_list = "\n".join(f"{n}. {normalize(sql)}" for n, sql in enumerate(sqls, start=1))
-        return render(f"question_{self.language}", topic=topic.name, dialect_name=self.dialect_name, ddl=ddl,
-                      style=styles[batch % len(styles)], sql_list=sql_list)
+        meanings = meaning_lines(self.cards, topic.tables, self.language == "zh")
+        return render(f"question_{self.language}", topic=topic.name, dialect_name=self.dialect_name,
+                      ddl=ddl + ("\n" + meanings if meanings else ""), style=styles[batch % len(styles)], sql_list=sql_list)
 
 
 

@@ -1,7 +1,7 @@
 """Column semantics: comments parsed into labels, legends, units, ranges and formats, and each
 column classified by role (identifier, category, flag, measure, datetime, text)."""
 
-from nl2sql_pipeline.core.semantics.classify import ROLES, ColumnSemantics, Profile, Role, classify
+from nl2sql_pipeline.core.semantics.roles import ROLES, ColumnSemantics, Profile, Role, classify
 from nl2sql_pipeline.core.semantics.index import SemanticIndex, profile_table
 from nl2sql_pipeline.core.semantics.legend import ParsedComment, parse_comment, table_label
 

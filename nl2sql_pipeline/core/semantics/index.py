@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from sqlglot import exp
 
 from nl2sql_pipeline.core.metadata import SchemaMetadata, TableInfo
-from nl2sql_pipeline.core.semantics.classify import ColumnSemantics, Profile, column_semantics
+from nl2sql_pipeline.core.semantics.roles import ColumnSemantics, Profile, column_semantics
 from nl2sql_pipeline.core.semantics.legend import describe, table_label
 
 PROFILE_ROWS = 200

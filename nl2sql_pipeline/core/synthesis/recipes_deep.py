@@ -92,7 +92,7 @@ def h_join_filter_sort(ctx: Ctx) -> Tree | None:
     (v1, a1), (vn, an) = members[0], members[-1]
     q.select = proj(v1, a1, ctx.rng) if ctx.rng.random() < 0.5 else proj(vn, an, ctx.rng)
     fv, fa = ctx.rng.choice(members)
-    if not where(q, fv, fa, ctx, ctx.witness(fv), ops=NO_LIKE + ("like",) if ctx.rng.random() < 0.3 else NO_LIKE):
+    if not where(q, fv, fa, ctx, ctx.witness(fv), ops=NO_LIKE + ("like",) if ctx.rng.random() < 0.4 else NO_LIKE):
         return None
     if len(members) == 2:
         sv, sa = ctx.rng.choice(members)

@@ -22,7 +22,7 @@ def e_project(ctx: Ctx) -> Tree | None:
 def e_filter(ctx: Ctx) -> Tree | None:
     view, sample, w, q = single(ctx)
     q.select = proj(view, None, ctx.rng)
-    return q if where(q, view, None, ctx, w, ops=NO_LIKE + ("like",) if ctx.rng.random() < 0.2 else NO_LIKE) else None
+    return q if where(q, view, None, ctx, w, ops=NO_LIKE + ("like",) if ctx.rng.random() < 0.35 else NO_LIKE) else None
 
 
 def e_count(ctx: Ctx) -> Tree | None:
@@ -155,5 +155,5 @@ def m_join(ctx: Ctx) -> Tree | None:
         q.select = proj(v1, a1, ctx.rng) + proj(v2, a2, ctx.rng)
         return q
     q.select = proj(v2, a2, ctx.rng)
-    ops = NO_LIKE + ("like",) if ctx.rng.random() < 0.3 else NO_LIKE
+    ops = NO_LIKE + ("like",) if ctx.rng.random() < 0.4 else NO_LIKE
     return q if where(q, v1, a1, ctx, ctx.witness(v1), ops=ops) else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nl2sql_pipeline.core.config import DatabaseConfig, SynthesisConfig
@@ -23,7 +24,7 @@ from nl2sql_pipeline.core.samples import Language, RawSamples, Sample, Topic, To
 from nl2sql_pipeline.core.semantics import SemanticIndex
 from nl2sql_pipeline.core.synthesis.grammar import Ctx
 from nl2sql_pipeline.core.synthesis.recipes import MULTI_TABLE, RECIPES
-from nl2sql_pipeline.core.synthesis.ir import Agg, Compound, Tree
+from nl2sql_pipeline.core.synthesis.ir import Agg, Compound, Query, Tree
 from nl2sql_pipeline.core.synthesis.phrasing import STYLES, facets
 from nl2sql_pipeline.core.synthesis.render_sql import Renderer
 from nl2sql_pipeline.core.synthesis.schema import TableView, topic_views
@@ -86,10 +87,8 @@ class _Run:
     samples: list[Sample] = field(default_factory=list)
     views_by_topic: dict[str, dict[str, TableView]] = field(default_factory=dict)
 
-    @property
-    def singles(self) -> int:
-        """Single-table pairs above the easy level (easy ones read one table by Spider's rules)."""
-        return sum(1 for s in self.samples if not s.meta.get("multi_table") and s.hardness != "easy")
+    # single-table pairs above the easy level kept so far (easy ones read one table by Spider's rules)
+    singles: int = 0
 
 
 def _rows_certain(tree: Tree, views: dict[str, TableView]) -> bool:
@@ -134,29 +133,35 @@ def _fill(run: _Run, topic: Topic, database: str, quotas: dict[str, int], need: 
             continue
         prune_joins(tree, views)
         multi = multi_table(tree)
-        got = _checked(run, tree, renderer, writer, rng, database, topic.name, relaxed, expect_rows, views)
+
+        def admit(level: str) -> str | None:  # before anything runs: quotas and the single-table share
+            if not multi and level != "easy" and run.single_cap is not None and run.singles >= run.single_cap \
+                    and not relaxed:
+                return "single-table share full"
+            return f"hardness {level} already full" if quotas[level] <= 0 and not relaxed else None
+
+        got = _checked(run, tree, renderer, writer, rng, database, topic.name, relaxed, expect_rows, views, admit)
         if got is None:
             continue
         sample, key, level = got
-        if not multi and level != "easy" and run.single_cap is not None and run.singles >= run.single_cap and not relaxed:
-            run.rejected["single-table share full"] += 1
-            continue
-        if quotas[level] <= 0 and not relaxed:
-            run.rejected[f"hardness {level} already full"] += 1
-            continue
         run.seen.add(key)
         quotas[level] = max(quotas[level] - 1, 0)
         made += 1
         sample.meta.update(recipe=recipe.__name__, multi_table=multi)
         run.samples.append(sample)
+        run.singles += not multi and level != "easy"
     return made
 
 
 def _checked(run: _Run, tree: Tree, renderer: Renderer, writer: Chinese | English, rng: random.Random,
-             database: str, topic: str, relaxed: bool, expect_rows: bool,
-             views: dict[str, TableView]) -> tuple[Sample, str, str] | None:
+             database: str, topic: str, relaxed: bool, expect_rows: bool, views: dict[str, TableView],
+             admit: Callable[[str], str | None]) -> tuple[Sample, str, str] | None:
     """Render, probe and semantically check one tree (repairing a tie by a stated tie-breaker);
     (sample, template key, hardness) or None with the reason counted."""
+    if run.executor is None and isinstance(tree, Query) and len(tree.order) == 1 and not state_tie_breaker(tree):
+        # No data to look for ties in: order only where the question can state a tie-breaker.
+        run.rejected["determinism: no tie-breaker to state (synthesis)"] += 1
+        return None
     for attempt in (0, 1):
         expression = renderer.tree(tree)
         sql = renderer.sql(expression)
@@ -165,6 +170,9 @@ def _checked(run: _Run, tree: Tree, renderer: Renderer, writer: Chinese | Englis
             run.rejected["duplicate template"] += 1
             return None
         level = hardness_counts(expression).level  # the built tree: no second parse
+        if (refused := admit(level)) is not None:
+            run.rejected[refused] += 1
+            return None
         style = rng.choice(STYLES)
         question, unsaid = writer.write(tree, style)
         if unsaid:
@@ -174,23 +182,29 @@ def _checked(run: _Run, tree: Tree, renderer: Renderer, writer: Chinese | Englis
                         source="offline", hardness=level,
                         meta={"tables": sorted(set(tree.tables)), "probe_rows": None, "style": style,
                               "facets": facets(tree), "said": sorted(writer.said)})
-        pending = run.checker.inspect(sample, expression) if run.checker is not None else None
+        pending = run.checker.inspect(sample, expression, built=True) if run.checker is not None else None
         if pending is not None and pending.reason:
             run.rejected[pending.reason.split(":")[0] + " (synthesis)"] += 1
             return None
         if run.executor is None:
             return sample, key, level
-        result = None
-        if not _rows_certain(tree, views) or pending is not None and _needs_rows(pending):
-            result = run.executor.execute(sql, row_cap=None if pending is not None and _needs_rows(pending) else PROBE_ROWS)
+        result = ordered = None
+        facts = pending.facts if pending is not None else None
+        joins_unused = facts is not None and bool(facts.unused_joins)
+        if facts is not None and facts.tie_variants and not joins_unused:
+            # The query with its ties ordered both probes it and starts the tie check: one run, not two.
+            result = ordered = run.executor.execute(facts.tie_variants[0])
+        elif not _rows_certain(tree, views) or joins_unused:
+            result = run.executor.execute(sql, row_cap=None if joins_unused else PROBE_ROWS)
+        if result is not None:
             if not result.ok:
                 run.rejected[f"probe failed: {result.error_kind}"] += 1
                 return None
-            sample.meta["probe_rows"] = result.row_count
+            sample.meta["probe_rows"] = min(result.row_count, PROBE_ROWS)
             if expect_rows and result.row_count == 0 and not (relaxed and rng.random() < 0.1):
                 run.rejected["probe returned no rows"] += 1
                 return None
-        reason = run.checker.verdict(pending, result, sample) if pending is not None and result is not None else None
+        reason = run.checker.verdict(pending, result, sample, ordered) if pending is not None else None
         if reason is None:
             return sample, key, level
         if attempt == 0 and reason.startswith("determinism") and state_tie_breaker(tree):
@@ -198,11 +212,6 @@ def _checked(run: _Run, tree: Tree, renderer: Renderer, writer: Chinese | Englis
         run.rejected[reason.split(":")[0] + " (synthesis)"] += 1
         return None
     return None
-
-
-def _needs_rows(pending: object) -> bool:
-    facts = getattr(pending, "facts", None)
-    return facts is not None and bool(facts.tie_variants or facts.unlimited or facts.unused_joins)
 
 
 def synthesize(plan: TopicPlan, meta: SchemaMetadata, executor: Executor | None,

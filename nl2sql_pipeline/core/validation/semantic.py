@@ -30,13 +30,13 @@ from sqlglot import exp
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.samples import Sample
 from nl2sql_pipeline.core.semantics import SemanticIndex
-from nl2sql_pipeline.core.validation.semantic_sql import SqlFacts, analyse_sql
+from nl2sql_pipeline.core.validation.semantic_sql import Catalog, ColumnUse, SqlFacts, analyse_sql, ordering_facts
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"|'[^']*'|‘[^’]*’|「[^」]*」")
 _ZH_REPEAT = re.compile(r"([\u3400-\u9fff]{2,6})\1|的的")
 _EN_REPEAT = re.compile(r"\b([A-Za-z]{2,})\s+\1\b", re.IGNORECASE)
-_IDENT = re.compile(r"\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+\b|\b[a-z]+[A-Z][A-Za-z0-9]*\b")
+_IDENT = re.compile(r"(?<![A-Za-z0-9_])(?:[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+|[a-z]+[A-Z][A-Za-z0-9]*)(?![A-Za-z0-9_])")
 _CODED_ROLES = ("category", "flag", "identifier")
 FULL_ROWS = 20_000
 CHECKS = ("determinism", "code misuse", "unexpressed join", "faithfulness", "wording")
@@ -59,15 +59,20 @@ class SemanticChecker:
                  semantics: SemanticIndex | None = None) -> None:
         self.meta, self.dialect, self.executor = meta, dialect, executor
         self.semantics = semantics or SemanticIndex.build(meta, executor)
-        self.rejected: Counter = Counter()
+        self.catalog = Catalog.of(meta)
+        self._paste_cache: dict[tuple[str, str], tuple[re.Pattern | None, str | None]] = {}
 
     # ---- static, before execution ---------------------------------------------------------
 
-    def inspect(self, sample: Sample, tree: exp.Expression) -> Pending:
+    def inspect(self, sample: Sample, tree: exp.Expression, *, built: bool = False) -> Pending:
+        """`built`: the synthesizer's own tree, which uses codes and joins rightly by construction
+        (the tests audit that): only wording, faithfulness and ties are checked, cheaply."""
         try:
-            facts = analyse_sql(tree, self.meta, self.dialect)
+            facts = ordering_facts(tree, self.dialect) if built else analyse_sql(tree, self.catalog, self.dialect)
         except Exception as err:  # an odd shape: say so rather than guess its meaning
             return Pending(f"wording: cannot analyse the query's meaning ({str(err)[:80]})")
+        if built:
+            return Pending(self._wording(sample, facts, tree) or self._faithfulness(sample), facts)
         reason = self._code_misuse(sample, facts) or self._wording(sample, facts) or self._faithfulness(sample)
         return Pending(reason, facts)
 
@@ -88,8 +93,11 @@ class SemanticChecker:
                             f"means ({meaning})")
         return None
 
-    def _wording(self, sample: Sample, facts: SqlFacts) -> str | None:
+    def _wording(self, sample: Sample, facts: SqlFacts, tree: exp.Expression | None = None) -> str | None:
         text = _QUOTED.sub(" ", sample.question)
+        if tree is not None:  # a built tree: its columns without resolving aliases
+            facts.columns = [ColumnUse(t, c.name, c) for c in tree.find_all(exp.Column)
+                             if (t := self._owner(c, tree)) is not None]
         if sample.language == "zh" or _CJK.search(text):
             if m := _ZH_REPEAT.search(text):
                 return f"wording: repeated words {m.group(0)!r}"
@@ -101,20 +109,37 @@ class SemanticChecker:
                     return f"wording: identifier {word!r} in a Chinese question"
         elif m := _EN_REPEAT.search(text):
             return f"wording: repeated word {m.group(0)!r}"
-        for use in facts.columns:
-            sem = self.semantics.column(use.table, use.column)
-            info = self.meta.table(use.table)
-            col = info.column(use.column) if info else None
-            if sem is None or col is None or not col.comment:
-                continue
-            if sem.values and sem.coded:
-                pasted = sum(1 for c, m in sem.values if re.search(rf"(?<![0-9A-Za-z]){re.escape(c)}\s*[=:：\-]?\s*{re.escape(m)}",
-                                                                   sample.question))
-                if pasted >= 2:
-                    return f"wording: the legend of {use.table}.{use.column} is pasted into the question"
-            if sem.label and col.comment.strip() != sem.label and col.comment.strip() in sample.question:
-                return f"wording: the raw comment of {use.table}.{use.column} is pasted into the question"
+        for key in dict.fromkeys((u.table, u.column) for u in facts.columns):
+            legend, comment = self._pastes(key)
+            if legend is not None and len(legend.findall(sample.question)) >= 2:
+                return f"wording: the legend of {key[0]}.{key[1]} is pasted into the question"
+            if comment is not None and comment in sample.question:
+                return f"wording: the raw comment of {key[0]}.{key[1]} is pasted into the question"
         return None
+
+    def _owner(self, col: exp.Column, tree: exp.Expression) -> str | None:
+        for table in tree.find_all(exp.Table):
+            if (col.table and (table.alias_or_name or "").lower() == col.table.lower()) or (
+                    not col.table and col.name.lower() in self.catalog.columns.get(table.name.lower(), {})):
+                return self.catalog.tables.get(table.name.lower())
+        return None
+
+    def _pastes(self, key: tuple[str, str]) -> tuple[re.Pattern | None, str | None]:
+        """(a pattern matching one `code meaning` item of the column's legend, its raw comment when
+        that is more than the label), worked out once per column."""
+        if key not in self._paste_cache:
+            sem = self.semantics.column(*key)
+            info = self.meta.table(key[0])
+            col = info.column(key[1]) if info else None
+            legend = comment = None
+            if sem is not None and col is not None and col.comment:
+                if sem.values and sem.coded:
+                    legend = re.compile("|".join(rf"(?<![0-9A-Za-z]){re.escape(c)}\s*[=:：\-]?\s*{re.escape(m)}"
+                                                 for c, m in sem.values))
+                if sem.label and col.comment.strip() != sem.label:
+                    comment = col.comment.strip()
+            self._paste_cache[key] = (legend, comment)
+        return self._paste_cache[key]
 
     def _faithfulness(self, sample: Sample) -> str | None:
         facets = sample.meta.get("facets")
@@ -125,21 +150,23 @@ class SemanticChecker:
 
     # ---- after execution --------------------------------------------------------------------
 
-    def verdict(self, pending: Pending, result: Any, sample: Sample) -> str | None:
+    def verdict(self, pending: Pending, result: Any, sample: Sample, ordered: Any = None) -> str | None:
+        """Layer 4's reason to reject, or None; `result` (the query's own execution) is needed
+        only when the query joins tables no clause uses; `ordered`, when given, is the result of
+        the first tie variant, already run."""
         if pending.reason or pending.facts is None:
             return pending.reason
         facts = pending.facts
-        if facts.unused_joins and facts.without_unused:
-            tables = [u.table for u in facts.columns]
+        if facts.unused_joins and facts.without_unused and result is not None:
             # A self-join's other row is named by its role, not by the table: always compare.
-            unnamed = [t for t in facts.unused_joins if tables.count(t) > 0 or not self._named(t, sample.question)]
+            unnamed = [t for t in facts.unused_joins if facts.sources.count(t) > 1 or not self._named(t, sample.question)]
             if unnamed:
                 alone = self.executor.execute(facts.without_unused)
                 if alone.ok and Counter(_rows(alone)) != Counter(_rows(result)):
                     more = "multiplies" if alone.row_count < result.row_count else "filters"
                     return (f"unexpressed join: joining {', '.join(unnamed)} {more} rows the question does not ask for "
                             f"({result.row_count} rows with it, {alone.row_count} without)")
-        return tie_dependence(self.executor, facts, result)
+        return tie_dependence(self.executor, facts, ordered)
 
     def _named(self, table: str, question: str) -> bool:
         label = self.semantics.table_label(table)
@@ -148,17 +175,20 @@ class SemanticChecker:
         return bool(label and label.lower() in low) or any(w and w in low for w in words)
 
 
-def tie_dependence(executor: Any, facts: SqlFacts, result: Any) -> str | None:
-    """Why the result depends on tie-breaking or physical order, or None."""
+def tie_dependence(executor: Any, facts: SqlFacts, up: Any = None) -> str | None:
+    """Why the result depends on tie-breaking or physical order, or None (`up`: the first tie
+    variant's result when the caller ran it already)."""
     if facts.unlimited and facts.limit is not None:
         full = executor.execute(facts.unlimited, row_cap=facts.limit + 1)
         if full.ok and full.row_count > facts.limit:
             return f"determinism: LIMIT {facts.limit} without ORDER BY keeps rows in physical order"
     if facts.tie_variants:
-        # A result cut by the row cap may hide its ties further down: look at all of it.
-        cap = FULL_ROWS if getattr(result, "truncated", False) else None
-        up = executor.execute(facts.tie_variants[0], row_cap=cap)
-        down = executor.execute(facts.tie_variants[1], row_cap=cap)
+        up = up if up is not None else executor.execute(facts.tie_variants[0])
+        if up.ok and up.truncated:  # the row cap may hide ties further down: look at all of it
+            up = executor.execute(facts.tie_variants[0], row_cap=FULL_ROWS)
+            down = executor.execute(facts.tie_variants[1], row_cap=FULL_ROWS)
+        else:
+            down = executor.execute(facts.tie_variants[1])
         if up.truncated:
             return f"determinism: more than {FULL_ROWS} ordered rows, too many to check for ties"
         if up.ok and down.ok and _rows(up) != _rows(down):

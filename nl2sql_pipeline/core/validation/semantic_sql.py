@@ -7,6 +7,7 @@ query without them).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
@@ -25,43 +26,58 @@ class ColumnUse:
     node: exp.Column
 
 
+@dataclass(frozen=True)
+class Catalog:
+    """Lower-cased table -> its name, and -> {lower-cased column: column name}: the lookups the
+    analysis makes for every column, built once per database."""
+
+    tables: dict[str, str]
+    columns: dict[str, dict[str, str]]
+
+    @classmethod
+    def of(cls, meta: SchemaMetadata) -> Catalog:
+        return cls({t.name.lower(): t.name for t in meta.tables},
+                   {t.name.lower(): {c.name.lower(): c.name for c in t.columns} for t in meta.tables})
+
+
 @dataclass
 class SqlFacts:
     columns: list[ColumnUse] = field(default_factory=list)
     misuse: list[tuple[str, ColumnUse]] = field(default_factory=list)  # (what, column)
     equalities: list[tuple[ColumnUse, list[str]]] = field(default_factory=list)  # col = 'x' / IN (...) literals
     unused_joins: list[str] = field(default_factory=list)  # tables joined that no clause uses
+    sources: list[str] = field(default_factory=list)  # the top-level FROM and JOIN tables
     without_unused: str | None = None  # the query without those joins
     tie_variants: tuple[str, str] | None = None  # ORDER BY extended ascending / descending
     unlimited: str | None = None  # LIMIT without ORDER BY: the query without its LIMIT
     limit: int | None = None
 
 
-def _sources(select: exp.Select, meta: SchemaMetadata) -> dict[str, str]:
+def _sources(select: exp.Select, catalog: Catalog) -> dict[str, str]:
     """alias (or name) lower-cased -> table name, for the tables in this SELECT's FROM and JOINs."""
     out: dict[str, str] = {}
     tables = [select.args.get("from_") or select.args.get("from")] + list(select.args.get("joins") or [])
     for node in tables:
         table = node.this if node is not None else None
-        if isinstance(table, exp.Table) and table.name and (info := meta.table(table.name)):
-            out[(table.alias_or_name or table.name).lower()] = info.name
+        if isinstance(table, exp.Table) and table.name and (name := catalog.tables.get(table.name.lower())):
+            out[(table.alias_or_name or table.name).lower()] = name
     return out
 
 
-def _resolve(col: exp.Column, meta: SchemaMetadata, cache: dict[int, dict[str, str]]) -> ColumnUse | None:
+def _resolve(col: exp.Column, catalog: Catalog, cache: dict[int, dict[str, str]]) -> ColumnUse | None:
     select = col.find_ancestor(exp.Select)
+    low = col.name.lower()
     while select is not None:
         sources = cache.get(id(select))
         if sources is None:
-            sources = cache[id(select)] = _sources(select, meta)
+            sources = cache[id(select)] = _sources(select, catalog)
         if col.table:
             if (table := sources.get(col.table.lower())) is not None:
-                return ColumnUse(table, col.name, col)
+                return ColumnUse(table, catalog.columns[table.lower()].get(low, col.name), col)
         else:
             for table in sources.values():
-                info = meta.table(table)
-                if info is not None and info.column(col.name) is not None:
-                    return ColumnUse(table, info.column(col.name).name, col)
+                if (name := catalog.columns[table.lower()].get(low)) is not None:
+                    return ColumnUse(table, name, col)
         select = select.parent.find_ancestor(exp.Select) if select.parent else None
     return None
 
@@ -73,15 +89,15 @@ def _direct(node: exp.Expression) -> exp.Column | None:
     return node if isinstance(node, exp.Column) else None
 
 
-def analyse_sql(tree: exp.Expression, meta: SchemaMetadata, dialect: str) -> SqlFacts:
-    """Everything the semantic checks need from one parsed query (the tree is not changed)."""
+def analyse_sql(tree: exp.Expression, catalog: Catalog, dialect: str) -> SqlFacts:
+    """Everything the semantic checks need from one parsed query (the tree is left as it was)."""
     facts = SqlFacts()
     cache: dict[int, dict[str, str]] = {}
     uses: dict[int, ColumnUse] = {}
     for col in tree.find_all(exp.Column):
         if isinstance(col.this, exp.Star):
             continue
-        use = _resolve(col, meta, cache)
+        use = _resolve(col, catalog, cache)
         if use is not None:
             uses[id(col)] = use
             facts.columns.append(use)
@@ -105,31 +121,39 @@ def analyse_sql(tree: exp.Expression, meta: SchemaMetadata, dialect: str) -> Sql
             literals = [str(v.this) for v in values if isinstance(v, exp.Literal)]
             if literals:
                 facts.equalities.append((uses[id(col)], literals))
-    _joins(tree, meta, uses, facts, dialect)
+    _joins(tree, catalog, uses, facts, dialect, cache)
     _determinism(tree, facts, dialect)
     return facts
 
 
-def _joins(tree: exp.Expression, meta: SchemaMetadata, uses: dict[int, ColumnUse], facts: SqlFacts,
-           dialect: str) -> None:
+def _top_selects(tree: exp.Expression) -> list[exp.Select]:
+    if isinstance(tree, exp.Select):
+        return [tree]
+    if isinstance(tree, exp.SetOperation):
+        return [s for s in tree.find_all(exp.Select) if isinstance(s.parent, exp.SetOperation)]
+    return []
+
+
+def _joins(tree: exp.Expression, catalog: Catalog, uses: dict[int, ColumnUse], facts: SqlFacts,
+           dialect: str, cache: dict[int, dict[str, str]]) -> None:
     """Joined tables of the top-level SELECT(s) that no clause but their own ON uses, leaves first
-    (a table that only links two used tables is a bridge and stays)."""
-    selects = [tree] if isinstance(tree, exp.Select) else list(tree.find_all(exp.Select)) if isinstance(
-        tree, exp.SetOperation) else []
-    unused_all: list[str] = []
-    rewritten = tree.copy()
-    targets = [rewritten] if isinstance(rewritten, exp.Select) else [
-        s for s in rewritten.find_all(exp.Select) if s.parent is not None and isinstance(s.parent, exp.SetOperation)]
-    for select, target in zip([s for s in selects if s is tree or isinstance(s.parent, exp.SetOperation)], targets):
+    (a table that only links two used tables is a bridge and stays), and the query without them."""
+    removals: list[tuple[int, list[str]]] = []
+    selects = _top_selects(tree)
+    for position, select in enumerate(selects):
         joins = list(select.args.get("joins") or [])
-        if not joins or any(j.args.get("kind") in ("LEFT", "RIGHT", "FULL") or j.args.get("side") for j in joins):
-            continue
-        aliases = [(j.this.alias_or_name or j.this.name).lower() for j in joins if isinstance(j.this, exp.Table)]
         base = select.args.get("from_") or select.args.get("from")
-        if len(aliases) != len(joins) or base is None or not isinstance(base.this, exp.Table):
+        if not joins or base is None or not isinstance(base.this, exp.Table):
             continue
-        everyone = [(base.this.alias_or_name or base.this.name).lower()] + aliases
-        used = set()
+        if any(j.args.get("side") or j.args.get("kind") in ("LEFT", "RIGHT", "FULL") for j in joins):
+            continue  # an outer join neither filters nor (on a key) multiplies: leave it
+        if not all(isinstance(j.this, exp.Table) for j in joins):
+            continue
+        sources = cache.get(id(select)) or _sources(select, catalog)
+        everyone = [(base.this.alias_or_name or base.this.name).lower()] + [
+            (j.this.alias_or_name or j.this.name).lower() for j in joins]
+        facts.sources += [t for a in everyone if (t := sources.get(a))]
+        used: set[str] = set()
         edges: dict[str, set[str]] = {a: set() for a in everyone}
         for col in select.find_all(exp.Column):
             if col.find_ancestor(exp.Select) is not select:
@@ -137,33 +161,28 @@ def _joins(tree: exp.Expression, meta: SchemaMetadata, uses: dict[int, ColumnUse
             join = col.find_ancestor(exp.Join)
             owner = (col.table or "").lower()
             if join is not None and join.parent is select:
+                other = owner
+                mine = (join.this.alias_or_name or join.this.name).lower()
+                if other in edges and other != mine:
+                    edges[mine].add(other)
+                    edges[other].add(mine)
                 continue
             if owner in edges:
                 used.add(owner)
             elif not owner and id(col) in uses:
-                used.update(a for a in everyone if _table_of(select, a, meta) == uses[id(col)].table)
-        for j, alias in zip(joins, aliases):
-            for col in (j.args.get("on") or exp.Null()).find_all(exp.Column):
-                other = (col.table or "").lower()
-                if other in edges and other != alias:
-                    edges[alias].add(other)
-                    edges[other].add(alias)
+                used.update(a for a in everyone if sources.get(a) == uses[id(col)].table)
         if any(isinstance(c.this, exp.Star) and c.find_ancestor(exp.Select) is select for c in select.find_all(exp.Count)):
             used.add(everyone[0])  # COUNT(*) counts the rows of the table the query is about
-        if not used:
-            continue
-        removed = _prune(edges, used)
-        for alias in removed:
-            unused_all.append(_table_of(select, alias, meta) or alias)
-        if removed:
-            _remove(target, removed, base.this)
-    if unused_all:
-        facts.unused_joins = unused_all
+        if used and (removed := _prune(edges, used)):
+            removals.append((position, removed))
+            facts.unused_joins += [sources.get(a, a) for a in removed]
+    if removals:
+        rewritten = tree.copy()
+        targets = _top_selects(rewritten)
+        for position, removed in removals:
+            target = targets[position]
+            _remove(target, removed, (target.args.get("from_") or target.args.get("from")).this)
         facts.without_unused = rewritten.sql(dialect=dialect)
-
-
-def _table_of(select: exp.Select, alias: str, meta: SchemaMetadata) -> str | None:
-    return _sources(select, meta).get(alias)
 
 
 def _prune(edges: dict[str, set[str]], used: set[str]) -> list[str]:
@@ -193,27 +212,43 @@ def _remove(select: exp.Select, aliases: list[str], base: exp.Table) -> None:
     select.set("joins", kept or None)
 
 
+@lru_cache(maxsize=16)
+def _dialect(name: str) -> Dialect:
+    return Dialect.get_or_raise(name)
+
+
+def ordering_facts(tree: exp.Expression, dialect: str) -> SqlFacts:
+    """Only what the determinism check needs (for trees built correct by construction)."""
+    facts = SqlFacts()
+    _determinism(tree, facts, dialect)
+    return facts
+
+
 def _determinism(tree: exp.Expression, facts: SqlFacts, dialect: str) -> None:
+    """The queries that test for ties, generated from the tree itself (changed and put back:
+    copying trees cost more than the rest of the analysis)."""
     order = tree.args.get("order")
     limit = tree.args.get("limit")
     width = len(tree.expressions) if isinstance(tree, exp.Select) else len(tree.selects) if isinstance(
         tree, exp.SetOperation) else 0
+    generate = _dialect(dialect).generate
     if limit is not None and isinstance(limit.expression, exp.Literal) and limit.expression.is_int:
         facts.limit = int(limit.expression.this)
     if order is None and limit is not None and facts.limit is not None:
-        unlimited = tree.copy()
-        unlimited.set("limit", None)
-        facts.unlimited = unlimited.sql(dialect=dialect)
+        tree.set("limit", None)
+        facts.unlimited = generate(tree, copy=False)
+        tree.set("limit", limit)
     if order is None or not width:
         return
+    nulls = _dialect(dialect).NULL_ORDERING
+    keys = list(order.expressions)
     variants = []
-    nulls = Dialect.get_or_raise(dialect).NULL_ORDERING
     for desc in (False, True):
-        copy = tree.copy()
-        keys = list(copy.args["order"].expressions)
         # The dialect's own NULL placement, so no NULLS FIRST/LAST clause (MySQL has none) is printed.
         first = (nulls == "nulls_are_small") != desc if nulls != "nulls_are_last" else False
-        keys += [exp.Ordered(this=exp.Literal.number(i), desc=desc or None, nulls_first=first) for i in range(1, width + 1)]
-        copy.set("order", exp.Order(expressions=keys))
-        variants.append(copy.sql(dialect=dialect))
+        extra = [exp.Ordered(this=exp.Literal.number(i), desc=desc or None, nulls_first=first) for i in range(1, width + 1)]
+        tree.set("order", exp.Order(expressions=keys + extra))
+        variants.append(generate(tree, copy=False))
+    order.set("expressions", keys)
+    tree.set("order", order)
     facts.tie_variants = (variants[0], variants[1])
