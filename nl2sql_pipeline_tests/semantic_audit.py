@@ -114,34 +114,32 @@ def _without_limit(tree: exp.Select, dialect: str) -> str:
 
 
 def hidden_join(sql: str, question: str, dialect: str, meta: SchemaMetadata, labels: dict[str, str], run) -> bool:
-    """A joined table that only its ON clause uses, unnamed in the question, changing the result."""
+    """Joined tables outside the span of the used or named ones (a chain's head or tail that only
+    ON clauses use, unnamed in the question) whose removal changes the result."""
     tree = sqlglot.parse_one(sql, read=dialect)
     if not isinstance(tree, exp.Select) or not tree.args.get("joins"):
         return False
     referenced = {(c.table or "").lower() for c in tree.find_all(exp.Column) if c.find_ancestor(exp.Join) is None}
-    counts_rows = any(isinstance(c.this, exp.Star) for c in tree.find_all(exp.Count))
-    joins = list(tree.args["joins"])
-    chain = [tree.args["from_"].this] + [j.this for j in joins]
-    used_idx = [i for i, t in enumerate(chain) if (t.alias_or_name or t.name).lower() in referenced]
-    if counts_rows:
-        used_idx.append(0)
-    if not used_idx:
+    chain = [tree.args["from_"].this] + [j.this for j in tree.args["joins"]]
+    names = [t.name.lower() for t in chain]
+
+    def named(i: int) -> bool:
+        if names.count(names[i]) > 1:
+            return False  # a self-join's other row is named by its role, not by its table
+        label = labels.get(names[i], "")
+        return bool(label and label in question) or names[i].replace("_", " ") in question.lower()
+
+    used = [i for i, t in enumerate(chain) if (t.alias_or_name or t.name).lower() in referenced or named(i)]
+    if any(isinstance(c.this, exp.Star) for c in tree.find_all(exp.Count)):
+        used.append(0)
+    if not used:
         return False
-    lo, hi = min(used_idx), max(used_idx)
-    baseline = Counter(run(sql))
-    for i, table in enumerate(chain):
-        if lo <= i <= hi:
-            continue  # used, or a bridge between used tables
-        label = labels.get(table.name.lower(), "")
-        twice = sum(t.name.lower() == table.name.lower() for t in chain) > 1  # a self-join: its role is not its name
-        if not twice and (label and label in question) or table.name.lower().replace("_", " ") in question.lower():
-            continue
-        copy = tree.copy()
-        kept = [j for j in copy.args["joins"] if (j.this.alias_or_name or j.this.name) != (table.alias_or_name or table.name)]
-        if i == 0:
-            first = kept.pop(0)
-            copy.set("from_", exp.From(this=first.this.copy()))
-        copy.set("joins", kept or None)
-        if Counter(run(copy.sql(dialect=dialect))) != baseline:
-            return True
-    return False
+    lo, hi = min(used), max(used)
+    if lo == 0 and hi == len(chain) - 1:
+        return False
+    copy = tree.copy()
+    joins = list(copy.args["joins"])[max(lo - 1, 0):hi] if lo else list(copy.args["joins"])[:hi]
+    if lo:
+        copy.set("from_", exp.From(this=joins.pop(0).this.copy()))
+    copy.set("joins", joins or None)
+    return Counter(run(copy.sql(dialect=dialect))) != Counter(run(sql))

@@ -37,6 +37,18 @@ def role_label(col: Col, q: Query, views: dict) -> str | None:
     return role if role and role != right.label and role != link.label else None
 
 
+def link_role(c: Cond, q: Query, views: dict) -> str | None:
+    """For `fk IN (SELECT pk FROM other WHERE ...)`: the role the other row plays, from the
+    foreign key's label (`签约人` for signer_id, `员工` for emp_id); None for the other direction."""
+    if c.sub is None or not isinstance(c.left, Col):
+        return None
+    key = c.left.column
+    base = views.get(q.table)
+    if base is None or key.name in base.primary_key or not key.key:
+        return None
+    return _ID_SUFFIX.sub("", key.label).strip() or None
+
+
 def col_label(col: Col, q: Query, views: dict, language: str) -> str:
     """A column's label, qualified by its table (or the role the joined row plays) when the query
     joins and it is not the base table's."""
@@ -53,7 +65,7 @@ def col_label(col: Col, q: Query, views: dict, language: str) -> str:
     if c.label.startswith(table_label):
         return c.label
     if language == "zh":  # 商品类别 + 类别名称 -> 商品类别名称; otherwise 支付记录的支付编号
-        overlap = next((k for k in range(min(len(table_label), len(c.label)), 0, -1) if table_label.endswith(c.label[:k])), 0)
+        overlap = next((k for k in range(min(len(table_label), len(c.label)), 1, -1) if table_label.endswith(c.label[:k])), 0)
         return table_label + c.label[overlap:] if overlap else f"{table_label}的{c.label}"
     return f"{possessive(table_label)} {c.label}"
 

@@ -106,12 +106,12 @@ def h_join_filter_sort(ctx: Ctx) -> Tree | None:
 # ---- extra --------------------------------------------------------------------------------
 
 def x_join_group(ctx: Ctx) -> Tree | None:
-    got = join(ctx, ctx.rng.choice((1, 1, 2, 3)))
+    hops = ctx.rng.choice((1, 2, 3, 3))
+    got = next((g for h in range(hops, 0, -1) if (g := join(ctx, h)) is not None), None)
     if got is None:
         return None
     q, members = got
-    # Group by the start of a long path and aggregate at its end (每个部门的回款总额), else anywhere.
-    gv, ga = members[0] if len(members) > 2 and ctx.rng.random() < 0.5 else ctx.rng.choice(members)
+    gv, ga = ctx.rng.choice(members)
     groups = group_columns(gv, ctx.sample(gv))
     if not groups:
         return None
@@ -121,8 +121,11 @@ def x_join_group(ctx: Ctx) -> Tree | None:
     av, aa = next(((v, a) for v, a in reversed(members) if v.label == q.counted), members[-1])
     agg = aggregate(av, aa, ctx.rng)
     q.select, q.group = [g, agg], [g]
-    if ctx.rng.random() < 0.5:
-        fv, fa = ctx.rng.choice(members)
+    # On a long path, filter on an end nothing else uses (上海门店的订单明细按岗位统计), so that
+    # every table is used or a bridge between used ones.
+    loose = [m for m in (members[0], members[-1]) if len(members) > 2 and m[1] not in (ga, aa)]
+    if loose or ctx.rng.random() < 0.5:
+        fv, fa = loose[0] if loose else ctx.rng.choice(members)
         if not where(q, fv, fa, ctx, ctx.witness(fv), ops=NO_LIKE):
             return None
     q.order, q.limit = [(agg, ctx.rng.random() < 0.75)], ctx.rng.choice((1, 3, 5, None))

@@ -153,8 +153,16 @@ def topic_views(meta: SchemaMetadata, tables: list[str], language: str,
     return views
 
 
+def to_one(step: JoinStep, views: dict[str, TableView]) -> bool:
+    """The step reaches the referenced key: one row on the right per row on the left."""
+    right = views.get(step.right)
+    return right is not None and bool(right.primary_key) and tuple(b for _, b in step.pairs) == right.primary_key
+
+
 def join_paths(views: dict[str, TableView], start: str, max_hops: int) -> list[list[JoinStep]]:
-    """Simple paths of 1..max_hops FK steps from `start` (a self join counts as one hop)."""
+    """Simple paths of 1..max_hops FK steps from `start` (a self join counts as one hop). A path
+    never goes up to a parent and back down to its other children (a warehouse's keeper's sales
+    contracts): siblings through a shared parent are rarely a business question."""
     out: list[list[JoinStep]] = []
 
     def walk(path: list[JoinStep], seen: set[str]) -> None:
@@ -164,6 +172,8 @@ def join_paths(views: dict[str, TableView], start: str, max_hops: int) -> list[l
                 continue
             if step.right == step.left and (path or max_hops < 1):
                 continue  # self joins only as the single hop from the start
+            if path and to_one(path[-1], views) and not to_one(step, views):
+                continue
             new = path + [step]
             out.append(new)
             if len(new) < max_hops and step.right != step.left:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Cond, Item, Query, Tree, YearOf
 from nl2sql_pipeline.core.synthesis.phrasing import (
-    Writer, article, col_label, cond_key, flag_core, is_temporal, item_key, like_text, plural, singular, value_text,
+    Writer, article, col_label, cond_key, flag_core, is_temporal, item_key, like_text, link_role, plural, possessive,
+    singular, value_text,
 )
 
 AGG = {"sum": ("total", "sum of the"), "avg": ("average", "mean"), "min": ("minimum", "lowest"), "max": ("maximum", "highest")}
@@ -77,6 +78,8 @@ class English(Writer):
         if c.op == "in-sub":
             self.say(f"where:{cond_key(c)}")
             inner = " and ".join(self.clause(x, c.sub) for x in c.sub.where)
+            if role := link_role(c, q, self.views):  # contracts whose signer's salary is ...
+                return f"whose {possessive(role)} " + " and ".join(self.clause(x, c.sub) for x in c.sub.where)
             one = singular(c.sub.entity)
             return self.pick(f"that have {article('related ' + one)} whose {inner}", f"linked to {article(one)} whose {inner}")
         col = c.left if isinstance(c.left, Col) else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Cond, Item, Query, Tree, YearOf
 from nl2sql_pipeline.core.synthesis.phrasing import (
-    Writer, col_label, cond_key, flag_core, is_temporal, item_key, like_text, value_text,
+    Writer, col_label, cond_key, flag_core, is_temporal, item_key, like_text, link_role, value_text,
 )
 
 AGG = {"sum": ("总{}", "{}总和"), "avg": ("平均{}", "{}的平均值"), "min": ("最低{}", "最小{}"), "max": ("最高{}", "最大{}")}
@@ -16,7 +16,15 @@ CMP = {
     ">=": ("不低于{v}", "至少为{v}", "大于等于{v}"), "<=": ("不超过{v}", "至多为{v}", "小于等于{v}"),
 }
 _YES = {"是", "有", "yes", "y", "true", "1"}
-_GENERIC = {"数量", "个数", "总数", "数", "金额", "日期", "时间"}  # too bare without the table's name
+_GENERIC = {"数量", "个数", "总数", "数"}  # too bare without the table's name (read as a count)
+
+
+def joined(of: str, what: str, entity: str) -> str:
+    """`<of>的<what>`, without saying the entity twice: 库存数量不超过100件的库存 + 库存数量 ->
+    …的库存数量, 部门 + 部门数量 -> 部门数量."""
+    if what.startswith(entity) and of.endswith(entity):
+        return of + what[len(entity):]
+    return f"{of}的{what}"
 
 
 class Chinese(Writer):
@@ -26,7 +34,9 @@ class Chinese(Writer):
             # 员工的姓名, not 员工的员工姓名: after "<entity>的" the entity already names the table.
             rest = text[len(q.entity):]
             if short and text == it.column.label and text.startswith(q.entity) and len(rest) >= 2 and rest not in _GENERIC:
-                return rest
+                text = rest
+            if short and it.column.role == "flag" and flag_core(text) != text:
+                return f"{flag_core(text)}标志"  # 发票的红冲发票标志, not 发票的是否红冲发票
             return text
         if isinstance(it, YearOf):
             return f"{self.label(it.arg, q)}的年份"
@@ -88,6 +98,8 @@ class Chinese(Writer):
             return self.pick(f"没有任何相关{sub.entity}记录", f"不存在对应{sub.entity}")
         if c.op == "in-sub":
             inner = "且".join(self.cond(x, sub) for x in sub.where)
+            if role := link_role(c, q, self.views):  # 签约人的月薪超过…的销售合同
+                return f"{role}的{inner}"
             return self.pick(f"存在{inner}的相关{sub.entity}", f"关联的{sub.entity}中有{inner}的记录")
         higher = "高于" if c.op == ">sub" else "低于"
         return f"{who}{higher}所有{sub.entity}的{self.label(sub.select[0], sub)}"
@@ -133,9 +145,10 @@ class Chinese(Writer):
                 stat = "数量"
             else:
                 stat = self.items(rest, q)
-            return self.styled(formal=f"请按{g}统计{of}的{stat}{order}。", colloquial=f"每个{g}的{of}{stat}分别是多少{order}？",
-                               imperative=f"列出每个{g}及其{of}的{stat}{order}。",
-                               interrogative=f"不同{g}的{of}{stat}各是多少{order}？", concise=f"各{g}的{of}{stat}{order}。")
+            ofs = joined(of, stat, q.entity)
+            return self.styled(formal=f"请按{g}统计{ofs}{order}。", colloquial=f"每个{g}的{ofs}分别是多少{order}？",
+                               imperative=f"列出每个{g}及其{ofs}{order}。",
+                               interrogative=f"不同{g}的{ofs}各是多少{order}？", concise=f"各{g}的{ofs}{order}。")
         if q.select == [Agg("count")]:
             self.say(f"select:{item_key(q.select[0])}")
             return self.styled(formal=f"请统计{of}的总数。", colloquial=f"{of}一共有多少个？", imperative=f"统计{of}的数量。",
@@ -143,20 +156,23 @@ class Chinese(Writer):
         if q.distinct:
             self.say("distinct")
         what = ("不同的" if q.distinct else "") + self.items(q.select, q, short=True)
+        ofw = joined(of, what, q.entity)
         if all(isinstance(i, Agg) for i in q.select):
-            return self.styled(formal=f"请计算{of}的{what}{order}。", colloquial=f"想知道{of}的{what}是多少{order}。",
-                               imperative=f"求{of}的{what}{order}。", interrogative=f"{of}的{what}是多少{order}？",
-                               concise=f"{of}的{what}{order}。")
-        return self.styled(formal=f"请查询{of}的{what}{order}。", colloquial=f"帮我看看{of}的{what}都有哪些{order}。",
-                           imperative=f"列出{of}的{what}{order}。", interrogative=f"{of}有哪些？请给出{what}{order}。",
-                           concise=f"{of}的{what}{order}。")
+            return self.styled(formal=f"请计算{ofw}{order}。", colloquial=f"想知道{ofw}是多少{order}。",
+                               imperative=f"求{ofw}{order}。", interrogative=f"{ofw}是多少{order}？",
+                               concise=f"{ofw}{order}。")
+        return self.styled(formal=f"请查询{ofw}{order}。", colloquial=f"帮我看看{ofw}都有哪些{order}。",
+                           imperative=f"列出{ofw}{order}。",
+                           # "<X>有哪些？请给出<Y>" only where Y belongs to X itself
+                           interrogative=f"{of}有哪些？请给出{what}{order}。" if not q.joins else f"{ofw}分别是什么{order}？",
+                           concise=f"{ofw}{order}。")
 
     def tree(self, t: Tree) -> str:
         if isinstance(t, Query):
             return self.query(t)
         self.say(f"set:{t.op}")
         self.items(t.right.select, t.right)
-        what, entity = self.items(t.left.select, t.left), t.left.entity
+        what, entity = self.items(t.left.select, t.left, short=True), t.left.entity
         a, b = self.conds(t.left), self.conds(t.right)
         if t.op == "union":
             return self.styled(formal=f"请列出{a}或{b}的{entity}的{what}。",

@@ -34,7 +34,8 @@ from nl2sql_pipeline.core.validation.semantic_sql import Catalog, ColumnUse, Sql
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"|'[^']*'|‘[^’]*’|「[^」]*」")
-_ZH_REPEAT = re.compile(r"([\u3400-\u9fff]{2,6})\1|的的")
+# A word said twice in a row (员工员工, 部门部门); `电子发票的发票` is a value and its entity, not a stutter.
+_ZH_REPEAT = re.compile(r"((?:(?!的)[\u3400-\u9fff]){2,6})\1|的的")
 _EN_REPEAT = re.compile(r"\b([A-Za-z]{2,})\s+\1\b", re.IGNORECASE)
 _IDENT = re.compile(r"(?<![A-Za-z0-9_])(?:[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+|[a-z]+[A-Z][A-Za-z0-9]*)(?![A-Za-z0-9_])")
 _CODED_ROLES = ("category", "flag", "identifier")
@@ -68,7 +69,8 @@ class SemanticChecker:
         """`built`: the synthesizer's own tree, which uses codes and joins rightly by construction
         (the tests audit that): only wording, faithfulness and ties are checked, cheaply."""
         try:
-            facts = ordering_facts(tree, self.dialect) if built else analyse_sql(tree, self.catalog, self.dialect)
+            facts = ordering_facts(tree, self.dialect) if built else analyse_sql(
+                tree, self.catalog, self.dialect, lambda table: self._named(table, sample.question))
         except Exception as err:  # an odd shape: say so rather than guess its meaning
             return Pending(f"wording: cannot analyse the query's meaning ({str(err)[:80]})")
         if built:
@@ -158,8 +160,7 @@ class SemanticChecker:
             return pending.reason
         facts = pending.facts
         if facts.unused_joins and facts.without_unused and result is not None:
-            # A self-join's other row is named by its role, not by the table: always compare.
-            unnamed = [t for t in facts.unused_joins if facts.sources.count(t) > 1 or not self._named(t, sample.question)]
+            unnamed = facts.unused_joins  # tables the question names were kept as used
             if unnamed:
                 alone = self.executor.execute(facts.without_unused)
                 if alone.ok and Counter(_rows(alone)) != Counter(_rows(result)):

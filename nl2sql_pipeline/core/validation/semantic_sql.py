@@ -7,6 +7,7 @@ query without them).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from functools import lru_cache
 
 from sqlglot import exp
@@ -89,8 +90,11 @@ def _direct(node: exp.Expression) -> exp.Column | None:
     return node if isinstance(node, exp.Column) else None
 
 
-def analyse_sql(tree: exp.Expression, catalog: Catalog, dialect: str) -> SqlFacts:
-    """Everything the semantic checks need from one parsed query (the tree is left as it was)."""
+def analyse_sql(tree: exp.Expression, catalog: Catalog, dialect: str,
+                named: Callable[[str], bool] | None = None) -> SqlFacts:
+    """Everything the semantic checks need from one parsed query (the tree is left as it was).
+    `named(table)`: whether the question names the table; a named table counts as used, so the
+    tables linking it stay as bridges."""
     facts = SqlFacts()
     cache: dict[int, dict[str, str]] = {}
     uses: dict[int, ColumnUse] = {}
@@ -121,7 +125,7 @@ def analyse_sql(tree: exp.Expression, catalog: Catalog, dialect: str) -> SqlFact
             literals = [str(v.this) for v in values if isinstance(v, exp.Literal)]
             if literals:
                 facts.equalities.append((uses[id(col)], literals))
-    _joins(tree, catalog, uses, facts, dialect, cache)
+    _joins(tree, catalog, uses, facts, dialect, cache, named)
     _determinism(tree, facts, dialect)
     return facts
 
@@ -135,7 +139,7 @@ def _top_selects(tree: exp.Expression) -> list[exp.Select]:
 
 
 def _joins(tree: exp.Expression, catalog: Catalog, uses: dict[int, ColumnUse], facts: SqlFacts,
-           dialect: str, cache: dict[int, dict[str, str]]) -> None:
+           dialect: str, cache: dict[int, dict[str, str]], named: Callable[[str], bool] | None = None) -> None:
     """Joined tables of the top-level SELECT(s) that no clause but their own ON uses, leaves first
     (a table that only links two used tables is a bridge and stays), and the query without them."""
     removals: list[tuple[int, list[str]]] = []
@@ -173,6 +177,9 @@ def _joins(tree: exp.Expression, catalog: Catalog, uses: dict[int, ColumnUse], f
                 used.update(a for a in everyone if sources.get(a) == uses[id(col)].table)
         if any(isinstance(c.this, exp.Star) and c.find_ancestor(exp.Select) is select for c in select.find_all(exp.Count)):
             used.add(everyone[0])  # COUNT(*) counts the rows of the table the query is about
+        tables = [sources.get(a) for a in everyone]
+        if named is not None:  # a self-join's other row is named by its role, not by its table
+            used.update(a for a, t in zip(everyone, tables) if t and tables.count(t) == 1 and named(t))
         if used and (removed := _prune(edges, used)):
             removals.append((position, removed))
             facts.unused_joins += [sources.get(a, a) for a in removed]
