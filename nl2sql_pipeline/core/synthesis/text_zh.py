@@ -21,8 +21,8 @@ _GENERIC = {"数量", "个数", "总数", "数"}  # too bare without the table's
 
 def joined(of: str, what: str, entity: str) -> str:
     """`<of>的<what>`, without saying the entity twice: 库存数量不超过100件的库存 + 库存数量 ->
-    …的库存数量, 部门 + 部门数量 -> 部门数量."""
-    if what.startswith(entity) and of.endswith(entity):
+    …的库存数量, 部门 + 部门数量 -> 部门数量; a joined row's label (仓库管理员的邮箱) stays whole."""
+    if what.startswith(entity) and of.endswith(entity) and "的" not in what:
         return of + what[len(entity):]
     return f"{of}的{what}"
 
@@ -41,13 +41,18 @@ class Chinese(Writer):
         if isinstance(it, YearOf):
             return f"{self.label(it.arg, q)}的年份"
         if it.arg is None:
-            return f"{q.counted or q.entity}数量"
+            return f"{q.counted or q.entity}{self.count_word(q.counted or q.entity)}"
         inner = self.label(it.arg, q)
         if it.func == "count":
             return f"不同{inner}的个数" if it.distinct else f"{inner}的个数"
         owner, _, own = inner.rpartition("的")  # 仓库管理员的最低月薪, not 最低仓库管理员的月薪
         form = DATE_AGG[it.func] if it.arg.column.temporal and it.func in DATE_AGG else self.pick(*AGG[it.func])
         return f"{owner}的{form.format(own)}" if owner else form.format(inner)
+
+    def count_word(self, entity: str) -> str:
+        """数量, or 记录数 where `<entity>数量` is a column's label (库存数量 is a quantity, not a count)."""
+        taken = any(c.label == f"{entity}数量" for v in self.views.values() for c in v.columns)
+        return "记录数" if taken else "数量"
 
     def items(self, items: list[Item], q: Query, kind: str = "select", short: bool = False) -> str:
         self.say(*(f"{kind}:{item_key(i)}" for i in items))
@@ -99,7 +104,7 @@ class Chinese(Writer):
         if c.op == "in-sub":
             inner = "且".join(self.cond(x, sub) for x in sub.where)
             if role := link_role(c, q, self.views):  # 签约人的月薪超过…的销售合同
-                return f"{role}的{inner}"
+                return inner if inner.startswith(role) else f"{role}的{inner}"
             return self.pick(f"存在{inner}的相关{sub.entity}", f"关联的{sub.entity}中有{inner}的记录")
         higher = "高于" if c.op == ">sub" else "低于"
         return f"{who}{higher}所有{sub.entity}的{self.label(sub.select[0], sub)}"
@@ -137,12 +142,12 @@ class Chinese(Writer):
                 self.say(f"having:{cond_key(q.having)}")
                 k = q.having.values[0]
                 more = "超过" if q.having.op == ">" else "至少有"
-                return self.styled(formal=f"请列出{of}数量{more}{k}条的{g}。", colloquial=f"哪些{g}的{of}{more}{k}条啊？",
-                                   imperative=f"列出{of}数量{more}{k}条的{g}。", interrogative=f"哪些{g}对应的{of}{more}{k}条？",
+                return self.styled(formal=f"请列出对应的{of}{more}{k}条的{g}。", colloquial=f"哪些{g}的{of}{more}{k}条啊？",
+                                   imperative=f"列出对应{of}{more}{k}条的{g}。", interrogative=f"哪些{g}对应的{of}{more}{k}条？",
                                    concise=f"{of}{more}{k}条的{g}。")
             if rest == [Agg("count")] and not q.joins:
                 self.say(f"select:{item_key(rest[0])}")
-                stat = "数量"
+                stat = self.count_word(q.entity)
             else:
                 stat = self.items(rest, q)
             ofs = joined(of, stat, q.entity)
@@ -151,6 +156,10 @@ class Chinese(Writer):
                                interrogative=f"不同{g}的{ofs}各是多少{order}？", concise=f"各{g}的{ofs}{order}。")
         if q.select == [Agg("count")]:
             self.say(f"select:{item_key(q.select[0])}")
+            if self.count_word(q.entity) != "数量":
+                return self.styled(formal=f"请统计{of}的记录条数。", colloquial=f"{of}一共有多少条记录？",
+                                   imperative=f"统计{of}的记录数。", interrogative=f"{of}有多少条记录？",
+                                   concise=f"{of}的记录数。")
             return self.styled(formal=f"请统计{of}的总数。", colloquial=f"{of}一共有多少个？", imperative=f"统计{of}的数量。",
                                interrogative=f"{of}有多少个？", concise=f"{of}的数量。")
         if q.distinct:

@@ -80,3 +80,21 @@ def state_tie_breaker(t: Tree) -> bool:
         return False
     t.order.append((tb, False))
     return True
+
+
+def distinct_through_fanout(t: Tree, views: dict) -> bool:
+    """Rows of the one side repeat once per matching row of a to-many join (a contract's number
+    once per delivery): when only one-side columns are shown, show each once (DISTINCT, which the
+    question says). False when the order is by a many-side column: no question says that well."""
+    if not isinstance(t, Query) or not t.joins or t.group or t.distinct or any(isinstance(i, Agg) for i in t.select):
+        return True
+    many: set[str] = set()
+    for join in t.joins:
+        if many or _to_many(join, views):
+            many.add(join.right_alias)
+    if not many or any(_alias(i) in many for i in t.select):
+        return True
+    if any(_alias(i) in many for i, _ in t.order):
+        return False
+    t.distinct = True
+    return True
