@@ -146,7 +146,11 @@ def condition(view: TableView, alias: str | None, sample: TableSample, witness: 
             and (not non_key or not (c.key or c.identifier) or sample.has_nulls(c.name) or rng.random() < 0.05)]
     rng.shuffle(cols)
     for column in cols:
-        cond = value_cond(Col(column, alias), sample, witness, rng, ops)
+        # An identifier is asked about as present or missing (没有填写上级部门), never by its value.
+        use = ("is-null", "not-null") if column.key or column.identifier else ops
+        if ops is not None and use is not ops:
+            use = tuple(o for o in use if o in ops)
+        cond = value_cond(Col(column, alias), sample, witness, rng, use)
         if cond is not None:
             return cond
     return None

@@ -49,6 +49,17 @@ def link_role(c: Cond, q: Query, views: dict) -> str | None:
     return _ID_SUFFIX.sub("", key.label).strip() or None
 
 
+def reverse_role(c: Cond, q: Query, views: dict) -> str | None:
+    """For `pk IN (SELECT fk FROM other WHERE ...)`: what the base row is to the other row, from
+    the foreign key's label (`签约人` for sales_contracts.signer_id, `仓库管理员` for keeper_id)."""
+    if c.sub is None or not c.sub.select or not isinstance(c.sub.select[0], Col):
+        return None
+    fk = c.sub.select[0].column
+    if not fk.key or not isinstance(c.left, Col) or c.left.column.name not in getattr(views.get(q.table), "primary_key", ()):
+        return None
+    return _ID_SUFFIX.sub("", fk.label).strip() or None
+
+
 def col_label(col: Col, q: Query, views: dict, language: str) -> str:
     """A column's label, qualified by its table (or the role the joined row plays) when the query
     joins and it is not the base table's."""
@@ -128,6 +139,7 @@ def value_text(value: Any, language: str, column: Column | None = None) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, str):
+        value = re.sub(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2})(:00)?(\.0+)?$", r"\1", value)  # 2025-01-21 08:06
         return f"“{value}”" if language == "zh" else f'"{value}"'
     return str(value)
 

@@ -155,5 +155,6 @@ def m_join(ctx: Ctx) -> Tree | None:
         q.select = proj(v1, a1, ctx.rng) + proj(v2, a2, ctx.rng)
         return q
     q.select = proj(v2, a2, ctx.rng)
-    ops = NO_LIKE + ("like",) if ctx.rng.random() < 0.4 else NO_LIKE
-    return q if where(q, v1, a1, ctx, ctx.witness(v1), ops=ops) else None
+    if ctx.rng.random() < 0.3 and where(q, v1, a1, ctx, ctx.witness(v1), ops=("like",)):
+        return q  # names matched by a word: 名称包含“华信”的客户
+    return q if where(q, v1, a1, ctx, ctx.witness(v1), ops=NO_LIKE) else None

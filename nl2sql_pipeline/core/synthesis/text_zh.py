@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Cond, Item, Query, Tree, YearOf
 from nl2sql_pipeline.core.synthesis.phrasing import (
-    Writer, col_label, cond_key, flag_core, is_temporal, item_key, like_text, link_role, value_text,
+    Writer, col_label, cond_key, flag_core, is_temporal, item_key, like_text, link_role, reverse_role, value_text,
 )
 
 AGG = {"sum": ("总{}", "{}总和"), "avg": ("平均{}", "{}的平均值"), "min": ("最低{}", "最小{}"), "max": ("最高{}", "最大{}")}
@@ -105,6 +105,8 @@ class Chinese(Writer):
             inner = "且".join(self.cond(x, sub) for x in sub.where)
             if role := link_role(c, q, self.views):  # 签约人的月薪超过…的销售合同
                 return inner if inner.startswith(role) else f"{role}的{inner}"
+            if role := reverse_role(c, q, self.views):  # 是…的销售合同的签约人(的员工)
+                return f"有{inner}的{sub.entity}" if role == q.entity else f"是{inner}的{sub.entity}的{role}"
             return self.pick(f"存在{inner}的相关{sub.entity}", f"关联的{sub.entity}中有{inner}的记录")
         higher = "高于" if c.op == ">sub" else "低于"
         return f"{who}{higher}所有{sub.entity}的{self.label(sub.select[0], sub)}"

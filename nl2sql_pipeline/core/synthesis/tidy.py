@@ -94,7 +94,7 @@ def distinct_through_fanout(t: Tree, views: dict) -> bool:
             many.add(join.right_alias)
     if not many or any(_alias(i) in many for i in t.select):
         return True
-    if any(_alias(i) in many for i, _ in t.order):
-        return False
+    if any(_alias(i) in many or i not in t.select for i, _ in t.order):
+        return False  # DISTINCT ordered by a value not shown: which row's value orders it is undefined
     t.distinct = True
     return True

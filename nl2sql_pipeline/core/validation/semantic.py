@@ -179,6 +179,8 @@ class SemanticChecker:
 def tie_dependence(executor: Any, facts: SqlFacts, up: Any = None) -> str | None:
     """Why the result depends on tie-breaking or physical order, or None (`up`: the first tie
     variant's result when the caller ran it already)."""
+    if facts.distinct_order:
+        return "determinism: SELECT DISTINCT ordered by a value it does not show (which row's value orders it is undefined)"
     if facts.unlimited and facts.limit is not None:
         full = executor.execute(facts.unlimited, row_cap=facts.limit + 1)
         if full.ok and full.row_count > facts.limit:

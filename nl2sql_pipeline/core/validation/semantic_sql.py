@@ -50,6 +50,7 @@ class SqlFacts:
     sources: list[str] = field(default_factory=list)  # the top-level FROM and JOIN tables
     without_unused: str | None = None  # the query without those joins
     tie_variants: tuple[str, str] | None = None  # ORDER BY extended ascending / descending
+    distinct_order: bool = False  # SELECT DISTINCT ordered by something it does not show
     unlimited: str | None = None  # LIMIT without ORDER BY: the query without its LIMIT
     limit: int | None = None
 
@@ -247,6 +248,10 @@ def _determinism(tree: exp.Expression, facts: SqlFacts, dialect: str) -> None:
         tree.set("limit", limit)
     if order is None or not width:
         return
+    if isinstance(tree, exp.Select) and tree.args.get("distinct"):
+        shown = {e.unalias() for e in tree.expressions} | {e.alias for e in tree.expressions if e.alias}
+        facts.distinct_order = any(o.this not in shown and not (isinstance(o.this, exp.Column) and o.this.name in shown)
+                                   for o in order.expressions)
     nulls = _dialect(dialect).NULL_ORDERING
     keys = list(order.expressions)
     variants = []
