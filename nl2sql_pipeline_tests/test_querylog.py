@@ -115,7 +115,9 @@ def test_report_files_become_validated_pairs_and_nothing_else_runs(erp: tuple[Pa
     counts = [p.meta["count"] for p in logged.pairs]
     assert counts == sorted(counts, reverse=True)  # most frequent first
     # The shapes the offline renderer cannot express are reported, and those pairs get no invented question.
-    assert {"window function", "CTE (WITH)", "CASE expression", "arithmetic"} <= set(logged.unrenderable)
+    assert {"window function", "CASE expression", "arithmetic"} <= set(logged.unrenderable)
+    # The CTE report orders staff by a count that ties: the semantic layer drops it before phrasing.
+    assert "CTE (WITH)" in logged.unrenderable or any(r.startswith("semantic: determinism") for r in reasons), reasons
     assert not any("RANK()" in p.sql or "CASE" in p.sql for p in logged.pairs)
     rule = [p for p in logged.pairs if p.meta["question_source"] == "rule"]
     print(f"\noffline renderer on the fixture: {len(rule)} of {len(rule) + sum(logged.unrenderable.values())} "

@@ -128,10 +128,11 @@ class Converter(ConditionConverter):
             q.having = self._having(having.this, q)
         order = sel.args.get("order")
         if order is not None:
-            if len(order.expressions) != 1:
+            if len(order.expressions) > 2:
                 raise Unexpressible("several ORDER BY keys")
-            ordered = order.expressions[0]
-            q.order = [(self.item(ordered.this, order_by=True), bool(ordered.args.get("desc")))]
+            q.order = [(self.item(o.this, order_by=True), bool(o.args.get("desc"))) for o in order.expressions]
+            if len(q.order) == 2 and not isinstance(q.order[1][0], Col):
+                raise Unexpressible("several ORDER BY keys")  # the writers state a second key as a tie-breaker column
         limit = sel.args.get("limit")
         if limit is not None:
             value = limit.expression

@@ -126,10 +126,10 @@ class English(Writer):
             self.say(*(f"select:{item_key(i)}" for i in q.group))
             rest = [i for i in q.select if i not in q.group]
             if not rest:
-                assert q.having is not None
-                self.say(f"having:{cond_key(q.having)}")
-                k = q.having.values[0]
-                more = "more than" if q.having.op == ">" else "at least"
+                if q.having is not None:
+                    self.say(f"having:{cond_key(q.having)}")
+                k = q.having.values[0] if q.having else 1
+                more = "more than" if q.having and q.having.op == ">" else "at least"
                 return self.styled(formal=f"Please list each {g} shared by {more} {k} {entity}{where}.",
                                    colloquial=f"Which {g} values show up in {more} {k} {entity}{where}?",
                                    imperative=f"List the {g} shared by {more} {k} {entity}{where}.",

@@ -140,10 +140,10 @@ class Chinese(Writer):
             rest = [i for i in q.select if i not in q.group]
             self.say(*(f"select:{item_key(i)}" for i in q.group))
             if not rest:
-                assert q.having is not None
-                self.say(f"having:{cond_key(q.having)}")
-                k = q.having.values[0]
-                more = "超过" if q.having.op == ">" else "至少有"
+                if q.having is not None:
+                    self.say(f"having:{cond_key(q.having)}")
+                k = q.having.values[0] if q.having else 1
+                more = "超过" if q.having and q.having.op == ">" else "至少有"
                 return self.styled(formal=f"请列出对应的{of}{more}{k}条的{g}。", colloquial=f"哪些{g}的{of}{more}{k}条啊？",
                                    imperative=f"列出对应{of}{more}{k}条的{g}。", interrogative=f"哪些{g}对应的{of}{more}{k}条？",
                                    concise=f"{of}{more}{k}条的{g}。")

@@ -75,14 +75,18 @@ class SemanticChecker:
             return Pending(f"wording: cannot analyse the query's meaning ({str(err)[:80]})")
         if built:
             return Pending(self._wording(sample, facts, tree) or self._faithfulness(sample), facts)
+        if not re.search(r"[^\W\d_]", sample.question):  # no words yet (a logged query's stand-in): the SQL only
+            return Pending(self._code_misuse(sample, facts, sql_only=True), facts)
         reason = self._code_misuse(sample, facts) or self._wording(sample, facts) or self._faithfulness(sample)
         return Pending(reason, facts)
 
-    def _code_misuse(self, sample: Sample, facts: SqlFacts) -> str | None:
+    def _code_misuse(self, sample: Sample, facts: SqlFacts, sql_only: bool = False) -> str | None:
         for what, use in facts.misuse:
             sem = self.semantics.column(use.table, use.column)
             if sem is not None and sem.role in _CODED_ROLES:
                 return f"code misuse: {what} on {use.table}.{use.column}, a {sem.role} column"
+        if sql_only:
+            return None
         question = sample.question.lower()
         for use, literals in facts.equalities:
             sem = self.semantics.column(use.table, use.column)
