@@ -2,7 +2,17 @@
 
 import dagster as dg
 
-from nl2sql_pipeline.defs import data_create, evaluation, feedback, generation, querylog, serving, training, validation
+from nl2sql_pipeline.defs import (
+    data_create,
+    evaluation,
+    feedback,
+    generation,
+    linking,
+    querylog,
+    serving,
+    training,
+    validation,
+)
 from nl2sql_pipeline.defs.automation import nightly_schedule, schema_drift_sensor
 from nl2sql_pipeline.defs.io_managers import ParquetIOManager, PydanticJsonIOManager
 from nl2sql_pipeline.defs.jobs import data_create_job, dataset_job, evaluation_job, serving_job, training_job
@@ -10,7 +20,7 @@ from nl2sql_pipeline.defs.llm import LLMResource
 from nl2sql_pipeline.defs.settings import DatabasesResource
 
 # One module per asset group; each only wires the core.
-ASSET_MODULES = [data_create, feedback, querylog, generation, validation, training, serving, evaluation]
+ASSET_MODULES = [data_create, linking, feedback, querylog, generation, validation, training, serving, evaluation]
 
 
 def build_definitions() -> dg.Definitions:

@@ -114,6 +114,9 @@ class DatabaseConfig(_Strict):
     sample_budget: int = Field(300, ge=1)
     language: Literal["zh", "en"] | None = None
     generator: Literal["offline", "llm", "llm-sql-first"] = "offline"
+    # Which tables a prompt shows (core.linking): linked (the whole schema when it fits), full,
+    # or oracle (the gold SQL's tables: a labelled diagnostic, never what a deployed model sees).
+    schema_context: Literal["full", "linked", "oracle"] = "linked"
     planning: PlanningConfig = Field(default_factory=PlanningConfig)
     synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)

@@ -2,8 +2,10 @@
 
 Alpaca and ShareGPT JSONL for train and dev, `dataset_info.json` registering them (ShareGPT with
 role/content `tags`, without which LLaMA-Factory fails), `samples.jsonl` for audits and a report.
-Every prompt carries the schema of the tables the SQL uses plus their FK neighbours within a
-token budget: a model that never sees a schema cannot learn to map questions onto it.
+Every prompt comes from the one prompt builder (`core.linking.prompt`): the tables the schema
+linker picks for the question within a token budget, as a deployed model would see them. Training
+prompts add any gold table the linker missed (counted in the report); dev prompts never see the
+gold SQL's tables, so dev scores are what a user gets. `oracle` context is a labelled diagnostic.
 Files are written atomically and deterministically: unchanged inputs give byte-identical files.
 """
 
@@ -18,15 +20,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from nl2sql_pipeline.core.cards import TableCards, estimate_tokens
+from nl2sql_pipeline.core.cards import TableCards
 from nl2sql_pipeline.core.errors import Nl2SqlError
 from nl2sql_pipeline.core.fsutil import atomic_write
+from nl2sql_pipeline.core.linking import INSTRUCTIONS, Mode, Prompt, PromptSettings, SchemaIndex, build_index
+from nl2sql_pipeline.core.linking.prompt import SYSTEM_PROMPT, oracle_tables, question_prompt
+from nl2sql_pipeline.core.linking.report import LinkingTally, linking_markdown
 from nl2sql_pipeline.core.validation import ValidatedSample, ValidatedSamples
 
-INSTRUCTIONS = {
-    "zh": "将下面的自然语言问题转换为SQL查询语句。",  # the reference design's instruction
-    "en": "Convert the natural-language question below into an SQL query.",
-}
 SHAREGPT_TAGS = {
     "role_tag": "role",
     "content_tag": "content",
@@ -35,6 +36,7 @@ SHAREGPT_TAGS = {
     "system_tag": "system",
 }
 SPLITS = ("train", "dev")
+ORACLE_SPLIT = "oracle"  # dev questions with the gold tables' schema: a diagnostic, never a headline
 FORMATS = ("alpaca", "sharegpt")
 
 
@@ -48,8 +50,18 @@ class ExportConfig(BaseModel):
     instruction: str = INSTRUCTIONS["zh"]
     schema_format: Literal["ddl", "cards"] = "ddl"
     schema_budget_tokens: int = Field(1200, ge=50)
-    system_prompt: str = "You are an expert {dialect} SQL assistant. Answer with one SQL query and nothing else."
+    system_prompt: str = SYSTEM_PROMPT
     dataset_name: str = "nl2sql"
+    schema_context: dict[str, Mode] = Field(default_factory=dict)  # database -> full | linked | oracle (default linked)
+    schema_max_tables: int = Field(0, ge=0)  # 0: only the budget limits the tables of a prompt
+    value_hints: bool = True
+    oracle_dev: bool = False  # also export the dev split with oracle schemas (`<name>_oracle_*`), for diagnosis
+
+    def prompt_settings(self, database: str) -> PromptSettings:
+        return PromptSettings(instruction=self.instruction, system_prompt=self.system_prompt,
+                              schema_format=self.schema_format, schema_context=self.schema_context.get(database, "linked"),
+                              budget_tokens=self.schema_budget_tokens, max_tables=self.schema_max_tables,
+                              value_hints=self.value_hints)
 
     @classmethod
     def for_language(cls, language: str, **kw: object) -> ExportConfig:
@@ -70,40 +82,28 @@ class ExportReport(BaseModel):
     counts: dict[str, dict[str, int]]  # by database / topic / hardness / split / language
     rejections: dict[str, dict[str, int]]  # database -> reason category -> count
     validation: dict[str, dict[str, object]]  # database -> ValidatedSamples.summary()
-    schema_over_budget: int  # prompts whose used tables alone exceed the budget
+    schema_over_budget: int  # prompts whose chosen tables exceed the budget
+    linking: dict[str, dict[str, object]] = Field(default_factory=dict)  # database -> recall, precision, tokens
     changed: list[str]  # files whose bytes changed in this export
     query_log: dict[str, list[str]] = {}  # database -> what its query log gave and dropped (raw_samples' notes)
 
 
-def schema_tables(used: list[str], cards: TableCards, budget_tokens: int, fmt: str) -> tuple[list[str], bool]:
-    """Tables the SQL uses (always), then their FK neighbours while the budget allows."""
-    cost = {c.table: estimate_tokens(c.ddl) if fmt == "ddl" else c.tokens for c in cards.cards}
-    chosen = [c.table for t in used if (c := cards.card(t))]
-    spent = sum(cost[t] for t in chosen)
-    over = spent > budget_tokens
-    neighbours: list[str] = []
-    for table in chosen:
-        card = cards.card(table)
-        neighbours += [link.other_table for link in card.links] if card else []
-    for name in dict.fromkeys(neighbours):
-        card = cards.card(name)
-        if card and card.table not in chosen and spent + cost[card.table] <= budget_tokens:
-            chosen.append(card.table)
-            spent += cost[card.table]
-    return chosen, over
+schema_tables = oracle_tables  # the tables an oracle prompt shows: gold tables, then FK neighbours
 
 
-def render_schema(tables: list[str], cards: TableCards, fmt: str) -> str:
-    if fmt == "cards":
-        return cards.render(tables)
-    return "\n\n".join(c.ddl for t in tables if (c := cards.card(t)))
+def item_prompt(item: ValidatedSample, index: SchemaIndex, settings: PromptSettings) -> Prompt:
+    """An exported pair's prompt. The gold SQL's tables are passed on only where they may show:
+    training prompts (added when the linker missed them) and the oracle diagnostic."""
+    split = item.split or "train"
+    gold = item.tables if split == "train" or settings.schema_context == "oracle" else None
+    return question_prompt(item.sample.question, index, settings, split="train" if split == "train" else "dev",
+                           gold_tables=gold)
 
 
-def prompt_input(item: ValidatedSample, cards: TableCards, config: ExportConfig) -> tuple[str, bool]:
-    """The `input` of an Alpaca row: the schema context, then the question."""
-    tables, over = schema_tables(item.tables, cards, config.schema_budget_tokens, config.schema_format)
-    schema = render_schema(tables, cards, config.schema_format)
-    return f"Database schema ({cards.dialect}):\n{schema}\n\nQuestion: {item.sample.question}", over
+def _rows_of(prompt: Prompt, sql: str) -> tuple[dict, dict]:
+    alpaca = {"instruction": prompt.instruction, "input": prompt.input, "output": sql}
+    sharegpt = {"messages": [*prompt.messages, {"role": "assistant", "content": sql}]}
+    return alpaca, sharegpt
 
 
 def _jsonl(rows: list[dict]) -> str:
@@ -115,44 +115,59 @@ def _count(values: list[str]) -> dict[str, int]:
 
 
 def build_files(
-    validated: list[ValidatedSamples], cards: dict[str, TableCards], config: ExportConfig
+    validated: list[ValidatedSamples], cards: dict[str, TableCards], config: ExportConfig,
+    indexes: dict[str, SchemaIndex] | None = None,
 ) -> tuple[dict[str, str], dict[str, object]]:
-    """File name -> text of the whole dataset folder, and the facts for the report."""
-    rows: dict[tuple[str, str], list[dict]] = {(s, f): [] for s in SPLITS for f in FORMATS}
+    """File name -> text of the whole dataset folder, and the facts for the report. A database's
+    `schema_index` is used when given (it carries sampled values); else one is built from its cards."""
+    rows: dict[tuple[str, str], list[dict]] = {(s, f): [] for s in (*SPLITS, ORACLE_SPLIT) for f in FORMATS}
     audit: list[dict] = []
     over_budget = 0
     exported: list[ValidatedSample] = []
+    linking: dict[str, dict[str, object]] = {}
+    indexes = indexes or {}
     for batch in sorted(validated, key=lambda v: v.database):
-        if batch.database not in cards:
+        index = indexes.get(batch.database)
+        if index is None and batch.database in cards:
+            index = build_index(cards[batch.database])
+        if index is None:
             raise ExportError(f"No table cards for database {batch.database!r}, so its prompts would lack the schema.",
                               f"materialize table_cards for partition {batch.database} first.")
+        settings = config.prompt_settings(batch.database)
+        tally = LinkingTally(settings.schema_context)
         for item in batch.accepted:
-            text, over = prompt_input(item, cards[batch.database], config)
-            over_budget += over
+            # the instruction follows the question's language, the rest is the database's
+            language = settings.model_copy(update={"instruction": instruction_for(item.sample.language, config)})
+            prompt = item_prompt(item, index, language)
+            over_budget += prompt.linked.over_budget
             split = item.split or "train"
-            system = config.system_prompt.format(dialect=batch.dialect)
-            instruction = instruction_for(item.sample.language, config)
-            rows[(split, "alpaca")].append({"instruction": instruction, "input": text, "output": item.sample.sql})
-            rows[(split, "sharegpt")].append({"messages": [
-                {"role": "system", "content": system},
-                {"role": "user", "content": f"{instruction}\n\n{text}"},
-                {"role": "assistant", "content": item.sample.sql},
-            ]})
+            tally.add(split, item.tables, prompt.linked)
+            alpaca, sharegpt = _rows_of(prompt, item.sample.sql)
+            rows[(split, "alpaca")].append(alpaca)
+            rows[(split, "sharegpt")].append(sharegpt)
+            if config.oracle_dev and split == "dev":
+                oracle = language.model_copy(update={"schema_context": "oracle"})
+                alpaca, sharegpt = _rows_of(item_prompt(item, index, oracle), item.sample.sql)
+                rows[(ORACLE_SPLIT, "alpaca")].append(alpaca)
+                rows[(ORACLE_SPLIT, "sharegpt")].append(sharegpt)
             audit.append({
                 "database": batch.database, "split": split, "topic": item.sample.topic, "hardness": item.hardness,
                 "question": item.sample.question, "sql": item.sample.sql, "row_count": item.row_count,
                 "column_count": item.column_count, "empty": item.empty, "tables": item.tables,
                 "template": item.template, "language": item.sample.language, "source": item.sample.source,
+                "schema_tables": prompt.linked.tables,
             })
             exported.append(item)
+        linking[batch.database] = tally.summary()
     if not exported:
         counts = ", ".join(f"{v.database}: {len(v)} generated" for v in validated) or "no databases"
         raise ExportError(f"No validated pair to export ({counts}); LLaMA-Factory cannot train on empty files.",
                           "check the validated_samples rejections (report in its metadata) and regenerate.")
     name = config.dataset_name
-    files = {f"{fmt}_{split}.jsonl": _jsonl(rows[(split, fmt)]) for split in SPLITS for fmt in FORMATS}
+    splits = (*SPLITS, ORACLE_SPLIT) if config.oracle_dev else SPLITS
+    files = {f"{fmt}_{split}.jsonl": _jsonl(rows[(split, fmt)]) for split in splits for fmt in FORMATS}
     info: dict[str, dict] = {}
-    for split in SPLITS:
+    for split in splits:
         info[f"{name}_{split}_alpaca"] = {
             "file_name": f"alpaca_{split}.jsonl",
             "columns": {"prompt": "instruction", "query": "input", "response": "output"},
@@ -180,6 +195,7 @@ def build_files(
         "schema_over_budget": over_budget,
         "query_log": {v.database: notes for v in sorted(validated, key=lambda v: v.database)
                       if (notes := [n for n in v.notes if n.startswith("query log")])},
+        "linking": linking,
     }
     return files, facts
 
@@ -203,17 +219,19 @@ def report_markdown(report: ExportReport) -> str:
         lines += table(f"Rejections in {db}", reasons) if reasons else [f"## Rejections in {db}", "", "none", ""]
     for db, notes in report.query_log.items():
         lines += [f"## Query log of {db}", "", *(f"- {n}" for n in notes), ""]
-    lines.append(f"Prompts whose used tables alone exceed the schema budget: {report.schema_over_budget}")
+    lines += linking_markdown(report.linking)
+    lines.append(f"Prompts whose chosen tables exceed the schema budget: {report.schema_over_budget}")
     return "\n".join(lines) + "\n"
 
 
 def export_dataset(
-    validated: list[ValidatedSamples], cards: dict[str, TableCards], out_dir: Path, config: ExportConfig | None = None
+    validated: list[ValidatedSamples], cards: dict[str, TableCards], out_dir: Path, config: ExportConfig | None = None,
+    indexes: dict[str, SchemaIndex] | None = None,
 ) -> ExportReport:
     """Write the dataset folder; files whose bytes would not change are left untouched."""
     config = config or ExportConfig()
     out_dir = Path(out_dir)
-    files, facts = build_files(validated, cards, config)
+    files, facts = build_files(validated, cards, config, indexes)
     changed = [name for name, text in files.items() if _differs(out_dir / name, text)]
     report = ExportReport(dataset_dir=str(out_dir), changed=changed, **facts)
     files["report.json"] = json.dumps(report.model_dump(exclude={"changed", "dataset_dir"}), ensure_ascii=False,

@@ -7,6 +7,9 @@ from typing import Any, Literal
 import dagster as dg
 
 from nl2sql_pipeline.core import execution, export, hardness
+from nl2sql_pipeline.core.linking import linker as linking_linker
+from nl2sql_pipeline.core.linking import prompt as linking_prompt
+from nl2sql_pipeline.core.linking import report as linking_report
 from nl2sql_pipeline.core.config import nl2sql_home
 from nl2sql_pipeline.core.execution import executor_for
 from nl2sql_pipeline.core.export import ExportConfig, ExportReport, export_dataset
@@ -145,29 +148,35 @@ class ExportSettings(dg.Config):
     instruction: str = ""  # overrides the language's default instruction when set
     schema_format: Literal["ddl", "cards"] = "ddl"
     schema_budget_tokens: int = 1200
+    schema_max_tables: int = 0  # 0: only the budget limits a prompt's tables
+    oracle_dev: bool = False  # also export the dev split with oracle schemas, for the diagnostic score
 
 
 @dg.asset(
     group_name=GROUP,
     kinds={"python", "json"},
     tags=ALL_DATABASES_TAG,
-    code_version=code_version(export),
+    code_version=code_version(export, linking_linker, linking_prompt, linking_report),
     io_manager_key="json_io_manager",
     automation_condition=ON_CONTENT_CHANGE,
     ins={
         "validated_samples": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
         "table_cards": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
+        "schema_index": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
     },
 )
-def training_dataset(context: dg.AssetExecutionContext, config: ExportSettings, validated_samples: dict,
-                     table_cards: dict) -> dg.Output:
+def training_dataset(context: dg.AssetExecutionContext, config: ExportSettings, databases: DatabasesResource,
+                     validated_samples: dict, table_cards: dict, schema_index: dict) -> dg.Output:
     """Step 7: `$NL2SQL_HOME/dataset/`, a LLaMA-Factory dataset_dir over all databases: Alpaca and
     ShareGPT JSONL (train/dev) with the schema in every prompt, dataset_info.json, samples.jsonl and
     report.json/report.md. Unchanged inputs leave every file byte-identical."""
+    contexts = {key: databases.get(key).schema_context for key in validated_samples}
     base = ExportConfig.for_language(config.instruction_language, schema_format=config.schema_format,
-                                     schema_budget_tokens=config.schema_budget_tokens)
+                                     schema_budget_tokens=config.schema_budget_tokens, schema_context=contexts,
+                                     schema_max_tables=config.schema_max_tables, oracle_dev=config.oracle_dev)
     settings = base.model_copy(update={"instruction": config.instruction}) if config.instruction else base
-    report = export_dataset(list(validated_samples.values()), table_cards, nl2sql_home() / "dataset", settings)
+    report = export_dataset(list(validated_samples.values()), table_cards, nl2sql_home() / "dataset", settings,
+                            indexes=schema_index)
     context.log.info(f"dataset: {report.files}; changed files: {report.changed or 'none'}")
     folder = nl2sql_home() / "dataset"
     return dg.Output(
@@ -180,6 +189,7 @@ def training_dataset(context: dg.AssetExecutionContext, config: ExportSettings, 
             "dev_rows": report.files.get("alpaca_dev.jsonl", 0),
             "by_hardness": report.counts["hardness"],
             "by_database": report.counts["database"],
+            "linking": dg.MetadataValue.json(report.linking),
             "changed_files": ", ".join(report.changed) or "none",
             "report": dg.MetadataValue.md((folder / "report.md").read_text(encoding="utf-8")),
         },

@@ -1,0 +1,179 @@
+"""Schema linking: which tables of a database a question's prompt shows, within a token budget.
+
+    index = build_index(cards, values)
+    linked = link("上海仓有多少库存？", index, LinkConfig(budget_tokens=1200, max_tables=6))
+    linked.tables  # e.g. ['inventory', 'warehouse', 'product']
+
+The whole schema when it fits the budget and the table cap; otherwise tables ranked by BM25 over
+their cards plus sampled-value hits (and an optional embedding retriever), taken greedily with
+FK-path completion: a table is added together with the bridge tables that join it to the tables
+already chosen, when all of them fit. The result never depends on the gold SQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from nl2sql_pipeline.core.linking.index import SchemaIndex
+from nl2sql_pipeline.core.linking.words import words
+
+Mode = Literal["full", "linked", "oracle"]
+# Extra scores from another retriever (e.g. embeddings), same order as the index's tables.
+ExtraScores = Callable[[str, SchemaIndex], np.ndarray]
+VALUE_HIT_WEIGHT = 0.6  # a value found in the question counts as much as 60% of the best BM25 match
+MAX_BRIDGE_HOPS = 3
+
+
+class LinkConfig(BaseModel):
+    """How much schema a prompt may carry."""
+
+    budget_tokens: int = Field(1200, ge=50)
+    max_tables: int = Field(0, ge=0)  # 0: no cap beyond the budget
+    schema_format: Literal["ddl", "cards"] = "ddl"
+    fk_completion: bool = True
+    use_values: bool = True
+    min_relative_score: float = Field(0.0, ge=0.0, le=1.0)  # drop tables scoring below this share of the best
+
+
+class LinkedSchema(BaseModel):
+    """The tables one prompt shows, in prompt order, and how they were chosen."""
+
+    database: str
+    mode: Mode
+    tables: list[str]
+    ranked: list[str] = Field(default_factory=list)  # retrieval order, best first (linked mode)
+    bridges: list[str] = Field(default_factory=list)  # added by FK-path completion
+    added_gold: list[str] = Field(default_factory=list)  # training only: gold tables the linker missed
+    value_hints: list[str] = Field(default_factory=list)  # `table.column: value` found in the question
+    tokens: int = 0  # schema tokens of `tables`
+    whole_schema: bool = False
+    over_budget: bool = False
+
+
+def _fits(index: SchemaIndex, config: LinkConfig) -> bool:
+    cap_ok = not config.max_tables or len(index) <= config.max_tables
+    return cap_ok and sum(index.cost(t, config.schema_format) for t in index.tables) <= config.budget_tokens
+
+
+def _neighbours(index: SchemaIndex) -> dict[str, list[str]]:
+    graph: dict[str, list[str]] = {c.table: [] for c in index.cards.cards}
+    canonical = {t.lower(): t for t in graph}
+    for card in index.cards.cards:
+        for link in card.links:
+            other = canonical.get(link.other_table.lower())
+            if other and other != card.table and other not in graph[card.table]:
+                graph[card.table].append(other)
+    return graph
+
+
+def bridge_path(graph: dict[str, list[str]], start: str, targets: set[str], max_hops: int = MAX_BRIDGE_HOPS) -> list[str] | None:
+    """Tables strictly between `start` and the nearest of `targets` on an FK path (None: unreachable)."""
+    if start in targets:
+        return []
+    parent: dict[str, str | None] = {start: None}
+    queue = deque([(start, 0)])
+    while queue:
+        node, depth = queue.popleft()
+        if depth == max_hops:
+            continue
+        for nxt in graph.get(node, []):
+            if nxt in parent:
+                continue
+            parent[nxt] = node
+            if nxt in targets:
+                path, step = [], parent[nxt]
+                while step is not None and step != start:
+                    path.append(step)
+                    step = parent[step]
+                return path
+            queue.append((nxt, depth + 1))
+    return None
+
+
+def scores(question: str, index: SchemaIndex, config: LinkConfig, extra: ExtraScores | None = None) -> tuple[np.ndarray, list[str]]:
+    """Relevance of every table (index order) and the value hints behind it."""
+    qwords = words(question)
+    bm25 = np.asarray(index.table_scores(qwords), dtype=np.float64)
+    total = bm25 / bm25.max() if bm25.max() > 0 else bm25
+    hints: list[str] = []
+    if config.use_values:
+        hits = index.value_hits(qwords)
+        per_table: dict[int, int] = {}
+        for position, label in hits:
+            per_table[position] = per_table.get(position, 0) + 1
+            hints.append(f"{index.tables[position]}.{label}")
+        for position, n in per_table.items():
+            total[position] += VALUE_HIT_WEIGHT * min(n, 2)
+    if extra is not None:
+        more = np.asarray(extra(question, index), dtype=np.float64)
+        if more.max() > 0:
+            total = total + more / more.max()
+    return total, hints
+
+
+def link(question: str, index: SchemaIndex, config: LinkConfig | None = None, *, extra: ExtraScores | None = None) -> LinkedSchema:
+    """The tables to show for `question`: whole schema if it fits, else ranked, FK-completed, within budget."""
+    config = config or LinkConfig()
+    fmt = config.schema_format
+    if _fits(index, config):
+        tables = index.tables
+        hits = index.value_hits(words(question)) if config.use_values else []
+        hints = [f"{index.tables[position]}.{label}" for position, label in hits]
+        return LinkedSchema(database=index.database, mode="full", tables=tables, whole_schema=True, value_hints=hints,
+                            tokens=sum(index.cost(t, fmt) for t in tables))
+    total, hints = scores(question, index, config, extra)
+    order = sorted(range(len(index)), key=lambda i: (-total[i], i))
+    best = total[order[0]] if order else 0.0
+    ranked = [index.tables[i] for i in order if total[i] > 0 and total[i] >= config.min_relative_score * best]
+    graph = _neighbours(index) if config.fk_completion else {}
+    cap = config.max_tables or len(index)
+    chosen: list[str] = []
+    bridges: list[str] = []
+    spent = 0
+    for table in ranked:
+        if table in chosen:
+            continue
+        path = bridge_path(graph, table, set(chosen)) if chosen and config.fk_completion else []
+        add = [table] + [b for b in (path or []) if b not in chosen]
+        cost = sum(index.cost(t, fmt) for t in add)
+        if len(chosen) + len(add) > cap or (chosen and spent + cost > config.budget_tokens):
+            if len(add) > 1 and len(chosen) < cap and spent + index.cost(table, fmt) <= config.budget_tokens:
+                add, cost = [table], index.cost(table, fmt)  # unjoinable within budget: still show the table
+            else:
+                continue
+        chosen += add
+        bridges += add[1:]
+        spent += cost
+        if len(chosen) >= cap:
+            break
+    if not chosen and index.tables:  # nothing matched a word: the first tables that fit, not an empty prompt
+        chosen = index.cards.fit(index.tables, config.budget_tokens)[:cap]
+        spent = sum(index.cost(t, fmt) for t in chosen)
+    return LinkedSchema(database=index.database, mode="linked", tables=chosen, ranked=ranked[:max(cap, 10)],
+                        bridges=bridges, value_hints=hints, tokens=spent, over_budget=spent > config.budget_tokens)
+
+
+def shuffled(tables: list[str], key: str) -> list[str]:
+    """A deterministic order that depends on `key` (the question), not on rank: the position of a
+    table in a training prompt must not tell the model it is the one the answer uses."""
+    return sorted(tables, key=lambda t: hashlib.sha256(f"{key}\0{t}".encode()).hexdigest())
+
+
+def with_missed_gold(linked: LinkedSchema, gold_tables: list[str], index: SchemaIndex, fmt: str) -> LinkedSchema:
+    """Training prompts: the linked tables plus every gold table the linker missed (recorded in
+    `added_gold`, so the miss rate is reported rather than hidden)."""
+    canonical = {t.lower(): t for t in index.tables}
+    have = {t.lower() for t in linked.tables}
+    missed = [canonical[g.lower()] for g in gold_tables if g.lower() in canonical and g.lower() not in have]
+    missed = list(dict.fromkeys(missed))
+    if not missed:
+        return linked
+    tables = linked.tables + missed
+    return linked.model_copy(update={"tables": tables, "added_gold": missed,
+                                     "tokens": sum(index.cost(t, fmt) for t in tables)})

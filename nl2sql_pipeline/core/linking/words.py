@@ -1,0 +1,68 @@
+"""Words for lexical retrieval, the same function for questions, schema names, comments and values.
+
+Identifiers are split where their authors split them (`order_items`, `orderItems`, `OrderID`),
+letters of any script count as letters (`sänger_id` -> `sänger`, `id`), Chinese runs are segmented
+with jieba and also cut into character bigrams, because jieba segments a run differently in
+different contexts ("上海仓" alone is 上海/仓, inside "上海仓有多少" it is 上海/仓有) and a value
+or comment must still be found. Long words also yield a 5-letter prefix token (`konzerte` and
+`konzert` share `konze~`): a cheap, language-neutral stand-in for stemming.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+
+import jieba
+
+jieba.setLogLevel(logging.WARNING)  # its dictionary-loading banner is not a warning
+
+_CJK = r"\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff"
+_RUNS = re.compile(rf"[{_CJK}]+|[^\W\d_{_CJK}]+|\d+")
+_CJK_RUN = re.compile(rf"[{_CJK}]+")
+# camelCase / PascalCase / ACRONYMWord boundaries inside a run of letters
+_CAMEL = re.compile(r"[A-ZÀ-ÞĀ-Ž]+(?=[A-ZÀ-ÞĀ-Ž][a-zß-ÿ])|[A-ZÀ-ÞĀ-Ž]?[a-zß-ÿā-ž]+|[A-ZÀ-ÞĀ-Ž]+|[^\W\d_]+")
+PREFIX = 5
+
+
+def _cjk_tokens(run: str) -> list[str]:
+    if len(run) == 1:
+        return [run]
+    words = [w for w in jieba.lcut_for_search(run) if len(w) > 1]
+    return words + [run[i:i + 2] for i in range(len(run) - 1)]
+
+
+def _latin_tokens(run: str) -> list[str]:
+    parts = _CAMEL.findall(run) if not run.islower() and not run.isupper() else [run]
+    out = []
+    for part in parts:
+        word = part.lower()
+        out.append(word)
+        if len(word) > PREFIX:
+            out.append(word[:PREFIX] + "~")
+        if len(word) > 3 and word.endswith("s"):
+            out.append(word[:-1])  # singers / singer
+    return out
+
+
+@lru_cache(maxsize=65536)
+def _tokens(text: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for run in _RUNS.findall(text):
+        if _CJK_RUN.fullmatch(run):
+            out += _cjk_tokens(run)
+        elif run.isdigit():
+            out.append(run)
+        else:
+            out += _latin_tokens(run)
+    return tuple(out)
+
+
+def words(text: str | None) -> list[str]:
+    """Retrieval tokens of any text: question, identifier, comment or value.
+
+    >>> words("orderItems of 上海仓")
+    ['order', 'items', 'item', 'of', '上海', '上海', '海仓']
+    """
+    return list(_tokens(text)) if text else []
