@@ -189,7 +189,7 @@ def test_llamafactory_loader_reads_every_row(inputs, tmp_path: Path) -> None:
             assert row["prompt"] and row["prompt"][-1]["role"] == "user" and "CREATE TABLE" in row["prompt"][-1]["content"]
             sql = source["output"] if fmt == "alpaca" else source["messages"][-1]["content"]
             assert row["response"] == [{"role": "assistant", "content": sql}]
-            assert (row["system"] != "") == (fmt == "sharegpt")
+            assert row["system"] == source.get("system", source.get("messages", [{}])[0].get("content")) != ""
 
 
 def test_bad_input_names_cause_and_fix(inputs, tmp_path: Path) -> None:

@@ -101,7 +101,8 @@ def item_prompt(item: ValidatedSample, index: SchemaIndex, settings: PromptSetti
 
 
 def _rows_of(prompt: Prompt, sql: str) -> tuple[dict, dict]:
-    alpaca = {"instruction": prompt.instruction, "input": prompt.input, "output": sql}
+    # the system prompt in Alpaca rows too: training and prediction then see what serving sends
+    alpaca = {"instruction": prompt.instruction, "input": prompt.input, "output": sql, "system": prompt.system}
     sharegpt = {"messages": [*prompt.messages, {"role": "assistant", "content": sql}]}
     return alpaca, sharegpt
 
@@ -170,7 +171,7 @@ def build_files(
     for split in splits:
         info[f"{name}_{split}_alpaca"] = {
             "file_name": f"alpaca_{split}.jsonl",
-            "columns": {"prompt": "instruction", "query": "input", "response": "output"},
+            "columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system"},
         }
         info[f"{name}_{split}_sharegpt"] = {
             "file_name": f"sharegpt_{split}.jsonl",

@@ -26,7 +26,7 @@ from sqlglot import exp
 
 from nl2sql_pipeline.core.cards import TableCard, TableCards, estimate_tokens
 from nl2sql_pipeline.core.fsutil import sha256_text
-from nl2sql_pipeline.core.linking.words import words
+from nl2sql_pipeline.core.linking.words import has_cjk, literal_words, words
 
 DocField = Literal["names", "comments", "card_text"]
 ALL_FIELDS: tuple[DocField, ...] = ("names", "comments", "card_text")
@@ -62,6 +62,7 @@ class SchemaIndex(BaseModel):
     _postings: dict[str, list[int]] | None = PrivateAttr(default=None)
     _value_words: list[tuple[int, str, frozenset[str]]] = PrivateAttr(default_factory=list)
     _cost: dict[tuple[str, str], int] = PrivateAttr(default_factory=dict)
+    _names: list[frozenset[str]] | None = PrivateAttr(default=None)
 
     def __len__(self) -> int:
         return len(self.cards)
@@ -78,6 +79,12 @@ class SchemaIndex(BaseModel):
             self._cost[key] = 0 if card is None else (estimate_tokens(card.ddl) if fmt == "ddl" else card.tokens)
         return self._cost[key]
 
+    def name_words(self) -> list[frozenset[str]]:
+        """The words of each table's name (cards order)."""
+        if self._names is None:
+            self._names = [frozenset(words(c.table)) for c in self.cards.cards]
+        return self._names
+
     def table_scores(self, question_words: list[str]) -> np.ndarray:
         """BM25 score of every table (cards order) for the question's words."""
         self._ensure_bm25()
@@ -86,10 +93,10 @@ class SchemaIndex(BaseModel):
             return np.zeros(len(self.cards), dtype=np.float32)
         return self._bm25.get_scores(known)
 
-    def value_hits(self, question_words: list[str]) -> list[tuple[int, str]]:
+    def value_hits(self, question: str) -> list[tuple[int, str]]:
         """(table position, `column: value`) for every sampled value whose words all occur in the question."""
         self._ensure_values()
-        present = set(question_words)
+        present = literal_words(question)
         seen: set[int] = set()
         hits = []
         for word in present:
@@ -122,9 +129,9 @@ class SchemaIndex(BaseModel):
             if table is None:
                 continue
             for value in col.values:
-                needed = frozenset(w for w in words(value) if not w.endswith("~"))
-                if not needed:
-                    continue
+                needed = literal_words(value)
+                if not needed or len(value) < (2 if has_cjk(value) else 3):
+                    continue  # "a", "F", "箱": in too many questions by accident to mean anything
                 # the rarest word of the value is enough to find it; all of them must match
                 key = min(needed, key=lambda w: (len(postings.get(w, ())), w))
                 postings.setdefault(key, []).append(len(entries))

@@ -13,6 +13,7 @@ already chosen, when all of them fit. The result never depends on the gold SQL.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import deque
 from collections.abc import Callable
 from typing import Literal
@@ -27,6 +28,9 @@ Mode = Literal["full", "linked", "oracle"]
 # Extra scores from another retriever (e.g. embeddings), same order as the index's tables.
 ExtraScores = Callable[[str, SchemaIndex], np.ndarray]
 VALUE_HIT_WEIGHT = 0.6  # a value found in the question counts as much as 60% of the best BM25 match
+QUOTED_VALUE_WEIGHT = 1.2  # ... and more than the best match when the question quotes it
+_QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'|“([^”]+)”|„([^“”]+)[“”]|「([^」]+)」|‘([^’]+)’")
+NAME_MATCH_WEIGHT = 0.5  # all of a table's name words in the question
 MAX_BRIDGE_HOPS = 3
 
 
@@ -91,7 +95,7 @@ def bridge_path(graph: dict[str, list[str]], start: str, targets: set[str], max_
                 while step is not None and step != start:
                     path.append(step)
                     step = parent[step]
-                return path
+                return path[::-1]  # from start's side
             queue.append((nxt, depth + 1))
     return None
 
@@ -101,15 +105,22 @@ def scores(question: str, index: SchemaIndex, config: LinkConfig, extra: ExtraSc
     qwords = words(question)
     bm25 = np.asarray(index.table_scores(qwords), dtype=np.float64)
     total = bm25 / bm25.max() if bm25.max() > 0 else bm25
+    present = set(qwords)
+    for i, name_words in enumerate(index.name_words()):
+        if name_words:  # "Sänger" names table sänger more than sänger_im_konzert, though both contain it
+            total[i] += NAME_MATCH_WEIGHT * len(name_words & present) / len(name_words)
     hints: list[str] = []
     if config.use_values:
-        hits = index.value_hits(qwords)
+        hits = index.value_hits(question)
         per_table: dict[int, int] = {}
         for position, label in hits:
             per_table[position] = per_table.get(position, 0) + 1
             hints.append(f"{index.tables[position]}.{label}")
-        for position, n in per_table.items():
-            total[position] += VALUE_HIT_WEIGHT * min(n, 2)
+        quoted = "\0".join(m.group(0) for m in _QUOTED.finditer(question)).lower()
+        for position, label in hits:
+            value = label.split(": ", 1)[1].lower()
+            strong = value in quoted  # the user marked it as a literal
+            total[position] += (QUOTED_VALUE_WEIGHT if strong else VALUE_HIT_WEIGHT) / min(per_table[position], 2)
     if extra is not None:
         more = np.asarray(extra(question, index), dtype=np.float64)
         if more.max() > 0:
@@ -123,7 +134,7 @@ def link(question: str, index: SchemaIndex, config: LinkConfig | None = None, *,
     fmt = config.schema_format
     if _fits(index, config):
         tables = index.tables
-        hits = index.value_hits(words(question)) if config.use_values else []
+        hits = index.value_hits(question) if config.use_values else []
         hints = [f"{index.tables[position]}.{label}" for position, label in hits]
         return LinkedSchema(database=index.database, mode="full", tables=tables, whole_schema=True, value_hints=hints,
                             tokens=sum(index.cost(t, fmt) for t in tables))

@@ -54,7 +54,9 @@ class Prompt(BaseModel):
 
     @property
     def user(self) -> str:
-        return f"{self.instruction}\n\n{self.input}"
+        """The user turn; LLaMA-Factory joins an Alpaca row's instruction and input with one newline,
+        so the ShareGPT rows and serving do the same: one prompt, whichever file a model reads."""
+        return f"{self.instruction}\n{self.input}"
 
     @property
     def messages(self) -> list[dict[str, str]]:
