@@ -24,7 +24,7 @@ from nl2sql_pipeline.core.linking import SchemaIndex, question_prompt
 from nl2sql_pipeline.core.linking.cli import index_for
 from nl2sql_pipeline.core.samples import RawSamples, Sample
 from nl2sql_pipeline.core.serving.items import dev_probe_items
-from nl2sql_pipeline.core.training.dataset_dir import dataset_names, read_rows
+from nl2sql_pipeline.core.training.dataset_dir import dataset_names, has_split, read_rows
 from nl2sql_pipeline.core.validation import validate_samples
 from nl2sql_pipeline_tests.linking_support import QUESTIONS, build_wms_sqlite
 from nl2sql_pipeline_tests.servers import IN_CI
@@ -138,3 +138,12 @@ def test_lf_prediction_and_evaluation_read_the_same_prompt(exported, tmp_path: P
     assert len(lines) == len(expected)
     for line, prompt in zip(lines, expected):
         assert f"system\n{prompt.system}" in line.prompt and f"user\n{prompt.user}" in line.prompt
+    # the labelled diagnostic: the same dev questions over the gold tables' schema, predicted apart
+    assert has_split(folder, "oracle")
+    oracle_out = run_prediction(recipe, model_path=tiny_model, adapter_dir=None, dataset_dir=folder,
+                                output_dir=tmp_path / "oracle", split="oracle")
+    oracle = read_generated_predictions(oracle_out)
+    assert [line.label.strip() for line in oracle] == [line.label.strip() for line in lines]
+    unfindable = next(i for i, s in enumerate(_dev(folder)) if s["question"] == UNFINDABLE_DEV[0])
+    assert "CREATE TABLE return_order" in oracle[unfindable].prompt
+    assert "CREATE TABLE return_order" not in lines[unfindable].prompt

@@ -39,6 +39,7 @@ from nl2sql_pipeline.core.evaluation.neighbours import NeighbourIndex
 from nl2sql_pipeline.core.evaluation.report import before_after_markdown, breakdown_markdown, failures_markdown
 from nl2sql_pipeline.core.evaluation.results import EvalReport, EvalResults, ScoredRun
 from nl2sql_pipeline.core.evaluation.runner import DatabaseTarget, EvalOptions
+from nl2sql_pipeline.core.linking.report import linking_markdown
 from nl2sql_pipeline.core.predictions import PredictionRuns
 from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
 from nl2sql_pipeline.defs.settings import DatabasesResource
@@ -212,6 +213,9 @@ def eval_predictions(
                         golden_leaks=[f"{item.database}: {item.question}" for item in leaks])
     if leaks:
         context.log.warning(f"{len(leaks)} golden question(s) are also in the training split: the golden set must be held out")
+    exported = json_io_manager.load_previous(dg.AssetKey("training_dataset"), None)
+    if getattr(exported, "linking", None):  # the prompts' schema linking beside the scores it explains
+        context.add_output_metadata({"schema_linking": dg.MetadataValue.md("\n".join(linking_markdown(exported.linking)))})
     context.add_output_metadata({
         f"{r.source}/{r.label} exec match %": round(100 * sum(v.match for v in r.verdicts if v.executable)
                                                     / max(1, sum(v.executable for v in r.verdicts)), 2)

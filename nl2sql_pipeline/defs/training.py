@@ -21,6 +21,7 @@ from nl2sql_pipeline.defs.versioning import code_version
 
 GROUP = "training"
 COMMON: dict[str, Any] = dict(group_name=GROUP, io_manager_key="json_io_manager")
+ORACLE_LABEL = "adapter (oracle schema)"
 
 
 class TrainerResource(dg.ConfigurableResource):
@@ -141,7 +142,9 @@ def lora_adapter(context: dg.AssetExecutionContext, trainer: TrainerResource, tr
 def lf_predictions(
     context: dg.AssetExecutionContext, trainer: TrainerResource, lora_adapter: AdapterResult, training_dataset: Any
 ) -> PredictionRuns:
-    """LLaMA-Factory predict_with_generate on the dev split for the base model and the adapter ("base", "adapter").
+    """LLaMA-Factory predict_with_generate on the dev split for the base model and the adapter ("base", "adapter"),
+    and, when the export wrote the oracle diagnostic, the adapter over the gold tables' schema
+    ("adapter (oracle schema)": how much linking costs, never the headline).
 
     The reference design's before/after numbers come from this path; decoding is greedy unless the
     recipe's `generation.do_sample` is set (then top_p 0.7, temperature 0.95 as in the reference).
@@ -157,6 +160,12 @@ def lf_predictions(
                                        dataset_dir=folder, output_dir=out / label)
         model = lora_adapter.base_model if adapter is None else lora_adapter.adapter_dir
         runs.append(predict.to_prediction_set(label=label, model=model, predictions=lines, dev_samples=dev))
+    if ds.has_split(folder, "oracle"):  # the export's labelled diagnostic: same questions, gold tables' schema
+        context.log.info("predicting the dev questions over the oracle schema with the adapter (diagnostic)")
+        lines = predict.run_prediction(recipe, model_path=Path(lora_adapter.base_model), adapter_dir=lora_adapter.path(),
+                                       dataset_dir=folder, output_dir=out / "adapter_oracle", split="oracle")
+        runs.append(predict.to_prediction_set(label=ORACLE_LABEL, model=lora_adapter.adapter_dir, predictions=lines,
+                                              dev_samples=dev))
     gen = recipe.generation
     decoding = "greedy" if not gen.do_sample else f"sampling top_p={gen.top_p} temperature={gen.temperature}"
     context.add_output_metadata({

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
@@ -45,6 +46,42 @@ class ColumnValues(BaseModel):
     values: list[str]  # most frequent first
 
 
+@dataclass(frozen=True)
+class Shape:
+    tables: tuple[str, ...]
+    position: dict[str, int]  # lower-case name -> position in the cards
+    costs: dict[str, tuple[int, ...]]  # "ddl" / "cards" -> prompt tokens per table
+    graph: dict[str, tuple[str, ...]]  # FK neighbours, both directions
+    name_sizes: tuple[int, ...]  # distinct words in each table's name
+    name_postings: dict[str, tuple[int, ...]]  # word -> positions of the tables whose name has it
+
+    def name_coverage(self, question_words: set[str]) -> dict[int, float]:
+        """Share of each table's name words found in the question (tables with none left out)."""
+        found: dict[int, int] = {}
+        for word in question_words:
+            for i in self.name_postings.get(word, ()):
+                found[i] = found.get(i, 0) + 1
+        return {i: n / self.name_sizes[i] for i, n in found.items()}
+
+    @classmethod
+    def of(cls, cards: TableCards) -> Shape:
+        tables = tuple(c.table for c in cards.cards)
+        position = {t.lower(): i for i, t in enumerate(tables)}
+        graph: dict[str, tuple[str, ...]] = {}
+        for card in cards.cards:
+            others = (tables[j] for link in card.links if (j := position.get(link.other_table.lower())) is not None)
+            graph[card.table] = tuple(dict.fromkeys(o for o in others if o != card.table))
+        names = [frozenset(words(t)) for t in tables]
+        postings: dict[str, list[int]] = {}
+        for i, name in enumerate(names):
+            for word in name:
+                postings.setdefault(word, []).append(i)
+        return cls(tables=tables, position=position, graph=graph,
+                   costs={"ddl": tuple(estimate_tokens(c.ddl) for c in cards.cards),
+                          "cards": tuple(c.tokens for c in cards.cards)},
+                   name_sizes=tuple(len(n) for n in names), name_postings={w: tuple(p) for w, p in postings.items()})
+
+
 class SchemaIndex(BaseModel):
     """Everything linking needs for one database; build it with `build_index`."""
 
@@ -61,29 +98,27 @@ class SchemaIndex(BaseModel):
     _vocab: dict[str, int] = PrivateAttr(default_factory=dict)
     _postings: dict[str, list[int]] | None = PrivateAttr(default=None)
     _value_words: list[tuple[int, str, frozenset[str]]] = PrivateAttr(default_factory=list)
-    _cost: dict[tuple[str, str], int] = PrivateAttr(default_factory=dict)
-    _names: list[frozenset[str]] | None = PrivateAttr(default=None)
+    _shape: Shape | None = PrivateAttr(default=None)
 
     def __len__(self) -> int:
         return len(self.cards)
 
     @property
+    def shape(self) -> Shape:
+        """Lookups linking does per question, computed once: every call stays O(1) per table."""
+        if self._shape is None:
+            self._shape = Shape.of(self.cards)
+        return self._shape
+
+    @property
     def tables(self) -> list[str]:
-        return [c.table for c in self.cards.cards]
+        return list(self.shape.tables)
 
     def cost(self, table: str, fmt: str) -> int:
-        """Prompt tokens of one table's schema in `fmt` ("ddl" or "cards")."""
-        key = (table, fmt)
-        if key not in self._cost:
-            card = self.cards.card(table)
-            self._cost[key] = 0 if card is None else (estimate_tokens(card.ddl) if fmt == "ddl" else card.tokens)
-        return self._cost[key]
-
-    def name_words(self) -> list[frozenset[str]]:
-        """The words of each table's name (cards order)."""
-        if self._names is None:
-            self._names = [frozenset(words(c.table)) for c in self.cards.cards]
-        return self._names
+        """Prompt tokens of one table's schema in `fmt` ("ddl" or "cards"); 0 for an unknown table."""
+        shape = self.shape
+        i = shape.position.get(table.lower())
+        return 0 if i is None else shape.costs[fmt][i]
 
     def table_scores(self, question_words: list[str]) -> np.ndarray:
         """BM25 score of every table (cards order) for the question's words."""
@@ -96,15 +131,16 @@ class SchemaIndex(BaseModel):
     def value_hits(self, question: str) -> list[tuple[int, str]]:
         """(table position, `column: value`) for every sampled value whose words all occur in the question."""
         self._ensure_values()
+        postings, entries = self._postings or {}, self._value_words  # locals: pydantic's private-attribute access is slow
         present = literal_words(question)
         seen: set[int] = set()
         hits = []
         for word in present:
-            for entry in self._postings.get(word, ()):  # type: ignore[union-attr]
+            for entry in postings.get(word, ()):
                 if entry in seen:
                     continue
                 seen.add(entry)
-                position, label, needed = self._value_words[entry]
+                position, label, needed = entries[entry]
                 if needed <= present:
                     hits.append((position, label))
         return sorted(hits)
@@ -148,7 +184,8 @@ def document(card: TableCard, fields: list[DocField] | tuple[DocField, ...]) -> 
     if "comments" in fields and card.comment:
         doc += words(card.comment) * 2
     if "card_text" in fields:
-        doc += words(card.text)
+        for line in card.text.splitlines():  # line by line: repeated lines (legends, types) hit the cache
+            doc += words(line)
     return doc
 
 
@@ -193,4 +230,5 @@ def build_index(cards: TableCards, values: list[ColumnValues] | None = None, *, 
                         skipped_columns=skipped_columns or [], notes=notes or [], version=digest)
     index._ensure_bm25()
     index._ensure_values()
+    _ = index.shape
     return index

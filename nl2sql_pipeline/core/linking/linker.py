@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -32,6 +32,7 @@ QUOTED_VALUE_WEIGHT = 1.2  # ... and more than the best match when the question 
 _QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'|“([^”]+)”|„([^“”]+)[“”]|「([^」]+)」|‘([^’]+)’")
 NAME_MATCH_WEIGHT = 0.5  # all of a table's name words in the question
 MAX_BRIDGE_HOPS = 3
+MAX_CANDIDATES = 100  # ranked tables tried before giving up on filling the budget: bounds the latency
 
 
 class LinkConfig(BaseModel):
@@ -62,21 +63,10 @@ class LinkedSchema(BaseModel):
 
 def _fits(index: SchemaIndex, config: LinkConfig) -> bool:
     cap_ok = not config.max_tables or len(index) <= config.max_tables
-    return cap_ok and sum(index.cost(t, config.schema_format) for t in index.tables) <= config.budget_tokens
+    return cap_ok and sum(index.shape.costs[config.schema_format]) <= config.budget_tokens
 
 
-def _neighbours(index: SchemaIndex) -> dict[str, list[str]]:
-    graph: dict[str, list[str]] = {c.table: [] for c in index.cards.cards}
-    canonical = {t.lower(): t for t in graph}
-    for card in index.cards.cards:
-        for link in card.links:
-            other = canonical.get(link.other_table.lower())
-            if other and other != card.table and other not in graph[card.table]:
-                graph[card.table].append(other)
-    return graph
-
-
-def bridge_path(graph: dict[str, list[str]], start: str, targets: set[str], max_hops: int = MAX_BRIDGE_HOPS) -> list[str] | None:
+def bridge_path(graph: Mapping[str, Sequence[str]], start: str, targets: set[str], max_hops: int = MAX_BRIDGE_HOPS) -> list[str] | None:
     """Tables strictly between `start` and the nearest of `targets` on an FK path (None: unreachable)."""
     if start in targets:
         return []
@@ -105,17 +95,16 @@ def scores(question: str, index: SchemaIndex, config: LinkConfig, extra: ExtraSc
     qwords = words(question)
     bm25 = np.asarray(index.table_scores(qwords), dtype=np.float64)
     total = bm25 / bm25.max() if bm25.max() > 0 else bm25
-    present = set(qwords)
-    for i, name_words in enumerate(index.name_words()):
-        if name_words:  # "Sänger" names table sänger more than sänger_im_konzert, though both contain it
-            total[i] += NAME_MATCH_WEIGHT * len(name_words & present) / len(name_words)
+    # "Sänger" names table sänger more than sänger_im_konzert, though both contain the word
+    for i, share in index.shape.name_coverage(set(qwords)).items():
+        total[i] += NAME_MATCH_WEIGHT * share
     hints: list[str] = []
     if config.use_values:
         hits = index.value_hits(question)
         per_table: dict[int, int] = {}
         for position, label in hits:
             per_table[position] = per_table.get(position, 0) + 1
-            hints.append(f"{index.tables[position]}.{label}")
+            hints.append(f"{index.shape.tables[position]}.{label}")
         quoted = "\0".join(m.group(0) for m in _QUOTED.finditer(question)).lower()
         for position, label in hits:
             value = label.split(": ", 1)[1].lower()
@@ -131,43 +120,44 @@ def scores(question: str, index: SchemaIndex, config: LinkConfig, extra: ExtraSc
 def link(question: str, index: SchemaIndex, config: LinkConfig | None = None, *, extra: ExtraScores | None = None) -> LinkedSchema:
     """The tables to show for `question`: whole schema if it fits, else ranked, FK-completed, within budget."""
     config = config or LinkConfig()
-    fmt = config.schema_format
+    shape = index.shape
+    costs = dict(zip(shape.tables, shape.costs[config.schema_format]))
     if _fits(index, config):
-        tables = index.tables
         hits = index.value_hits(question) if config.use_values else []
-        hints = [f"{index.tables[position]}.{label}" for position, label in hits]
-        return LinkedSchema(database=index.database, mode="full", tables=tables, whole_schema=True, value_hints=hints,
-                            tokens=sum(index.cost(t, fmt) for t in tables))
+        return LinkedSchema(database=index.database, mode="full", tables=list(shape.tables), whole_schema=True,
+                            value_hints=[f"{shape.tables[p]}.{label}" for p, label in hits], tokens=sum(costs.values()))
     total, hints = scores(question, index, config, extra)
-    order = sorted(range(len(index)), key=lambda i: (-total[i], i))
-    best = total[order[0]] if order else 0.0
-    ranked = [index.tables[i] for i in order if total[i] > 0 and total[i] >= config.min_relative_score * best]
-    graph = _neighbours(index) if config.fk_completion else {}
-    cap = config.max_tables or len(index)
+    order = np.lexsort((np.arange(len(total)), -total))  # best first, ties in schema order
+    best = total[order[0]] if len(order) else 0.0
+    keep = order[(total[order] > 0) & (total[order] >= config.min_relative_score * best)]
+    ranked = [shape.tables[i] for i in keep[:max(MAX_CANDIDATES, 10)].tolist()]
+    cap = config.max_tables or len(shape.tables)
+    budget = config.budget_tokens
+    cheapest = min(costs.values(), default=0)
     chosen: list[str] = []
     bridges: list[str] = []
     spent = 0
-    for table in ranked:
+    for table in ranked[:MAX_CANDIDATES]:
         if table in chosen:
             continue
-        path = bridge_path(graph, table, set(chosen)) if chosen and config.fk_completion else []
+        path = bridge_path(shape.graph, table, set(chosen)) if chosen and config.fk_completion else []
         add = [table] + [b for b in (path or []) if b not in chosen]
-        cost = sum(index.cost(t, fmt) for t in add)
-        if len(chosen) + len(add) > cap or (chosen and spent + cost > config.budget_tokens):
-            if len(add) > 1 and len(chosen) < cap and spent + index.cost(table, fmt) <= config.budget_tokens:
-                add, cost = [table], index.cost(table, fmt)  # unjoinable within budget: still show the table
+        cost = sum(costs[t] for t in add)
+        if len(chosen) + len(add) > cap or (chosen and spent + cost > budget):
+            if len(add) > 1 and len(chosen) < cap and spent + costs[table] <= budget:
+                add, cost = [table], costs[table]  # unjoinable within budget: still show the table
             else:
                 continue
         chosen += add
         bridges += add[1:]
         spent += cost
-        if len(chosen) >= cap:
+        if len(chosen) >= cap or budget - spent < cheapest:
             break
-    if not chosen and index.tables:  # nothing matched a word: the first tables that fit, not an empty prompt
-        chosen = index.cards.fit(index.tables, config.budget_tokens)[:cap]
-        spent = sum(index.cost(t, fmt) for t in chosen)
+    if not chosen and shape.tables:  # nothing matched a word: the first tables that fit, not an empty prompt
+        chosen = index.cards.fit(list(shape.tables), budget)[:cap]
+        spent = sum(costs[t] for t in chosen)
     return LinkedSchema(database=index.database, mode="linked", tables=chosen, ranked=ranked[:max(cap, 10)],
-                        bridges=bridges, value_hints=hints, tokens=spent, over_budget=spent > config.budget_tokens)
+                        bridges=bridges, value_hints=hints, tokens=spent, over_budget=spent > budget)
 
 
 def shuffled(tables: list[str], key: str) -> list[str]:

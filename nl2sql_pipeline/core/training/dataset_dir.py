@@ -14,9 +14,10 @@ from typing import Literal
 from nl2sql_pipeline.core.errors import Nl2SqlError
 from nl2sql_pipeline.core.fsutil import sha256_files
 
-Split = Literal["train", "dev"]
+Split = Literal["train", "dev", "oracle"]  # oracle: dev questions over the gold tables' schema (a diagnostic)
 Format = Literal["alpaca", "sharegpt"]
-_SPLIT_WORDS: dict[str, tuple[str, ...]] = {"train": ("train",), "dev": ("dev", "eval", "valid", "test")}
+_SPLIT_WORDS: dict[str, tuple[str, ...]] = {"train": ("train",), "dev": ("dev", "eval", "valid", "test"),
+                                             "oracle": ("oracle",)}
 
 
 class DatasetError(Nl2SqlError):
@@ -38,9 +39,11 @@ def dataset_names(dataset_dir: Path, split: Split, fmt: Format) -> list[str]:
     """Names in `dataset_info.json` for this split and format, e.g. `["sql_train_alpaca"]`."""
     info = read_info(dataset_dir)
     words = _SPLIT_WORDS[split]
+    excluded = _SPLIT_WORDS["oracle"] if split != "oracle" else ()  # `x_dev_oracle` is the diagnostic, not dev
     names = [
         name for name, entry in info.items()
         if entry_format(entry) == fmt and any(w in name.lower() for w in words)
+        and not any(w in name.lower() for w in excluded)
     ]
     if not names:
         raise DatasetError(
@@ -49,6 +52,11 @@ def dataset_names(dataset_dir: Path, split: Split, fmt: Format) -> list[str]:
             f"re-export the dataset, or set dataset_format to one of the formats it has.",
         )
     return sorted(names)
+
+
+def has_split(dataset_dir: Path, split: Split) -> bool:
+    """Whether `dataset_info.json` registers any file for the split (in either format)."""
+    return any(w in name.lower() for name in read_info(dataset_dir) for w in _SPLIT_WORDS[split])
 
 
 def resolve_format(dataset_dir: Path, wanted: str) -> Format:

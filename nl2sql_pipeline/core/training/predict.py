@@ -40,12 +40,13 @@ def predict_config(recipe: LlamaFactoryRecipe | PeftRecipe, *, model_path: Path,
 
 def run_prediction(recipe: LlamaFactoryRecipe | PeftRecipe, *, model_path: Path, adapter_dir: Path | None, dataset_dir: Path,
                    output_dir: Path, generation: Generation | None = None,
-                   on_progress: OnProgress | None = None) -> Path:
-    """One prediction run on the dev split; returns its `generated_predictions.jsonl`."""
+                   on_progress: OnProgress | None = None, split: ds.Split = "dev") -> Path:
+    """One prediction run on the dev split (or on `oracle`, the same questions with the gold
+    tables' schema, when the export wrote that diagnostic); returns its `generated_predictions.jsonl`."""
     if recipe.template is None:
         raise TrainingError("the recipe names no LLaMA-Factory template, which prediction needs.",
                             "add `template: <name>` to the recipe (e.g. deepseekcoder, qwen3_nothink).")
-    names = ds.dataset_names(dataset_dir, "dev", ds.resolve_format(dataset_dir, recipe.dataset_format))
+    names = ds.dataset_names(dataset_dir, split, ds.resolve_format(dataset_dir, recipe.dataset_format))
     ds.require_examples(dataset_dir, names)
     config = predict_config(recipe, model_path=model_path, adapter_dir=adapter_dir, dataset_dir=dataset_dir,
                             datasets=names, output_dir=output_dir, generation=generation)
