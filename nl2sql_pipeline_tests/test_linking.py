@@ -134,3 +134,40 @@ def test_prompts_are_deterministic_and_never_read_dev_gold(wms: SchemaIndex) -> 
     assert oracle.linked.mode == "oracle" and oracle.linked.tables[0] == "return_order"
     with pytest.raises(ValueError, match="oracle.*gold tables"):
         question_prompt(question, wms, settings.model_copy(update={"schema_context": "oracle"}))
+
+
+def test_wide_table_shows_its_keys_and_the_asked_columns(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+    import yaml
+
+    md = sa.MetaData()
+    sa.Table("account", md, sa.Column("account_id", sa.Integer, primary_key=True), sa.Column("account_name", sa.String(40)))
+    filler = [sa.Column(f"attr_{i:03d}", sa.String(20)) for i in range(120)]
+    sa.Table("gl_entry", md, sa.Column("entry_id", sa.Integer, primary_key=True),
+             sa.Column("account_id", sa.Integer, sa.ForeignKey("account.account_id")), *filler[:60],
+             sa.Column("tax_amount_cny", sa.Numeric(12, 2)), *filler[60:], sa.Column("posted_on", sa.Date))
+    path = tmp_path / "ledger.sqlite"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    md.create_all(engine)
+    engine.dispose()
+    columns = {"entry_id": "凭证编号", "account_id": "科目编号", "tax_amount_cny": "税额(元)", "posted_on": "记账日期"}
+    columns |= {f"attr_{i:03d}": f"扩展属性{i:03d}" for i in range(120)}
+    desc = tmp_path / "ledger.yaml"
+    desc.write_text(yaml.safe_dump({"tables": {"account": {"comment": "会计科目", "columns": {"account_name": "科目名称"}},
+                                               "gl_entry": {"comment": "总账分录", "columns": columns}}},
+                                   allow_unicode=True), encoding="utf-8")
+    index = index_for(DatabaseConfig(name="ledger", url=sqlite_url(path, read_only=True).render_as_string(),
+                                     descriptions=desc))
+    close_executors()
+    assert index.cost("gl_entry", "ddl") > 1000
+    settings = PromptSettings(budget_tokens=400)
+    prompt = question_prompt("每个会计科目的税额合计是多少？", index, settings)
+    shown = prompt.linked.columns["gl_entry"]
+    assert {"entry_id", "account_id", "tax_amount_cny"} <= set(shown) and len(shown) < 30
+    assert "tax_amount_cny" in prompt.input and "attr_119" not in prompt.input
+    assert "more columns of gl_entry not shown" in prompt.input and "FOREIGN KEY (account_id)" in prompt.input
+    assert prompt.linked.tokens <= 400 and set(prompt.linked.tables) == {"account", "gl_entry"}
+    cards_prompt = question_prompt("每个会计科目的税额合计是多少？", index, settings.model_copy(update={"schema_format": "cards"}))
+    assert "- tax_amount_cny decimal" in cards_prompt.input and "attr_119" not in cards_prompt.input
+    train = question_prompt("每个会计科目的税额合计是多少？", index, settings, split="train", gold_tables=["gl_entry"])
+    assert "attr_119" in train.input and "gl_entry" not in train.linked.columns  # its SQL may read any column

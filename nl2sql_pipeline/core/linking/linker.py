@@ -21,6 +21,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from nl2sql_pipeline.core.cards import estimate_tokens
+from nl2sql_pipeline.core.linking.columns import pick_columns, render_part
 from nl2sql_pipeline.core.linking.index import SchemaIndex
 from nl2sql_pipeline.core.linking.words import words
 
@@ -44,6 +46,8 @@ class LinkConfig(BaseModel):
     fk_completion: bool = True
     use_values: bool = True
     min_relative_score: float = Field(0.0, ge=0.0, le=1.0)  # drop tables scoring below this share of the best
+    # a selected table costing more (or more than half the budget) shows only its relevant columns
+    wide_table_tokens: int = Field(400, ge=50)
 
 
 class LinkedSchema(BaseModel):
@@ -59,6 +63,7 @@ class LinkedSchema(BaseModel):
     tokens: int = 0  # schema tokens of `tables`
     whole_schema: bool = False
     over_budget: bool = False
+    columns: dict[str, list[str]] = Field(default_factory=dict)  # wide tables shown in part: the columns shown
 
 
 def _fits(index: SchemaIndex, config: LinkConfig) -> bool:
@@ -127,6 +132,7 @@ def link(question: str, index: SchemaIndex, config: LinkConfig | None = None, *,
         return LinkedSchema(database=index.database, mode="full", tables=list(shape.tables), whole_schema=True,
                             value_hints=[f"{shape.tables[p]}.{label}" for p, label in hits], tokens=sum(costs.values()))
     total, hints = scores(question, index, config, extra)
+    wide = WideTables(question, index, config, hints, costs)
     order = np.lexsort((np.arange(len(total)), -total))  # best first, ties in schema order
     best = total[order[0]] if len(order) else 0.0
     keep = order[(total[order] > 0) & (total[order] >= config.min_relative_score * best)]
@@ -142,10 +148,10 @@ def link(question: str, index: SchemaIndex, config: LinkConfig | None = None, *,
             continue
         path = bridge_path(shape.graph, table, set(chosen)) if chosen and config.fk_completion else []
         add = [table] + [b for b in (path or []) if b not in chosen]
-        cost = sum(costs[t] for t in add)
+        cost = sum(wide.cost(t) for t in add)
         if len(chosen) + len(add) > cap or (chosen and spent + cost > budget):
-            if len(add) > 1 and len(chosen) < cap and spent + costs[table] <= budget:
-                add, cost = [table], costs[table]  # unjoinable within budget: still show the table
+            if len(add) > 1 and len(chosen) < cap and spent + wide.cost(table) <= budget:
+                add, cost = [table], wide.cost(table)  # unjoinable within budget: still show the table
             else:
                 continue
         chosen += add
@@ -157,7 +163,33 @@ def link(question: str, index: SchemaIndex, config: LinkConfig | None = None, *,
         chosen = index.cards.fit(list(shape.tables), budget)[:cap]
         spent = sum(costs[t] for t in chosen)
     return LinkedSchema(database=index.database, mode="linked", tables=chosen, ranked=ranked[:max(cap, 10)],
-                        bridges=bridges, value_hints=hints, tokens=spent, over_budget=spent > budget)
+                        bridges=bridges, value_hints=hints, tokens=spent, over_budget=spent > budget,
+                        columns={t: wide.columns[t] for t in chosen if t in wide.columns})
+
+
+class WideTables:
+    """Costs of tables as a prompt would show them: a wide table (over `wide_table_tokens`, or
+    half the budget) in part, its columns chosen for the question when it is first considered."""
+
+    def __init__(self, question: str, index: SchemaIndex, config: LinkConfig, hints: list[str], costs: dict[str, int]):
+        self.index, self.config, self.hints, self.full = index, config, hints, costs
+        self.limit = min(config.wide_table_tokens, config.budget_tokens // 2)  # room for the tables it joins
+        self.question_words = set(words(question))
+        self.columns: dict[str, list[str]] = {}
+        self._cost: dict[str, int] = {}
+
+    def cost(self, table: str) -> int:
+        if self.full[table] <= self.limit:
+            return self.full[table]
+        if table not in self._cost:
+            card = self.index.cards.card(table)
+            hinted = {h.split(".", 1)[1].split(": ", 1)[0].lower() for h in self.hints if h.split(".", 1)[0] == table}
+            shown = pick_columns(card, self.question_words, hinted, self.limit, self.config.schema_format)
+            self._cost[table] = self.full[table]
+            if len(shown) < len(card.columns):
+                self.columns[table] = shown
+                self._cost[table] = estimate_tokens(render_part(card, shown, self.config.schema_format, self.index.dialect))
+        return self._cost[table]
 
 
 def shuffled(tables: list[str], key: str) -> list[str]:
@@ -168,13 +200,21 @@ def shuffled(tables: list[str], key: str) -> list[str]:
 
 def with_missed_gold(linked: LinkedSchema, gold_tables: list[str], index: SchemaIndex, fmt: str) -> LinkedSchema:
     """Training prompts: the linked tables plus every gold table the linker missed (recorded in
-    `added_gold`, so the miss rate is reported rather than hidden)."""
+    `added_gold`, so the miss rate is reported rather than hidden). A wide gold table is shown
+    whole: the columns its SQL reads must be in the prompt it is trained on."""
     canonical = {t.lower(): t for t in index.tables}
+    gold = {canonical[g.lower()] for g in gold_tables if g.lower() in canonical}
     have = {t.lower() for t in linked.tables}
-    missed = [canonical[g.lower()] for g in gold_tables if g.lower() in canonical and g.lower() not in have]
-    missed = list(dict.fromkeys(missed))
-    if not missed:
+    missed = list(dict.fromkeys(canonical[g.lower()] for g in gold_tables if g.lower() in canonical and g.lower() not in have))
+    columns = {t: cols for t, cols in linked.columns.items() if t not in gold}
+    if not missed and columns == linked.columns:
         return linked
     tables = linked.tables + missed
-    return linked.model_copy(update={"tables": tables, "added_gold": missed,
-                                     "tokens": sum(index.cost(t, fmt) for t in tables)})
+    return linked.model_copy(update={"tables": tables, "added_gold": missed, "columns": columns,
+                                     "tokens": schema_tokens(tables, columns, index, fmt)})
+
+
+def schema_tokens(tables: list[str], columns: dict[str, list[str]], index: SchemaIndex, fmt: str) -> int:
+    """Prompt tokens of `tables`, the ones in `columns` shown in part."""
+    return sum(estimate_tokens(render_part(card, columns[t], fmt, index.dialect))
+               if t in columns and (card := index.cards.card(t)) else index.cost(t, fmt) for t in tables)

@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from nl2sql_pipeline.core.cards import TableCards, estimate_tokens
+from nl2sql_pipeline.core.linking.columns import render_part
 from nl2sql_pipeline.core.linking.index import SchemaIndex
 from nl2sql_pipeline.core.linking.linker import LinkConfig, LinkedSchema, Mode, link, shuffled, with_missed_gold
 
@@ -102,15 +103,24 @@ def choose_schema(question: str, index: SchemaIndex, settings: PromptSettings, *
     return linked
 
 
-def render_schema(tables: list[str], cards: TableCards, fmt: str) -> str:
-    if fmt == "cards":
-        return cards.render(tables)
-    return "\n\n".join(c.ddl for t in tables if (c := cards.card(t)))
+def render_schema(tables: list[str], cards: TableCards, fmt: str, columns: dict[str, list[str]] | None = None) -> str:
+    """The schema text of `tables`; tables in `columns` show only those columns (wide tables)."""
+    columns = columns or {}
+    parts = []
+    for table in tables:
+        card = cards.card(table)
+        if card is None:
+            continue
+        if table in columns:
+            parts.append(render_part(card, columns[table], fmt, cards.dialect))
+        else:
+            parts.append(card.text if fmt == "cards" else card.ddl)
+    return "\n\n".join(parts)
 
 
 def build_prompt(question: str, linked: LinkedSchema, index: SchemaIndex, settings: PromptSettings) -> Prompt:
     """The prompt for `question` over the tables `linked` chose (see `choose_schema`)."""
-    schema = render_schema(linked.tables, index.cards, settings.schema_format)
+    schema = render_schema(linked.tables, index.cards, settings.schema_format, linked.columns)
     shown = {t.lower() for t in linked.tables}
     hints = [h for h in linked.value_hints if h.split(".", 1)[0].lower() in shown][:MAX_VALUE_HINTS]
     hint_text = f"Values mentioned: {'; '.join(hints)}\n\n" if settings.value_hints and hints else ""
