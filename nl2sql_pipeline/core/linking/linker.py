@@ -34,6 +34,7 @@ VALUE_HIT_WEIGHT = 0.6  # a value found in the question counts as much as 60% of
 QUOTED_VALUE_WEIGHT = 1.2  # ... and more than the best match when the question quotes it
 _QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'|“([^”]+)”|„([^“”]+)[“”]|「([^」]+)」|‘([^’]+)’")
 NAME_MATCH_WEIGHT = 0.5  # all of a table's name words in the question
+EXTRA_WEIGHT = 1.0  # an extra retriever's best table counts as much as the best BM25 match
 MAX_BRIDGE_HOPS = 3
 MAX_CANDIDATES = 100  # ranked tables tried before giving up on filling the budget: bounds the latency
 
@@ -116,10 +117,11 @@ def scores(question: str, index: SchemaIndex, config: LinkConfig, extra: ExtraSc
             value = label.split(": ", 1)[1].lower()
             strong = value in quoted  # the user marked it as a literal
             total[position] += (QUOTED_VALUE_WEIGHT if strong else VALUE_HIT_WEIGHT) / min(per_table[position], 2)
-    if extra is not None:
+    if extra is not None and len(total):
         more = np.asarray(extra(question, index), dtype=np.float64)
+        more -= more.min()  # similarities are relative: the least similar table adds nothing
         if more.max() > 0:
-            total = total + more / more.max()
+            total = total + EXTRA_WEIGHT * more / more.max()
     return total, hints
 
 

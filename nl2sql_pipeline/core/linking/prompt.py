@@ -21,7 +21,15 @@ from pydantic import BaseModel, Field
 from nl2sql_pipeline.core.cards import TableCards, estimate_tokens
 from nl2sql_pipeline.core.linking.columns import render_part
 from nl2sql_pipeline.core.linking.index import SchemaIndex
-from nl2sql_pipeline.core.linking.linker import LinkConfig, LinkedSchema, Mode, link, shuffled, with_missed_gold
+from nl2sql_pipeline.core.linking.linker import (
+    ExtraScores,
+    LinkConfig,
+    LinkedSchema,
+    Mode,
+    link,
+    shuffled,
+    with_missed_gold,
+)
 
 INSTRUCTIONS = {
     "zh": "将下面的自然语言问题转换为SQL查询语句。",  # the reference design's instruction
@@ -82,8 +90,9 @@ def oracle_tables(used: list[str], cards: TableCards, budget_tokens: int, fmt: s
 
 
 def choose_schema(question: str, index: SchemaIndex, settings: PromptSettings, *, split: Split = "dev",
-                  gold_tables: list[str] | None = None) -> LinkedSchema:
-    """The tables one prompt shows. `gold_tables` is read only for training prompts and oracle mode."""
+                  gold_tables: list[str] | None = None, extra: ExtraScores | None = None) -> LinkedSchema:
+    """The tables one prompt shows. `gold_tables` is read only for training prompts and oracle mode;
+    `extra` adds another retriever's scores (e.g. `embeddings.EmbeddingRetriever`)."""
     fmt = settings.schema_format
     mode = settings.schema_context
     if mode == "oracle":
@@ -95,7 +104,7 @@ def choose_schema(question: str, index: SchemaIndex, settings: PromptSettings, *
     if mode == "full":
         return LinkedSchema(database=index.database, mode="full", tables=index.tables, whole_schema=True,
                             tokens=sum(index.cost(t, fmt) for t in index.tables))
-    linked = link(question, index, settings.link_config())
+    linked = link(question, index, settings.link_config(), extra=extra)
     if split == "train" and gold_tables:
         linked = with_missed_gold(linked, gold_tables, index, fmt)
     if not linked.whole_schema:
@@ -130,7 +139,7 @@ def build_prompt(question: str, linked: LinkedSchema, index: SchemaIndex, settin
 
 
 def question_prompt(question: str, index: SchemaIndex, settings: PromptSettings, *, split: Split = "dev",
-                    gold_tables: list[str] | None = None) -> Prompt:
+                    gold_tables: list[str] | None = None, extra: ExtraScores | None = None) -> Prompt:
     """`choose_schema` then `build_prompt`: the prompt a question gets, given the database's index."""
-    linked = choose_schema(question, index, settings, split=split, gold_tables=gold_tables)
+    linked = choose_schema(question, index, settings, split=split, gold_tables=gold_tables, extra=extra)
     return build_prompt(question, linked, index, settings)
