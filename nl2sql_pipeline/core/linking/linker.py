@@ -5,8 +5,8 @@
     linked.tables  # e.g. ['inventory', 'warehouse', 'product']
 
 The whole schema when it fits the budget and the table cap; otherwise tables ranked by BM25 over
-their cards plus sampled-value hits (plus what an `extra` scorer adds, the hook for an embedding
-retriever, of which none ships yet), taken greedily with
+their cards plus sampled-value hits (plus what an `extra` scorer adds, e.g.
+`embeddings.EmbeddingRetriever`), taken greedily with
 FK-path completion: a table is added together with the bridge tables that join it to the tables
 already chosen, when all of them fit. The result never depends on the gold SQL.
 """
