@@ -1,5 +1,6 @@
 """One prompt for one question: the exported files, LLaMA-Factory's loader and prediction, the
-serving probes and the evaluation's reader all carry what `question_prompt` builds; and with a
+serving probes, the answering path and the evaluation's reader all carry what `question_prompt`
+builds; and with a
 schema over the budget, no dev prompt shows a gold table the linker did not choose."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from nl2sql_pipeline.core.ask.schema import schema_for
 from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.cards import build_cards
 from nl2sql_pipeline.core.config import DatabaseConfig
@@ -106,6 +108,12 @@ def test_export_serving_and_lf_loader_carry_the_same_prompt(exported, tmp_path: 
     assert [r["messages"][:2] for r in sharegpt] == [p.messages for p in expected]
     assert [(r["instruction"], r["input"], r["system"]) for r in alpaca] == [(p.instruction, p.input, p.system) for p in expected]
     assert [i.messages for i in dev_probe_items(folder)] == [p.messages for p in expected]  # serving probes
+    db = DatabaseConfig(name="wms", url=sqlite_url(folder.parent / "db" / "wms.sqlite", read_only=True).render_as_string(),
+                        descriptions=folder.parent / "db" / "wms.descriptions.yaml")
+    ask = schema_for(db, config)  # the answering path a user's question takes
+    close_executors()
+    assert ask.link_index.version == index.version
+    assert [ask.prompt(s["question"])[0] for s in _dev(folder)] == [p.messages for p in expected]
     if importlib.util.find_spec("llamafactory") is None:
         message = "llamafactory is not installed: pip install --no-deps llamafactory==0.9.5 (see stack notes)"
         pytest.fail(message) if IN_CI else pytest.skip(message)

@@ -1,8 +1,9 @@
 """What the answering path knows of one database: its cards, its names, its executor, its prompt.
 
 Built once per database (a CLI call, a server's start-up) and reused for every question. The
-prompt is the one the exported training rows carry, so the tuned model sees the shape it
-learned; the schema part comes from linking on the question alone (no gold tables exist here).
+prompt comes from the same builder as the exported dev rows (`core.linking.question_prompt`), so
+the tuned model sees the shape it learned; the schema part comes from linking on the question
+alone (no gold tables exist here), over the cards and the sampled values `no_sample` allows.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from nl2sql_pipeline.core.cards import TableCards, build_cards
 from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor, executor_for
-from nl2sql_pipeline.core.export import ExportConfig, render_schema
+from nl2sql_pipeline.core.export import ExportConfig
+from nl2sql_pipeline.core.linking import SchemaIndex as LinkIndex
+from nl2sql_pipeline.core.linking import build_index, question_prompt, sample_values
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.synthesis.synthesizer import question_language
 from nl2sql_pipeline.core.validation.schema import SchemaIndex
@@ -28,24 +31,27 @@ class AskSchema:
     index: SchemaIndex
     executor: ReadOnlyExecutor
     export: ExportConfig
+    link_index: LinkIndex  # what schema linking retrieves over (the schema_index asset's content)
 
     def prompt(self, question: str) -> tuple[list[dict[str, str]], list[str]]:
         """The chat messages for `question` and the tables they show."""
-        tables = [c.table for c in self.cards.cards]
-        schema = render_schema(tables, self.cards, self.export.schema_format)
-        text = f"Database schema ({self.cards.dialect}):\n{schema}\n\nQuestion: {question}"
-        return [
-            {"role": "system", "content": self.export.system_prompt.format(dialect=self.dialect)},
-            {"role": "user", "content": f"{self.export.instruction}\n\n{text}"},
-        ], tables
+        settings = self.export.prompt_settings(self.database)
+        if settings.schema_context == "oracle":  # a diagnostic of scored dev sets: a user's question has no gold SQL
+            settings = settings.model_copy(update={"schema_context": "linked"})
+        prompt = question_prompt(question, self.link_index, settings)
+        return prompt.messages, prompt.linked.tables
 
 
 def schema_from(meta: SchemaMetadata, db: DatabaseConfig, executor: ReadOnlyExecutor,
                 export: ExportConfig | None = None) -> AskSchema:
     language = question_language(meta, db)
+    cards = build_cards(meta)
+    values, skipped, notes = sample_values(cards, executor, db.may_sample)
+    settings = export or ExportConfig.for_language(language, schema_context={db.name: db.schema_context})
     return AskSchema(
-        database=db.name, dialect=executor.dialect, language=language, cards=build_cards(meta),
-        index=SchemaIndex.of(meta), executor=executor, export=export or ExportConfig.for_language(language),
+        database=db.name, dialect=executor.dialect, language=language, cards=cards,
+        index=SchemaIndex.of(meta), executor=executor, export=settings,
+        link_index=build_index(cards, values, skipped_columns=skipped, notes=notes),
     )
 
 
