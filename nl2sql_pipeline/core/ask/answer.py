@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from nl2sql_pipeline.core.ask.schema import AskSchema
+from nl2sql_pipeline.core.ask.schema import AskSchema, question_language_of
 from nl2sql_pipeline.core.evaluation.extract import extract
 from nl2sql_pipeline.core.validation.dedup import result_fingerprint
 from nl2sql_pipeline.core.validation.schema import unresolved
@@ -136,7 +136,7 @@ def answer_question(
         last = answer.attempts[-1]
         answer.failed, answer.error, answer.sql = last.failed, last.error, last.sql
         messages = [*messages, {"role": "assistant", "content": last.sql or last.output},
-                    {"role": "user", "content": CORRECTION[schema.language].format(error=f"{last.failed}: {last.error}")}]
+                    {"role": "user", "content": CORRECTION[question_language_of(question)].format(error=f"{last.failed}: {last.error}")}]
     answer.timings = times
     emit("done", {"ok": answer.ok, "failed": answer.failed})
     return answer

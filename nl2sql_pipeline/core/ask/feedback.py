@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import re
 from datetime import datetime, timezone
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from nl2sql_pipeline.core.ask.schema import question_language_of
 from nl2sql_pipeline.core.config import nl2sql_home
 from nl2sql_pipeline.core.evaluation.golden import GoldenItem, question_key
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor
@@ -27,7 +27,6 @@ from nl2sql_pipeline.core.samples import RawSamples, Sample
 
 Verdict = Literal["correct", "wrong", "corrected"]
 FEEDBACK_TOPIC = "feedback"
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 class FeedbackEvent(BaseModel):
@@ -102,7 +101,7 @@ def feedback_samples(events: list[FeedbackEvent]) -> list[Sample]:
             latest[(pair[0].strip(), pair[1].strip())] = event
     return [
         Sample(database=e.database, topic=FEEDBACK_TOPIC, question=q, sql=sql, source="feedback",
-               language="zh" if _CJK.search(q) else "en", meta={"verdict": e.verdict, "time": e.time})
+               language=question_language_of(q), meta={"verdict": e.verdict, "time": e.time})
         for (q, sql), e in latest.items()
     ]
 

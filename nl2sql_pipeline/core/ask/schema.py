@@ -14,10 +14,11 @@ from nl2sql_pipeline.core.cards import TableCards, build_cards
 from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor, executor_for
-from nl2sql_pipeline.core.export import ExportConfig
+from nl2sql_pipeline.core.export import ExportConfig, instruction_for
 from nl2sql_pipeline.core.linking import SchemaIndex as LinkIndex
 from nl2sql_pipeline.core.linking import build_index, question_prompt, sample_values
 from nl2sql_pipeline.core.metadata import SchemaMetadata
+from nl2sql_pipeline.core.planning import mostly_chinese
 from nl2sql_pipeline.core.synthesis.synthesizer import question_language
 from nl2sql_pipeline.core.validation.schema import SchemaIndex
 
@@ -26,7 +27,7 @@ from nl2sql_pipeline.core.validation.schema import SchemaIndex
 class AskSchema:
     database: str
     dialect: str
-    language: str  # the database's question language: correction prompts follow it
+    language: str  # the database's question language
     cards: TableCards
     index: SchemaIndex
     executor: ReadOnlyExecutor
@@ -38,7 +39,9 @@ class AskSchema:
         settings = self.export.prompt_settings(self.database)
         if settings.schema_context == "oracle":  # a diagnostic of scored dev sets: a user's question has no gold SQL
             settings = settings.model_copy(update={"schema_context": "linked"})
-        prompt = question_prompt(question, self.link_index, settings)
+        # the instruction follows the question's language, as in the exported rows
+        instruction = instruction_for(question_language_of(question), self.export)
+        prompt = question_prompt(question, self.link_index, settings.model_copy(update={"instruction": instruction}))
         return prompt.messages, prompt.linked.tables
 
 
@@ -58,3 +61,7 @@ def schema_from(meta: SchemaMetadata, db: DatabaseConfig, executor: ReadOnlyExec
 def schema_for(db: DatabaseConfig, export: ExportConfig | None = None) -> AskSchema:
     """Reflect the configured database now (its descriptions file applied) and open its executor."""
     return schema_from(read_schema(db), db, executor_for(db), export)
+
+
+def question_language_of(question: str) -> str:
+    return "zh" if mostly_chinese([question]) else "en"
