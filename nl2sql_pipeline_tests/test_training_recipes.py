@@ -80,7 +80,7 @@ def test_bad_recipe_keys_are_named(overrides: dict, message: str) -> None:
 
 
 def test_unknown_recipe_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match="deepseek_coder_6.7b_peft, qwen3_4b_lora"):
+    with pytest.raises(ConfigError, match="deepseek_coder_6.7b_peft, qwen3_4b_grpo, qwen3_4b_lora"):
         load_recipe("llama_70b")
 
 

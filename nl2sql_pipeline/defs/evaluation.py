@@ -46,7 +46,8 @@ from nl2sql_pipeline.defs.settings import DatabasesResource
 from nl2sql_pipeline.defs.versioning import code_version
 
 GROUP = "evaluation"
-PREDICTION_SOURCES = ("lf_predictions", "served_predictions")
+PREDICTION_SOURCES = ("lf_predictions", "served_predictions", "rl_predictions")
+AFTER_RUNS = ("adapter", "grpo")  # each compared with its source's "base" run in the before/after tables
 
 
 class EvalConfig(dg.Config):
@@ -255,8 +256,10 @@ def eval_metrics(context: dg.AssetExecutionContext, config: PromotionConfig, eva
     runs = results.summaries(eval_predictions)
     png = chart.metrics_chart(runs, nl2sql_home() / "reports" / "eval_metrics.png")
     value = EvalReport(runs=runs, chart_path=str(png))
-    tables = "\n\n".join(f"**{base.label.rsplit('/', 1)[0]}**\n\n{before_after_markdown(base, adapter)}"
-                         for base, adapter in value.pairs())
+    by_label = {m.label: m for m in runs}
+    tables = "\n\n".join(f"**{source}: base vs {after}**\n\n{before_after_markdown(by_label[f'{source}/base'], run)}"
+                         for source in sorted({m.label.rsplit('/', 1)[0] for m in runs}) for after in AFTER_RUNS
+                         if f"{source}/base" in by_label and (run := by_label.get(f"{source}/{after}")))
     metadata: dict[str, Any] = {
         "before_after": dg.MetadataValue.md(tables or "no source has both base and adapter predictions"),
         "by_hardness": dg.MetadataValue.md(breakdown_markdown(runs, "by_hardness")),

@@ -1,7 +1,8 @@
 """Training recipes (`configs/train/*.yaml`), validated before any process starts.
 
-Two backends: `llamafactory` (the reference design's `llamafactory-cli train` command, key for key)
-and `peft` (transformers Trainer + peft, the DeepSeek-Coder branch). The base model path comes
+Three backends: `llamafactory` (the reference design's `llamafactory-cli train` command, key for key),
+`peft` (transformers Trainer + peft, the DeepSeek-Coder branch) and `grpo` (TRL's GRPOTrainer after
+fine-tuning, rewarded by execution; `grpo_recipe.py`). The base model path comes
 from the recipe or from the environment variable the recipe names, never from code.
 """
 
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from nl2sql_pipeline.core.config import REPO_ROOT
 from nl2sql_pipeline.core.errors import ConfigError
+from nl2sql_pipeline.core.training.grpo_recipe import GrpoRecipe
 
 RECIPES_DIR = REPO_ROOT / "configs" / "train"
 # Every key of the reference design's command (case study, "Stage 1 · LLaMA-Factory CLI").
@@ -107,8 +109,11 @@ class PeftRecipe(_Recipe):
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
 
 
-Recipe = Annotated[LlamaFactoryRecipe | PeftRecipe, Field(discriminator="backend")]
+
+AnyRecipe = LlamaFactoryRecipe | PeftRecipe | GrpoRecipe
+Recipe = Annotated[AnyRecipe, Field(discriminator="backend")]
 _RECIPE = TypeAdapter(Recipe)
+_CLASSES: dict[str, type[BaseModel]] = {"llamafactory": LlamaFactoryRecipe, "peft": PeftRecipe, "grpo": GrpoRecipe}
 
 
 @functools.cache
@@ -121,22 +126,38 @@ def llamafactory_templates() -> frozenset[str]:
     return frozenset(re.findall(r'register_template\(\s*name="([^"]+)"', source))
 
 
+def _known_keys(loc: tuple) -> list[str]:
+    """The keys allowed where an unknown key `loc` was found (the recipe's, or a nested section's)."""
+    model: Any = _CLASSES.get(str(loc[0])) if loc else None
+    for part in loc[1:-1]:
+        field = model.model_fields.get(str(part)) if model else None
+        model = field.annotation if field and isinstance(field.annotation, type) else None
+    return sorted(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+
+
 def _describe(err: ValidationError) -> str:
-    return "\n".join(f"  - {'.'.join(map(str, e['loc'][1:] or e['loc'])) or '(top level)'}: {e['msg']}"
-                     for e in err.errors())
+    lines = []
+    for e in err.errors():
+        where = ".".join(map(str, e["loc"][1:] or e["loc"])) or "(top level)"
+        hint = ""
+        if e["type"] == "extra_forbidden":
+            near = difflib.get_close_matches(str(e["loc"][-1]), _known_keys(e["loc"]), n=3, cutoff=0.6)
+            hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        lines.append(f"  - {where}: {e['msg']}{hint}")
+    return "\n".join(lines)
 
 
-def parse_recipe(data: Mapping[str, Any], source: str = "<dict>") -> LlamaFactoryRecipe | PeftRecipe:
+def parse_recipe(data: Mapping[str, Any], source: str = "<dict>") -> AnyRecipe:
     try:
         return _RECIPE.validate_python(dict(data))
     except ValidationError as err:
         raise ConfigError(
             f"Invalid training recipe {source}:\n{_describe(err)}\n",
-            "correct the keys named above (see configs/train/*.yaml; `backend` is llamafactory or peft).",
+            "correct the keys named above (see configs/train/*.yaml; `backend` is llamafactory, peft or grpo).",
         ) from None
 
 
-def load_recipe(path_or_name: str | Path, overrides: Mapping[str, Any] | None = None) -> LlamaFactoryRecipe | PeftRecipe:
+def load_recipe(path_or_name: str | Path, overrides: Mapping[str, Any] | None = None) -> AnyRecipe:
     """A recipe file (or a name under configs/train/) with per-run `overrides` merged over it, validated."""
     path = Path(path_or_name)
     if not path.exists() and (RECIPES_DIR / f"{path_or_name}.yaml").exists():
@@ -147,13 +168,19 @@ def load_recipe(path_or_name: str | Path, overrides: Mapping[str, Any] | None = 
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"Training recipe {path} is not a mapping of keys.", "write it as `key: value` lines.")
-    merged = {**data, **dict(overrides or {})}
-    if overrides and "generation" in overrides and isinstance(data.get("generation"), dict):
-        merged["generation"] = {**data["generation"], **overrides["generation"]}
+    merged = _merge(data, dict(overrides or {}))
     return parse_recipe(merged, str(path))
 
 
-def resolve_model_path(recipe: LlamaFactoryRecipe | PeftRecipe, env: Mapping[str, str] | None = None) -> Path:
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`; nested sections (generation, reward, reward.weights) merge key by key."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
+
+
+def resolve_model_path(recipe: AnyRecipe, env: Mapping[str, str] | None = None) -> Path:
     """The local base-model folder: the recipe's `model_name_or_path`, else `$<model_env>`."""
     env = os.environ if env is None else env
     value = recipe.model_name_or_path or env.get(recipe.model_env)
@@ -173,7 +200,7 @@ def resolve_model_path(recipe: LlamaFactoryRecipe | PeftRecipe, env: Mapping[str
     return path.resolve()
 
 
-def check_runnable(recipe: LlamaFactoryRecipe | PeftRecipe, *, cuda: bool | None = None) -> None:
+def check_runnable(recipe: AnyRecipe, *, cuda: bool | None = None) -> None:
     """Refuse settings that cannot work on this machine, before any training starts."""
     if cuda is None:
         import torch
@@ -186,3 +213,21 @@ def check_runnable(recipe: LlamaFactoryRecipe | PeftRecipe, *, cuda: bool | None
             "run it on a GPU machine, or for a small model set `bf16: false` (trainer resource overrides "
             "`{bf16: false}`, or a copy of the recipe).",
         )
+    if isinstance(recipe, GrpoRecipe) and recipe.generation_backend == "vllm":
+        if not cuda:
+            raise ConfigError(
+                "The GRPO recipe asks for generation_backend: vllm, but this machine has no CUDA GPU.",
+                "use generation_backend: auto (vLLM on a GPU machine, transformers generation on CPU) or "
+                "transformers, or run on a GPU machine.",
+            )
+        if importlib.util.find_spec("vllm") is None:
+            raise ConfigError("The GRPO recipe asks for generation_backend: vllm, but vllm is not installed.",
+                              "install the vllm release TRL 0.24 supports (0.10.2) on the GPU machine, or use "
+                              "generation_backend: auto.")
+
+
+def grpo_uses_vllm(recipe: GrpoRecipe, *, cuda: bool) -> bool:
+    """Whether rollouts are generated by TRL's colocated vLLM (else transformers' generate)."""
+    if recipe.generation_backend == "auto":
+        return cuda and importlib.util.find_spec("vllm") is not None
+    return recipe.generation_backend == "vllm"

@@ -11,6 +11,9 @@ Flags that are already booleans (a fixed trl) are left alone, so the shim is a n
 Installing mergekit instead would pull its own dependency set and still leave every other flag
 wrong (vllm, deepspeed, liger ...).
 
+A second gap, at run time: GRPOTrainer writes `model.warnings_issued[...]`, a dict transformers
+5.x models no longer carry; `prepare_model` gives the model an empty one.
+
     >>> GRPOTrainer, GRPOConfig = import_grpo()   # doctest: +SKIP
 """
 
@@ -50,3 +53,10 @@ def import_grpo() -> tuple[Any, Any]:
             f"(LLaMA-Factory's pins); trl trainer modules already loaded: {', '.join(loaded) or 'none'}.",
         ) from None
     return GRPOTrainer, GRPOConfig
+
+
+def prepare_model(model: Any) -> Any:
+    """Give a transformers 5.x model the `warnings_issued` dict trl 0.24's trainers write into."""
+    if not hasattr(model, "warnings_issued"):
+        model.warnings_issued = {}
+    return model
