@@ -59,6 +59,7 @@ class RlAdapterResult(BaseModel):
     rewards: list[RewardPoint]
     rollouts: int
     train_s: float
+    reward_s: float = 0.0  # of train_s, spent scoring rollouts (queries included)
     generation: str  # "vllm" | "transformers"
     trainable_params: int | None = None
     reward_stats: dict[str, int] = Field(default_factory=dict)  # queries run, cache hits, refused, timeouts
@@ -214,5 +215,5 @@ def train(recipe: GrpoRecipe, *, recipe_name: str, model_path: Path, start_adapt
         rollouts=state.global_step * recipe.per_device_train_batch_size * recipe.gradient_accumulation_steps
         // recipe.num_iterations,  # each generation batch serves num_iterations updates
         train_s=train_s, generation="vllm" if grpo_uses_vllm(recipe, cuda=cuda) else "transformers",
-        trainable_params=trainable, reward_stats=dict(rewarder.stats),
+        trainable_params=trainable, reward_stats=dict(rewarder.stats), reward_s=rewarder.seconds,
     )

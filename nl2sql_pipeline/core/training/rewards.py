@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -200,6 +201,7 @@ class SqlRewarder:
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self.stats = {"rollouts": 0, "queries_run": 0, "cache_hits": 0, "refused": 0, "timeouts": 0}
+        self.seconds = 0.0  # wall time spent scoring, queries included
 
     # -- execution ---------------------------------------------------------------------------
 
@@ -240,6 +242,7 @@ class SqlRewarder:
         if unknown:
             raise KeyError(f"no database target for {', '.join(unknown)}; configure them in databases.yaml")
         with self._lock:
+            started = time.perf_counter()
             todo = [r for r in dict.fromkeys((r.database, r.gold_sql, r.completion) for r in rollouts)
                     if r not in self._scores]
             prepared = {}
@@ -257,6 +260,7 @@ class SqlRewarder:
             for key in todo:
                 self._scores[key] = self._judge(key, *prepared[key])
             self.stats["rollouts"] += len(rollouts)
+            self.seconds += time.perf_counter() - started
             return [self._scores[(r.database, r.gold_sql, r.completion)] for r in rollouts]
 
     def _judge(self, key: tuple[str, str, str], pred_sql: str, gold_sql: str, run_sql: str) -> RolloutScore:
