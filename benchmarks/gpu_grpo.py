@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "closed_loop"))
 
 
@@ -63,11 +64,14 @@ def run_arm(generation: str, model_dir: Path, dataset: Path, targets: dict, args
     shutil.rmtree(out, ignore_errors=True)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    result = grpo.train(recipe, recipe_name="qwen3_4b_grpo", model_path=model_dir, start_adapter=None,
-                        dataset_dir=dataset, output_dir=out, targets=targets,
-                        on_progress=lambda p, total: (stamps.append(time.perf_counter()),
-                                                      print(f"  {generation}: step {p.step}/{total}, reward "
-                                                            f"{p.reward:.3f}", flush=True)))
+    from gpu_train import GpuMemoryPoller  # nvidia-smi's peak covers vLLM's own allocations too
+
+    with GpuMemoryPoller() as poller:
+        result = grpo.train(recipe, recipe_name="qwen3_4b_grpo", model_path=model_dir, start_adapter=None,
+                            dataset_dir=dataset, output_dir=out, targets=targets,
+                            on_progress=lambda p, total: (stamps.append(time.perf_counter()),
+                                                          print(f"  {generation}: step {p.step}/{total}, reward "
+                                                                f"{p.reward:.3f}", flush=True)))
     per_step = recipe.per_device_train_batch_size * recipe.gradient_accumulation_steps
     step_s = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else result.train_s / max(1, result.global_step)
     return {
@@ -76,7 +80,7 @@ def run_arm(generation: str, model_dir: Path, dataset: Path, targets: dict, args
         "max_completion_length": recipe.max_completion_length, "step_s": step_s,
         "rollouts_per_s": per_step / step_s if step_s else None, "train_s": result.train_s,
         "reward_s_per_step": result.reward_s / max(1, result.global_step), "reward_stats": result.reward_stats,
-        "trainable_params": result.trainable_params,
+        "trainable_params": result.trainable_params, "peak_gpu_mib_nvidia_smi": poller.peak_mib or None,
         "peak_torch_allocated_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
     }
 
@@ -125,12 +129,13 @@ def main() -> int:
     print(f"\n{device}; random-init {shape} ({params / 1e9:.2f} B); {args.steps} steps; rollouts up to "
           f"{args.completion} tokens; rewards on the concert_singer SQLite demo\n")
     print("| generation | rollouts/step (prompts x G) | s/step | rollouts/s | reward s/step | queries run |"
-          " cache hits | torch max alloc GiB |\n|---|---|---|---|---|---|---|---|")
+          " cache hits | peak GPU MiB (nvidia-smi) | torch max alloc GiB |\n|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         alloc = f"{r['peak_torch_allocated_gib']:.1f}" if r["peak_torch_allocated_gib"] else "-"
         print(f"| {r['generation']} | {r['rollouts_per_step']} ({r['prompts_per_step']} x {r['num_generations']}) |"
               f" {r['step_s']:.2f} | {r['rollouts_per_s'] or 0:.1f} | {r['reward_s_per_step']:.3f} |"
-              f" {r['reward_stats'].get('queries_run', 0)} | {r['reward_stats'].get('cache_hits', 0)} | {alloc} |")
+              f" {r['reward_stats'].get('queries_run', 0)} | {r['reward_stats'].get('cache_hits', 0)} |"
+              f" {r['peak_gpu_mib_nvidia_smi'] or '-'} | {alloc} |")
     for s in skipped:
         print(f"\nnot measured: {s}")
     out = args.work / "gpu_grpo.json"
