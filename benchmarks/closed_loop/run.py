@@ -8,6 +8,7 @@ for the untrained and the trained model; the evaluation code scores both by exec
 database. Dev SQL templates never occur in train, so a match is generalisation, not recall.
 
     python benchmarks/closed_loop/run.py [--database concert_singer] [--budget 400] [--epochs 30]
+    python benchmarks/closed_loop/run.py ... --grpo-steps 40    # plus the GRPO arm (grpo_arm.py)
 
 Prints a before/after table and writes `<work>/closed_loop.json`. Set OMP_NUM_THREADS to the
 cores you can spare.
@@ -23,6 +24,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import grpo_arm  # noqa: E402
 
 from nl2sql_pipeline.core.cards import build_cards  # noqa: E402
 from nl2sql_pipeline.core.catalog import read_schema  # noqa: E402
@@ -66,6 +70,7 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--work", type=Path, default=Path("/tmp/closed_loop"))
+    grpo_arm.add_arguments(parser)
     args = parser.parse_args()
     os.environ.setdefault("NL2SQL_HOME", str(args.work / "home"))
     started = time.perf_counter()
@@ -114,11 +119,15 @@ def main() -> int:
         for item, verdict in zip(runs[0 if label == "base" else 1].items, v):
             if verdict.match and label == "trained":
                 print(f"  matched: {item.question!r} -> {verdict.pred_sql}")
+    grpo_facts = None
+    if args.grpo_steps:
+        grpo_facts = grpo_arm.run(args, recipe=recipe, folder=folder, target=target, database=db.name, base=base,
+                                  trained=trained, sft_train_s=train_s)
     out = args.work / "closed_loop.json"
     out.write_text(json.dumps({"facts": facts, "device": device, "args": {k: str(v) for k, v in vars(args).items()},
                                "train_s": train_s, "total_s": time.perf_counter() - started,
-                               "metrics": {k: m.model_dump(exclude={"by_topic"}) for k, m in metrics.items()}},
-                              indent=1, ensure_ascii=False))
+                               "metrics": {k: m.model_dump(exclude={"by_topic"}) for k, m in metrics.items()},
+                               "grpo_arm": grpo_facts}, indent=1, ensure_ascii=False, default=str))
     print(f"\nwrote {out}")
     rose = metrics["trained"].exec_match > metrics["base"].exec_match
     print("execution match rose above the untrained model's" if rose else "execution match did NOT rise")

@@ -264,6 +264,8 @@ def _rl_metadata(result: grpo.RlAdapterResult, match: dict[str, float]) -> dict[
         "generation": result.generation,
         "rollouts": result.rollouts,
         "rollouts_per_s": round(result.rollouts_per_s, 2),
+        "train_s": round(result.train_s, 1),
+        "reward_s": round(result.reward_s, 1),  # of train_s, scoring rollouts on the databases
         "mean_reward_first": round(rewards[0], 4) if rewards else None,
         "mean_reward_last": round(rewards[-1], 4) if rewards else None,
         "reward_curve": (dg.MetadataValue.md(_curve_plot(curves, "reward", result.path() / "reward_curve.png"))

@@ -109,7 +109,6 @@ class PeftRecipe(_Recipe):
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
 
 
-
 AnyRecipe = LlamaFactoryRecipe | PeftRecipe | GrpoRecipe
 Recipe = Annotated[AnyRecipe, Field(discriminator="backend")]
 _RECIPE = TypeAdapter(Recipe)
@@ -173,10 +172,12 @@ def load_recipe(path_or_name: str | Path, overrides: Mapping[str, Any] | None = 
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """`over` on top of `base`; nested sections (generation, reward, reward.weights) merge key by key."""
+    """`over` on top of `base`; nested sections (generation, reward, reward.weights) merge key by key,
+    while `extra_args` is replaced whole, as before."""
     out = dict(base)
     for key, value in over.items():
-        out[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        nested = isinstance(value, dict) and isinstance(base.get(key), dict) and key != "extra_args"
+        out[key] = _merge(base[key], value) if nested else value
     return out
 
 
