@@ -75,6 +75,7 @@ def test_grpo_steps_from_a_fine_tuned_adapter(tmp_path: Path, tiny_model: Path, 
     assert all(0 <= p.reward <= sum(recipe.reward.weights.active().values()) for p in result.rewards)
     assert result.rollouts == 3 * 8 and result.generation == "transformers" and result.num_prompts > 0
     assert result.reward_stats["rollouts"] >= 24 and result.reward_stats["queries_run"] > 0
+    assert not result.notes  # every prompt fits max_prompt_length
 
     # The start really is the fine-tuned model, and the saved policy loads and generates.
     inputs = AutoTokenizer.from_pretrained(tiny_model)("SELECT count(*) FROM singer", return_tensors="pt")
@@ -145,7 +146,8 @@ def test_rl_assets_feed_a_grpo_run_into_eval_metrics(tmp_path: Path, tiny_model:
 
     databases = tmp_path / "databases.yaml"
     databases.write_text(yaml.safe_dump({"databases": [{"name": "concert_singer", "demo": "concert_singer"}]}))
-    overrides = yaml.safe_dump({**TINY, "start_from": "base", "max_steps": 2}, default_flow_style=True)
+    overrides = yaml.safe_dump({**TINY, "start_from": "base", "max_steps": 2, "max_prompt_length": 64},
+                               default_flow_style=True)
     resources = {"trainer": training.TrainerResource(grpo=True, grpo_overrides_yaml=overrides),
                  "databases": DatabasesResource(config_path=str(databases)),
                  "json_io_manager": PydanticJsonIOManager(base_dir=str(tmp_path / "assets"))}
@@ -155,6 +157,7 @@ def test_rl_assets_feed_a_grpo_run_into_eval_metrics(tmp_path: Path, tiny_model:
     assert result.success
     meta = result.asset_materializations_for_node("rl_adapter")[0].metadata
     assert meta["reward_curve"].value.startswith("![reward curve](data:image/png;base64,")
+    assert "exceed max_prompt_length=64" in meta["notes"].value  # the prompts are longer: said, not hidden
     assert "| step | reward |" in meta["rewards_by_step"].value and meta["global_step"].value == 2
     assert {"dev exec match % (base)", "dev exec match % (grpo)"} <= set(meta)
     report: EvalReport = result.output_for_node("eval_metrics")

@@ -272,6 +272,7 @@ def _rl_metadata(result: grpo.RlAdapterResult, match: dict[str, float]) -> dict[
                          if rewards else "no reward logged"),
         "rewards_by_step": dg.MetadataValue.md(_reward_table(result)),
         "reward_queries": dg.MetadataValue.json(result.reward_stats),
+        "notes": "\n".join(result.notes) or "none",
         **{f"dev exec match % ({label})": value for label, value in match.items()},
     }
 

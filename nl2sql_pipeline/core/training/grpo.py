@@ -175,6 +175,12 @@ def train(recipe: GrpoRecipe, *, recipe_name: str, model_path: Path, start_adapt
     GRPOTrainer, _ = import_grpo()
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     tokenizer.padding_side = "left"  # generation pads on the left
+    lengths = [len(tokenizer(tokenizer.apply_chat_template(p["prompt"], tokenize=False, add_generation_prompt=True),
+                             add_special_tokens=False)["input_ids"]) for p in prompts]
+    too_long = sum(n > recipe.max_prompt_length for n in lengths)
+    notes = [f"{too_long} of {len(prompts)} train prompts exceed max_prompt_length={recipe.max_prompt_length} "
+             f"tokens (longest {max(lengths)}); TRL keeps their last tokens, cutting the schema's start: raise "
+             "max_prompt_length"] if too_long else []
     torch.manual_seed(recipe.seed)
     model = prepare_model(load_start_model(model_path, start, bf16=recipe.bf16))
     output_dir = Path(output_dir)
@@ -215,5 +221,5 @@ def train(recipe: GrpoRecipe, *, recipe_name: str, model_path: Path, start_adapt
         rollouts=state.global_step * recipe.per_device_train_batch_size * recipe.gradient_accumulation_steps
         // recipe.num_iterations,  # each generation batch serves num_iterations updates
         train_s=train_s, generation="vllm" if grpo_uses_vllm(recipe, cuda=cuda) else "transformers",
-        trainable_params=trainable, reward_stats=dict(rewarder.stats), reward_s=rewarder.seconds,
+        trainable_params=trainable, reward_stats=dict(rewarder.stats), reward_s=rewarder.seconds, notes=notes,
     )
