@@ -92,7 +92,7 @@ def test_credit_weights_and_components_on_a_company_schema(sqlite_copy: Path) ->
     assert (got["syntax error"].execution, got["syntax error"].syntax, got["syntax error"].total) == (0.05, 0.0, 0.05)
     assert got["prose around"].match and got["prose around"].format == 0.0  # evaluation extracts it; no format credit
     assert got["two statements"].match and got["two statements"].format == 0.0 and not got["two statements"].hostile
-    assert got["then a write"].match and got["then a write"].hostile and got["then a write"].total == 0.0
+    assert got["then a write"].hostile and got["then a write"].total == 0.0  # whatever the extraction picks
     assert got["write first"].hostile and got["write first"].total == 0.0
     assert got["file function after"].hostile
     assert got["endless"].error_kind == "timeout" and got["endless"].total == 0.0
