@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from itertools import product
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import sqlglot
@@ -27,9 +26,6 @@ Semantics = Literal["test-suite", "set", "ordered"]
 SEMANTICS: tuple[Semantics, ...] = ("test-suite", "set", "ordered")
 Row = Sequence[Any]
 
-# Rows sampled to rule out column permutations before trying them (Spider samples 20 at random;
-# the pruning only removes impossible permutations, so a fixed sample gives the same verdicts).
-_PRUNE_SAMPLE = 20
 _SPACED_OPS = re.compile(r"([><!])\s+=")
 
 
@@ -90,26 +86,82 @@ def _test_suite_equal(gold: Sequence[Row], pred: Sequence[Row], order_matters: b
         return False
     if width == 1:
         return gold_rows == pred_rows if order_matters else Counter(gold_rows) == Counter(pred_rows)
-    gold_counts = None if order_matters else Counter(gold_rows)
-    for perm in _column_permutations(gold_rows, pred_rows, width):
-        permuted = [tuple(row[i] for i in perm) for row in pred_rows]
-        if order_matters:
-            if permuted == gold_rows:
+    return _columns_map(gold_rows, pred_rows, width, order_matters)
+
+
+# Partial assignments tried before giving up on a pathological result (every column holding the
+# same values in a different arrangement); each costs one pass over the rows.
+_SEARCH_BUDGET = 2_000
+
+
+def _columns_map(gold: list[tuple], pred: list[tuple], width: int, order_matters: bool) -> bool:
+    """Whether some map of gold columns to distinct pred columns makes the rows equal.
+
+    Polynomial, never a walk over all width! permutations: with row order, a gold column must
+    equal a pred column value for value, so matching is by whole columns. Without, a gold
+    column's candidates are the pred columns with the same multiset of values; identical pred
+    columns are interchangeable (tried once); a search over the remaining choices checks, after
+    each choice, that the rows projected onto the columns chosen so far agree as multisets, and
+    stops after _SEARCH_BUDGET steps (answering no match).
+    """
+    gold_cols = list(zip(*gold))
+    pred_cols = list(zip(*pred))
+    if order_matters:
+        available = Counter(pred_cols)
+        return all(available[col] >= n for col, n in Counter(gold_cols).items())
+    distinct: dict[tuple, list[int]] = {}  # identical pred columns, tried once per slot
+    for j, col in enumerate(pred_cols):
+        distinct.setdefault(col, []).append(j)
+    by_bag: dict[frozenset, list[tuple]] = {}
+    for col in distinct:
+        by_bag.setdefault(frozenset(Counter(col).items()), []).append(col)
+    candidates = [by_bag.get(frozenset(Counter(col).items()), []) for col in gold_cols]
+    if any(not c for c in candidates):
+        return False
+    order = sorted(range(width), key=lambda i: len(candidates[i]))
+    left = {col: len(idx) for col, idx in distinct.items()}
+    # Rows projected onto the columns chosen so far, as running hashes (one pass per step); the
+    # final check compares the real rows, so a hash collision cannot make a false match.
+    gold_keys: list[list[int]] = [[0] * len(gold)]
+    pred_keys: list[list[int]] = [[0] * len(pred)]
+    chosen: list[tuple] = []
+    tried = [0] * (width + 1)
+    steps, depth = 0, 0
+    while True:
+        if depth == width:
+            if Counter(zip(*chosen)) == Counter(zip(*(gold_cols[i] for i in order))):
                 return True
-        elif Counter(permuted) == gold_counts:
-            return True
-    return False
-
-
-def _column_permutations(gold: list[tuple], pred: list[tuple], width: int) -> Iterator[tuple[int, ...]]:
-    """Candidate maps gold column -> pred column, pruned by values absent from a gold column."""
-    allowed = [set(range(width)) for _ in range(width)]
-    if width > 3:
-        gold_columns = [{row[i] for row in gold} for i in range(width)]
-        step = max(1, len(pred) // _PRUNE_SAMPLE)
-        for row in pred[::step][:_PRUNE_SAMPLE]:
-            for gold_col in range(width):
-                allowed[gold_col] = {c for c in allowed[gold_col] if row[c] in gold_columns[gold_col]}
-    for perm in product(*(sorted(a) for a in allowed)):
-        if len(set(perm)) == width:
-            yield perm
+        else:
+            options = candidates[order[depth]]
+            while tried[depth] < len(options):
+                col = options[tried[depth]]
+                tried[depth] += 1
+                if not left[col]:
+                    continue
+                steps += 1
+                if steps > _SEARCH_BUDGET:
+                    return False
+                g = [hash((k, v)) for k, v in zip(gold_keys[-1], gold_cols[order[depth]])]
+                p = [hash((k, v)) for k, v in zip(pred_keys[-1], col)]
+                if Counter(g) == Counter(p):
+                    left[col] -= 1
+                    chosen.append(col)
+                    gold_keys.append(g)
+                    pred_keys.append(p)
+                    depth += 1
+                    tried[depth] = 0
+                    break
+            else:
+                if depth == 0:
+                    return False
+                depth -= 1
+                left[chosen.pop()] += 1
+                gold_keys.pop()
+                pred_keys.pop()
+                continue
+            continue
+        # A full assignment that failed the exact check: step back and try the next choice.
+        depth -= 1
+        left[chosen.pop()] += 1
+        gold_keys.pop()
+        pred_keys.pop()

@@ -1,0 +1,283 @@
+"""The read-only executor: the gate, an engine session, a deadline held from outside the engine.
+
+Each session's statements run on that session's own worker thread while the calling thread
+holds the deadline, measured from the start of the call: at the budget (plus a small grace)
+it asks the engine to cancel (SQLite `interrupt()`, libpq's cancel request, `KILL QUERY` from a
+second MariaDB connection); if the statement still runs at 1.3x the budget (one long built-in
+call that never reaches the engine's interrupt checks), the connection is cut and abandoned and
+the call returns a timeout. A result that arrives after the budget is a timeout too, never ok.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool
+
+from nl2sql_pipeline.core.config import DatabaseConfig
+from nl2sql_pipeline.core.execution.errors import ErrorKind, classify_error
+from nl2sql_pipeline.core.execution.gate import QueryCheck, _rejected, parse_query
+from nl2sql_pipeline.core.execution.limits import DEFAULT_LIMITS, QueryLimits
+from nl2sql_pipeline.core.execution.sessions import SESSIONS, ResultTooLarge, Session, SessionSetupError
+
+_NATIVE_DIALECTS = {"sqlite": "sqlite", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+_GRACE_S = 0.05
+_MAX_ABANDONED = 8
+
+
+class ExecutionResult(BaseModel):
+    """What one query did: rows and columns, or a typed failure with a human-readable reason."""
+
+    ok: bool
+    columns: list[str] = []
+    rows: list[tuple] = []
+    row_count: int = 0  # rows fetched (at most row_cap)
+    truncated: bool = False  # more rows existed than row_cap
+    elapsed_s: float = 0.0
+    error_kind: ErrorKind | None = None
+    error: str | None = None
+
+
+class _Worker:
+    """A thread that runs one session's statements, so the caller can stop waiting."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._loop, name="nl2sql-readonly", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            fn, args, box, done = job
+            try:
+                box.append((True, fn(*args)))
+            except BaseException as err:  # noqa: BLE001 - handed to the caller, which classifies it
+                box.append((False, err))
+            done.set()
+
+    def submit(self, fn: Any, *args: Any) -> tuple[list, threading.Event]:
+        box: list = []
+        done = threading.Event()
+        self.jobs.put((fn, args, box, done))
+        return box, done
+
+    def stop(self, then: Any = None) -> None:
+        if then is not None:
+            self.jobs.put((then, (), [], threading.Event()))
+        self.jobs.put(None)
+
+
+class ReadOnlyExecutor:
+    """Runs untrusted queries read-only, with a time budget, a row cap and byte caps; `execute`
+    never raises.
+
+    `schema`, `include`, `exclude`: the configured tables a query may read (default: the
+    connection's default schema, all of it); `allowed_sources`: opt-in `schema.table` patterns
+    outside it (`information_schema.*`); `limits`: the parser-safe and byte limits.
+
+    >>> with ReadOnlyExecutor("sqlite:///file:/tmp/x.db?mode=ro&uri=true", "sqlite") as ex:  # doctest: +SKIP
+    ...     ex.execute("SELECT 1").rows
+    [(1,)]
+    """
+
+    def __init__(self, url: URL | str, dialect: str, *, timeout_s: float = 5.0, row_cap: int = 1000,
+                 schema: str | None = None, include: Sequence[str] = ("*",), exclude: Sequence[str] = (),
+                 allowed_sources: Sequence[str] = (), limits: QueryLimits | None = None) -> None:
+        self.url = make_url(url) if isinstance(url, str) else url
+        self.dialect = dialect
+        self.timeout_s = timeout_s
+        self.row_cap = row_cap
+        self.schema, self.include, self.exclude = schema, list(include), list(exclude)
+        self.allowed_sources = tuple(allowed_sources)
+        self.limits = limits or DEFAULT_LIMITS
+        self.backend = self.url.get_backend_name()
+        self._native = _NATIVE_DIALECTS.get(self.backend)
+        if self.backend not in SESSIONS:
+            raise ValueError(f"no read-only executor for {self.backend!r}; supported: {', '.join(SESSIONS)}")
+        connect_args: dict[str, Any] = {}
+        if self.backend == "sqlite":
+            connect_args["check_same_thread"] = False  # the session's worker thread runs its statements
+        else:
+            connect_args["connect_timeout"] = 10
+        # NullPool: the executor keeps its own per-thread connections; close() really closes.
+        self._engine = sa.create_engine(self.url, poolclass=NullPool, connect_args=connect_args)
+        self._local = threading.local()
+        self._sessions: list[Session] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._abandoned = 0
+
+    def _session(self) -> Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            if self._closed:
+                raise RuntimeError("this ReadOnlyExecutor is closed")
+            raw = self._engine.raw_connection()
+            try:
+                session = SESSIONS[self.backend](raw, self.schema, self.include, self.exclude,
+                                                 self.allowed_sources, self.limits)
+            except BaseException:
+                raw.close()
+                raise
+            session.worker = _Worker()  # type: ignore[attr-defined]
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    def _drop_session(self, *, abandoned: bool = False) -> None:
+        session = getattr(self._local, "session", None)
+        self._local.session = None
+        if session is None:
+            return
+        with self._lock:
+            if session in self._sessions:
+                self._sessions.remove(session)
+        # Closed by its own worker once the statement it may still be running returns.
+        session.worker.stop(then=session.close)  # type: ignore[attr-defined]
+        if abandoned:
+            self._abandoned += 1
+
+    def check(self, sql: str) -> QueryCheck:
+        """Layer 1 alone: may this string run at all (before table sources, which need the database)?
+
+        A configured dialect that differs from the engine's (say `mysql` on PostgreSQL) would
+        split strings differently (`'a\\' ; DELETE ...`): the engine's own dialect must agree.
+        """
+        return self._check(sql)[1]
+
+    def _check(self, sql: str) -> tuple[Any, QueryCheck]:
+        tree, verdict = parse_query(sql, self.dialect, self.limits)
+        if verdict.kind is None and self._native not in (None, self.dialect):
+            native_tree, native = parse_query(sql, self._native, self.limits)
+            if native.kind:
+                return None, _rejected(f"as {self._native}, which the engine speaks: {native.reason}")
+            tree = native_tree
+        return tree, verdict
+
+    def execute(self, sql: str, *, timeout_s: float | None = None, row_cap: int | None = None) -> ExecutionResult:
+        started = time.perf_counter()
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        cap = self.row_cap if row_cap is None else row_cap
+
+        def failed(kind: ErrorKind, reason: str) -> ExecutionResult:
+            return ExecutionResult(ok=False, elapsed_s=time.perf_counter() - started, error_kind=kind, error=reason)
+
+        try:
+            return self._execute(sql if isinstance(sql, str) else "", started, timeout, cap, failed)
+        except BaseException as err:  # noqa: BLE001 - the documented promise: execute() never raises
+            if isinstance(err, KeyboardInterrupt):
+                raise
+            return failed("runtime", f"the executor failed: {type(err).__name__}")
+
+    def _execute(self, sql: str, started: float, timeout: float, cap: int, failed: Any) -> ExecutionResult:
+        tree, verdict = self._check(sql)
+        if verdict.kind:
+            return failed(verdict.kind, verdict.reason or verdict.kind)
+        if self._abandoned >= _MAX_ABANDONED:
+            return failed("runtime", f"{self._abandoned} statements ignored their deadline and may still run; "
+                          "this executor refuses more (close it and check the database)")
+        try:
+            session = self._session()
+        except SessionSetupError as err:
+            return failed("runtime", f"refusing to run: {err}")
+        except Exception as err:
+            return failed("runtime", f"cannot connect: {classify_error(err)[1]}")
+        problem = session.policy.problem(tree)
+        if problem:
+            return failed("rejected", problem)
+        budget = timeout - (time.perf_counter() - started)
+        if budget <= 0:
+            return failed("timeout", f"the time budget of {timeout:g} s was spent before the query could run")
+        text = sql.strip().rstrip(";")
+        box, done = session.worker.submit(session.run, text, budget, cap)  # type: ignore[attr-defined]
+        if not done.wait(budget + _GRACE_S):
+            try:
+                session.cancel()
+            except Exception:  # the cut below still stops the wait
+                pass
+            if not done.wait(budget * 0.3):
+                session.abort()
+                self._drop_session(abandoned=True)
+                return failed("timeout", f"the query ran past {timeout:g} s and was cut off")
+        ok, value = box[0]
+        if not ok:
+            if isinstance(value, ResultTooLarge):
+                return failed("runtime", f"result too large: {value}")
+            kind, message = classify_error(value, text)
+            if _connection_lost(session) or isinstance(value, (SessionSetupError, OSError)):
+                self._drop_session()  # the next call reconnects
+            return failed(kind, message)
+        elapsed = time.perf_counter() - started
+        if elapsed > timeout + _GRACE_S:
+            return failed("timeout", f"the query took {elapsed:.2f} s, past its budget of {timeout:g} s")
+        columns, rows, truncated = value
+        return ExecutionResult(ok=True, columns=columns, rows=rows, row_count=len(rows), truncated=truncated,
+                               elapsed_s=elapsed)
+
+    def close(self) -> None:
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+            self._closed = True
+        for session in sessions:
+            session.worker.stop(then=session.close)  # type: ignore[attr-defined]
+            session.worker.thread.join(timeout=2)  # type: ignore[attr-defined]
+        self._local = threading.local()
+        self._engine.dispose()
+
+    def __enter__(self) -> ReadOnlyExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _connection_lost(session: Session) -> bool:
+    """Whether the server side went away (psycopg2 `.closed`, PyMySQL `.open`)."""
+    conn = session.conn
+    if isinstance(getattr(conn, "closed", None), int):
+        return bool(conn.closed)
+    if isinstance(getattr(conn, "open", None), bool):
+        return not conn.open
+    return False
+
+
+_EXECUTORS: dict[tuple, ReadOnlyExecutor] = {}
+_EXECUTORS_LOCK = threading.Lock()
+
+
+def executor_for(db: DatabaseConfig) -> ReadOnlyExecutor:
+    """The shared executor of a configured database (its connections are per thread)."""
+    from nl2sql_pipeline.core.connection import resolve_url, sqlglot_dialect
+
+    url = resolve_url(db)
+    allowed = tuple(getattr(db.validation, "allowed_sources", ()) or ())
+    key = (db.name, url.render_as_string(hide_password=False), sqlglot_dialect(db, url),
+           db.validation.timeout_s, db.validation.row_cap, db.db_schema, tuple(db.include), tuple(db.exclude), allowed)
+    with _EXECUTORS_LOCK:
+        executor = _EXECUTORS.get(key)
+        if executor is None or executor._closed:
+            executor = ReadOnlyExecutor(url, key[2], timeout_s=db.validation.timeout_s, row_cap=db.validation.row_cap,
+                                        schema=db.db_schema, include=db.include, exclude=db.exclude,
+                                        allowed_sources=allowed)
+            _EXECUTORS[key] = executor
+        return executor
+
+
+def close_executors() -> None:
+    """Close every cached executor (tests, end of a run)."""
+    with _EXECUTORS_LOCK:
+        executors = list(_EXECUTORS.values())
+        _EXECUTORS.clear()
+    for executor in executors:
+        executor.close()

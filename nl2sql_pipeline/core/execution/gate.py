@@ -1,0 +1,244 @@
+"""Layer 1, the gate: is this string exactly one query that only reads what it may read?
+
+In order, each step cheap and linear, so hostile input never reaches the expensive ones:
+1. length cap (limits), 2. one sqlglot tokenization, 3. the engine's own lexer must agree with it
+(lexer), 4. nesting / set-operation / list caps on the tokens (limits), 5. the parse, with
+RecursionError and MemoryError caught, 6. exactly one SELECT/WITH/VALUES statement, 7. every node
+is allowed syntax and every function call an allowed name (allowlist). Table sources are judged
+against the configured schema by `sources.SourcePolicy`, which needs the database's table list.
+
+>>> parse_query("SELECT 1; DELETE FROM t", "sqlite")[1].kind
+'rejected'
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Literal
+
+import sqlglot
+from pydantic import BaseModel
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ParseError, SqlglotError, TokenError
+from sqlglot.tokens import Token, TokenType
+
+from nl2sql_pipeline.core import hardness
+from nl2sql_pipeline.core.execution.allowlist import SYNTAX, UNNAMED_FUNCS, functions_for
+from nl2sql_pipeline.core.execution.lexer import lexing_problem
+from nl2sql_pipeline.core.execution.limits import DEFAULT_LIMITS, QueryLimits, text_problem, token_problem
+
+QUERY_ROOTS = (exp.Select, exp.SetOperation, exp.Subquery, exp.Values)
+_FIRST_WORDS = {"SELECT", "WITH", "VALUES", "(", "TABLE"}
+_WRITES = tuple(
+    getattr(exp, n) for n in ("Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "Command", "Copy",
+                              "Transaction", "Commit", "Rollback", "Set", "Pragma", "Use", "Attach", "Detach",
+                              "TruncateTable", "Grant", "Revoke", "LoadData", "Kill", "Declare", "Execute")
+    if hasattr(exp, n)
+)
+
+
+class QueryCheck(BaseModel):
+    """Layer 1's verdict on a query string: None kind means it may run."""
+
+    kind: Literal["rejected", "syntax"] | None = None
+    reason: str | None = None
+
+
+def _rejected(reason: str) -> QueryCheck:
+    return QueryCheck(kind="rejected", reason=reason)
+
+
+_PARSERS = threading.local()
+
+
+def _tools(dialect: str) -> tuple:
+    """This thread's tokenizer and parser for the dialect, kept between calls (building them
+    each time was a quarter of the gate's cost)."""
+    cached = getattr(_PARSERS, "by_dialect", None)
+    if cached is None:
+        cached = _PARSERS.by_dialect = {}
+    if dialect not in cached:
+        d = Dialect.get_or_raise(dialect)
+        cached[dialect] = (d.tokenizer(), d.parser())
+    return cached[dialect]
+
+
+def _statements(text: str, tokens: list[Token], dialect: str) -> tuple[list[exp.Expression], bool]:
+    """The statements, and whether their positions refer to `text` (not for the re-read below)."""
+    parser = _tools(dialect)[1]
+    try:
+        return [s for s in parser.parse(tokens, text) if s is not None and not isinstance(s, exp.Semicolon)], True
+    except ParseError:
+        # Columns named like statement keywords (spider-de's `alter`) defeat sqlglot; the hardness
+        # module re-reads them as names. Only for a single statement: any inner `;` stays fatal.
+        if any(t.token_type == TokenType.SEMICOLON for t in tokens):
+            raise
+        return [hardness.parse_query(text, dialect)], False
+
+
+def parse_query(sql: str, dialect: str, limits: QueryLimits = DEFAULT_LIMITS) -> tuple[exp.Expression | None, QueryCheck]:
+    """Parse `sql` and decide whether it is exactly one side-effect-free query. Never raises."""
+    try:
+        return _parse_query(sql, dialect, limits)
+    except (RecursionError, MemoryError) as err:
+        return None, _rejected(f"the query is too deeply nested or too large to check safely ({type(err).__name__})")
+    except Exception as err:  # a bug in a parser must not take a run down: refuse instead
+        return None, _rejected(f"the gate could not read the query ({type(err).__name__})")
+
+
+def _parse_query(sql: str, dialect: str, limits: QueryLimits) -> tuple[exp.Expression | None, QueryCheck]:
+    problem = text_problem(sql, limits)
+    if problem:
+        return None, _rejected(problem)
+    text = sql.strip().rstrip(";").strip()
+    if not text:
+        return None, QueryCheck(kind="syntax", reason="the query is empty")
+    try:
+        tokens = _tools(dialect)[0].tokenize(text)
+    except (TokenError, ValueError) as err:
+        problem = lexing_problem(text, dialect, [])
+        if problem and not problem.startswith("the engine reads code"):
+            return None, _rejected(problem)
+        return None, QueryCheck(kind="syntax", reason=f"does not tokenize as {dialect}: {short(err)}")
+    problem = lexing_problem(text, dialect, tokens)
+    if problem:
+        return None, _rejected(problem)
+    problem = token_problem(tokens, limits)
+    if problem:
+        return None, _rejected(problem)
+    first = tokens[0].text.upper() if tokens else ""
+    try:
+        statements, exact = _statements(text, tokens, dialect)
+    except (ParseError, TokenError, ValueError) as err:
+        if first not in _FIRST_WORDS:
+            return None, _rejected(f"only queries (SELECT / WITH) may run, not {first}")
+        if any(t.text.upper() in ("OUTFILE", "DUMPFILE") for t in tokens):
+            return None, _rejected("SELECT ... INTO OUTFILE/DUMPFILE writes files")
+        return None, QueryCheck(kind="syntax", reason=f"does not parse as {dialect}: {short(err)}")
+    if len(statements) != 1:
+        kinds = ", ".join(_first_word(s) for s in statements)
+        return None, _rejected(f"exactly one statement may run; got {len(statements)} ({kinds})")
+    tree = statements[0]
+    body = tree.unnest() if isinstance(tree, exp.Subquery) else tree
+    if not isinstance(body, QUERY_ROOTS):
+        return None, _rejected(f"only queries (SELECT / WITH) may run, not {first}")
+    problem = disallowed(tree, text if exact else None, dialect) or called_names_problem(tokens, tree, dialect, exact)
+    return (None, _rejected(problem)) if problem else (tree, QueryCheck())
+
+
+def _first_word(statement: exp.Expression) -> str:
+    return statement.key.upper()
+
+
+_ALLOWED_FUNCS: dict[str, frozenset[str]] = {}
+
+
+def disallowed(tree: exp.Expression, text: str | None, dialect: str) -> str | None:
+    """Why a parsed query uses something outside the allowlist (syntax or function), or None.
+
+    One walk over the tree: this runs on every query.
+    """
+    names = _ALLOWED_FUNCS.get(dialect)
+    if names is None:
+        names = _ALLOWED_FUNCS[dialect] = functions_for(dialect)
+    for node in tree.walk():
+        cls = type(node)
+        if isinstance(node, exp.Func):
+            name = _called_name(node, text)
+            if name is None:
+                if cls in SYNTAX or cls in UNNAMED_FUNCS:
+                    continue
+                return f"{node.sql_name()} is not allowed here (not in the function allowlist)"
+            if isinstance(node.parent, exp.Dot) and node.parent.expression is node:
+                return f"schema-qualified function calls are not allowed ({node.parent.sql(dialect)[:80]})"
+            if name not in names:
+                return f"function {name}() is not allowed (not in the {dialect} function allowlist)"
+            continue
+        if cls in SYNTAX:
+            continue
+        if isinstance(node, exp.Into):
+            return "the query contains SELECT ... INTO, which may change data"
+        if isinstance(node, exp.Lock):
+            return "the query contains FOR UPDATE/SHARE locking, which may change data"
+        if isinstance(node, _WRITES):
+            return f"the query contains an embedded {node.key.upper()}, which may change data"
+        return f"{node.key.upper()} expressions are not allowed in an untrusted query"
+    return None
+
+
+def called_names_problem(tokens: list[Token], tree: exp.Expression, dialect: str, exact: bool) -> str | None:
+    """Every name written before `(` is a function call to the engine unless it is a keyword of
+    the grammar or a table/CTE alias with a column list: check each against the allowlist on the
+    tokens themselves, so a call sqlglot models as something else is judged by its name too."""
+    names = _ALLOWED_FUNCS.get(dialect) or functions_for(dialect)
+    known = _known_functions(dialect)
+    aliases: set = set()
+    for ident in tree.find_all(exp.Identifier):
+        if isinstance(ident.parent, exp.TableAlias):
+            aliases.add(ident.meta.get("start") if exact else ident.name.lower())
+    previous = None
+    for token, following in zip(tokens, tokens[1:]):
+        before, previous = previous, token
+        if following.token_type != TokenType.L_PAREN or (before is not None and before.text.upper() == "WITHIN"):
+            continue
+        kind = token.token_type
+        name = token.text.lower()
+        if kind not in (TokenType.VAR, TokenType.IDENTIFIER) and name.upper() not in known:
+            continue  # IN (, VALUES (, OVER (, EXISTS (, AS ( ...
+        if (token.start if exact else name) in aliases:
+            continue
+        if name not in names:
+            return f"function {name}() is not allowed (not in the {dialect} function allowlist)"
+    return None
+
+
+_KNOWN: dict[str, frozenset[str]] = {}
+
+
+def _known_functions(dialect: str) -> frozenset[str]:
+    """Names sqlglot's parser treats as function calls in this dialect (keywords included)."""
+    known = _KNOWN.get(dialect)
+    if known is None:
+        parser = Dialect.get_or_raise(dialect).parser_class
+        known = _KNOWN[dialect] = frozenset(parser.FUNCTIONS) | frozenset(parser.FUNCTION_PARSERS)
+    return known
+
+
+def _called_name(node: exp.Func, text: str | None) -> str | None:
+    """The function name as written (what the engine resolves), lower-cased and unquoted; None
+    for a node sqlglot built from syntax without a name (`::`, CASE, AND, CURRENT_DATE).
+    Without the text (a tree re-read from altered text), sqlglot's own name for the node."""
+    if text is None:
+        if isinstance(node, exp.Anonymous):
+            return node.name.lower()
+        return None if type(node) in SYNTAX else node.sql_names()[0].lower()
+    meta = node.meta
+    start, end = meta.get("start"), meta.get("end")
+    if isinstance(node, exp.Anonymous) and (start is None or end is None):
+        return node.name.lower()
+    if start is None or end is None or end < start or end >= len(text):
+        return None
+    written = text[start : end + 1]
+    if written[:1] in "\"`[" and len(written) > 1:
+        written = written[1:-1]
+    return written.lower()
+
+
+def short(err: Exception) -> str:
+    text = str(err).replace("\x1b[4m", "").replace("\x1b[0m", "")
+    return " ".join(text.split())[:300]
+
+
+def quick_parse(sql: str, dialect: str) -> list[exp.Expression] | None:
+    """sqlglot.parse within the gate's limits; None when the text is over them or does not parse
+    (for callers that only ask "is this SQL?", such as the evaluation's syntax flag)."""
+    if text_problem(sql) is not None:
+        return None
+    try:
+        tokens = _tools(dialect)[0].tokenize(sql)
+        if token_problem(tokens) is not None:
+            return None
+        return [s for s in _tools(dialect)[1].parse(tokens, sql) if s is not None]
+    except (SqlglotError, ValueError, RecursionError, MemoryError):
+        return None
