@@ -26,10 +26,8 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Literal
 
-import sqlglot
 from pydantic import BaseModel
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
 
 from nl2sql_pipeline.core.evaluation.compare import (
     Semantics,
@@ -41,7 +39,7 @@ from nl2sql_pipeline.core.evaluation.compare import (
 from nl2sql_pipeline.core.evaluation import hygiene, suite
 from nl2sql_pipeline.core.evaluation.bird import soft_f1
 from nl2sql_pipeline.core.evaluation.extract import extract
-from nl2sql_pipeline.core.execution import ExecutionResult, ReadOnlyExecutor
+from nl2sql_pipeline.core.execution import ExecutionResult, ReadOnlyExecutor, quick_parse
 from nl2sql_pipeline.core.hardness import HardnessError, spider_hardness
 from nl2sql_pipeline.core.predictions import PredictionItem, PredictionRuns
 
@@ -183,7 +181,17 @@ def _run_chunk(
         _RESULTS.clear()
         _GOLD_FLAGS.clear()
         _RESULTS_CALL[0] = call
-    return [(position, _judge(label, item, targets, options)) for position, label, item in tasks]
+    return [(position, _judge_safely(label, item, targets, options)) for position, label, item in tasks]
+
+
+def _judge_safely(label: str, item: PredictionItem, targets: Mapping[str, DatabaseTarget], options: EvalOptions) -> ItemVerdict:
+    """One item's verdict; whatever its untrusted text does to a parser is that item's failure."""
+    try:
+        return _judge(label, item, targets, options)
+    except Exception as err:  # noqa: BLE001 - RecursionError and MemoryError included
+        return ItemVerdict(run=label, index=item.index, db_id=item.database, topic=item.topic, pred_sql=item.output[:2000],
+                           syntax_ok=False, executed=False, match=False, pred_error="rejected",
+                           error=f"the prediction could not be evaluated ({type(err).__name__})")
 
 
 def _executor(target: DatabaseTarget, options: EvalOptions) -> ReadOnlyExecutor:
@@ -228,10 +236,7 @@ _STATEMENTS = tuple(
 def _parses(sql: str, dialect: str) -> bool:
     """Whether sqlglot reads `sql` as SQL statements (a refused DELETE is one; prose, which
     sqlglot keeps as an opaque Command or a bare expression, is not)."""
-    try:
-        statements = sqlglot.parse(sql, read=dialect)
-    except SqlglotError:
-        return False
+    statements = quick_parse(sql, dialect)  # within the gate's limits: no RecursionError, no crash
     return bool(statements) and all(isinstance(s, _STATEMENTS) for s in statements)
 
 

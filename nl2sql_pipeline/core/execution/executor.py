@@ -3,7 +3,7 @@
 Each session's statements run on that session's own worker thread while the calling thread
 holds the deadline, measured from the start of the call: at the budget (plus a small grace)
 it asks the engine to cancel (SQLite `interrupt()`, libpq's cancel request, `KILL QUERY` from a
-second MariaDB connection); if the statement still runs at 1.3x the budget (one long built-in
+second MariaDB connection); if the statement still runs at 1.2x the budget (one long built-in
 call that never reaches the engine's interrupt checks), the connection is cut and abandoned and
 the call returns a timeout. A result that arrives after the budget is a timeout too, never ok.
 """
@@ -25,7 +25,13 @@ from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution.errors import ErrorKind, classify_error
 from nl2sql_pipeline.core.execution.gate import QueryCheck, _rejected, parse_query
 from nl2sql_pipeline.core.execution.limits import DEFAULT_LIMITS, QueryLimits
-from nl2sql_pipeline.core.execution.sessions import SESSIONS, ResultTooLarge, Session, SessionSetupError
+from nl2sql_pipeline.core.execution.sessions import (
+    ROW_CAP_MARKER,
+    SESSIONS,
+    ResultTooLarge,
+    Session,
+    SessionSetupError,
+)
 
 _NATIVE_DIALECTS = {"sqlite": "sqlite", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 _GRACE_S = 0.05
@@ -206,7 +212,7 @@ class ReadOnlyExecutor:
                 session.cancel()
             except Exception:  # the cut below still stops the wait
                 pass
-            if not done.wait(budget * 0.3):
+            if not done.wait(budget * 0.2):
                 session.abort()
                 self._drop_session(abandoned=True)
                 return failed("timeout", f"the query ran past {timeout:g} s and was cut off")
@@ -214,6 +220,9 @@ class ReadOnlyExecutor:
         if not ok:
             if isinstance(value, ResultTooLarge):
                 return failed("runtime", f"result too large: {value}")
+            if ROW_CAP_MARKER in (str(value).splitlines() or [""])[0]:
+                return failed("runtime", f"result too large: a row is over the per-cell cap of "
+                              f"{self.limits.max_cell_bytes:,} bytes (QueryLimits.max_cell_bytes)")
             kind, message = classify_error(value, text)
             if _connection_lost(session) or isinstance(value, (SessionSetupError, OSError)):
                 self._drop_session()  # the next call reconnects

@@ -184,7 +184,7 @@ def called_names_problem(tokens: list[Token], tree: exp.Expression, dialect: str
             continue
         kind = token.token_type
         name = token.text.lower()
-        if kind not in (TokenType.VAR, TokenType.IDENTIFIER) and name.upper() not in known:
+        if kind not in (TokenType.VAR, TokenType.IDENTIFIER) and (name.upper() not in known or name in _GRAMMAR):
             continue  # IN (, VALUES (, OVER (, EXISTS (, AS ( ...
         if (token.start if exact else name) in aliases:
             continue
@@ -194,6 +194,12 @@ def called_names_problem(tokens: list[Token], tree: exp.Expression, dialect: str
 
 
 _KNOWN: dict[str, frozenset[str]] = {}
+# Keywords that take a parenthesis as grammar, not as a call (when written unquoted).
+_GRAMMAR = frozenset(
+    "exists in values any all some row array over filter using on as not and or when then else lateral "
+    "rollup cube grouping sets select from where having by limit offset interval distinct with union "
+    "except intersect join is like between case end tuple struct map".split()
+)
 
 
 def _known_functions(dialect: str) -> frozenset[str]:

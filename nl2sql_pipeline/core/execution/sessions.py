@@ -25,6 +25,9 @@ from nl2sql_pipeline.core.execution.sources import SourcePolicy, matching
 MYSQL_SQL_MODE = "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 
 
+ROW_CAP_MARKER = "nl2sql: a row is over the per-cell byte cap"
+
+
 class SessionSetupError(RuntimeError):
     """The session could not be put into the state the gate's guarantees assume."""
 
@@ -171,6 +174,16 @@ class PostgresSession(Session):
     def cancel(self) -> None:
         self.conn.cancel()  # libpq's cancel request: pg_cancel_backend for this backend only
 
+    def _row_capped(self, sql: str) -> str:
+        """The query wrapped so the server refuses a row over the per-cell cap before sending it
+        (libpq holds whole rows in memory: four rows of repeat('x', 3e8) took 2.7 GB). The query
+        passed the gate as exactly one statement, so the parentheses cannot be escaped; the new
+        line ends a trailing `--` comment."""
+        cap = int(self.limits.max_cell_bytes)
+        # The cast's input depends on the row, so the planner cannot fold (and raise) it early.
+        return (f"SELECT * FROM (\n{sql}\n) AS nl2sql_row WHERE CAST(CASE WHEN pg_column_size(nl2sql_row.*) > {cap} "
+                f"THEN '{ROW_CAP_MARKER}' ELSE '0' END AS int) = 0")
+
     def run(self, sql: str, timeout_s: float, row_cap: int) -> tuple[list[str], list[tuple], bool]:
         self.counter += 1
         try:
@@ -178,9 +191,8 @@ class PostgresSession(Session):
                 cur.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout_s * 1000))}")
             # A named (server-side) cursor: only what is fetched crosses the wire.
             cursor = self.conn.cursor(name=f"nl2sql_q{self.counter}")
-            cursor.itersize = 64
             try:
-                cursor.execute(sql)
+                cursor.execute(self._row_capped(sql))
                 return self.fetch(cursor, row_cap)
             finally:
                 cursor.close()

@@ -30,10 +30,16 @@ class SchemaIndex:
     """Lower-cased table -> column names, and the original spelling for messages."""
 
     columns: dict[str, frozenset[str]]
+    schemas: frozenset[str] = frozenset()  # the configured schema(s) the tables live in
 
     @classmethod
     def of(cls, meta: SchemaMetadata) -> SchemaIndex:
-        return cls({t.name.lower(): frozenset(c.name.lower() for c in t.columns) for t in meta.tables})
+        return cls({t.name.lower(): frozenset(c.name.lower() for c in t.columns) for t in meta.tables},
+                   frozenset(t.db_schema.lower() for t in meta.tables if t.db_schema))
+
+
+# What an unqualified table name means when the metadata names no schema.
+_DEFAULT_SCHEMAS = {"sqlite": "main", "postgres": "public"}
 
 
 ANY = None  # a source whose columns cannot be known statically (table function, `SELECT *` body)
@@ -72,10 +78,25 @@ def _visible(scope: Scope) -> list[tuple[str, exp.Expression | Scope]]:
     return seen
 
 
-def _unknown_tables(scope: Scope, index: SchemaIndex) -> list[str]:
+def _outside_schema(table: exp.Table, index: SchemaIndex, dialect: str) -> str | None:
+    """A qualified name is compared as a qualified name: `mysql.user` is not the local `user`."""
+    schema, catalog = table.text("db").lower(), table.text("catalog")
+    if catalog:
+        return f"table '{table.sql(dialect)}' names another database"
+    allowed = index.schemas or {_DEFAULT_SCHEMAS.get(dialect, "")}
+    if schema and schema not in allowed:
+        return f"table '{table.sql(dialect)}' is outside the configured schema"
+    return None
+
+
+def _unknown_tables(scope: Scope, index: SchemaIndex, dialect: str = "") -> list[str]:
     problems = []
     for source in scope.sources.values():
         if isinstance(source, exp.Table) and not isinstance(source.this, exp.Func) and source.name:
+            outside = _outside_schema(source, index, dialect)
+            if outside:
+                problems.append(outside)
+                continue
             if source.name.lower() not in index.columns and not _is_cte_name(scope, source.name):
                 problems.append(f"unknown table '{source.name}'")
     return problems
@@ -132,7 +153,7 @@ def unresolved(tree: exp.Expression, index: SchemaIndex, dialect: str) -> list[s
     """Human-readable problems with the tables and columns of `tree`; empty when all resolve."""
     problems: list[str] = []
     for scope in traverse_scope(tree):
-        problems.extend(_unknown_tables(scope, index))
+        problems.extend(_unknown_tables(scope, index, dialect))
         for node in walk_in_scope(scope.expression):
             if isinstance(node, exp.Column) and not isinstance(node.parent, exp.Dot):
                 problem = _check_column(node, scope, index, dialect)

@@ -26,7 +26,29 @@ def check_sample(
     semantic: SemanticChecker | None = None,
 ) -> ValidatedSample:
     """The layers for one pair; `executor=None` stops after layer 2 (benchmarks, dry runs);
-    `semantic` adds layer 4 (core.validation.semantic) after execution."""
+    `semantic` adds layer 4 (core.validation.semantic) after execution.
+
+    Never raises: the gate's limits keep sqlglot's recursion safe, and whatever still goes wrong
+    on untrusted text is this pair's failure, not the run's."""
+    try:
+        return _check_sample(sample, index, names, dialect, executor, keep_empty=keep_empty, semantic=semantic)
+    except (RecursionError, MemoryError) as err:
+        reason = f"the query is too deeply nested or too large to check ({type(err).__name__})"
+    except Exception as err:  # noqa: BLE001 - one pair's bad text must not end the run
+        reason = f"the query could not be checked ({type(err).__name__})"
+    return ValidatedSample(sample=sample, passed=False, failed_layer="syntax", reason=reason)
+
+
+def _check_sample(
+    sample: Sample,
+    index: SchemaIndex,
+    names: dict[str, str],
+    dialect: str,
+    executor: ReadOnlyExecutor | None,
+    *,
+    keep_empty: bool,
+    semantic: SemanticChecker | None,
+) -> ValidatedSample:
     tree, verdict = parse_query(sample.sql, dialect)
     if tree is None:
         return ValidatedSample(sample=sample, passed=False, failed_layer="syntax", reason=verdict.reason)
