@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import threading
 import uuid
@@ -18,6 +17,7 @@ from nl2sql_pipeline.core.connection import sqlite_url
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor, close_executors, executor_for, parse_query
 from nl2sql_pipeline.demo import load_demo
 from nl2sql_pipeline_tests.conftest import DATA
+from nl2sql_pipeline_tests.guarantee_support import checksum
 
 HOSTILE = DATA / "validation" / "hostile.sql"
 ENDLESS = {
@@ -30,25 +30,6 @@ def hostile_cases(scratch: Path) -> list[str]:
     """The corpus, with every file path pointed into the test's own folder."""
     chunks = HOSTILE.read_text(encoding="utf-8").split("\n----\n")[1:]
     return [c.strip().replace("/tmp/", f"{scratch}/") for c in chunks if c.strip()]
-
-
-def checksum(url: str) -> dict[str, str]:
-    """A hash of every table's sorted rows, plus the table list and (PostgreSQL) the roles."""
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            names = sorted(sa.inspect(conn).get_table_names())
-            prep = conn.dialect.identifier_preparer
-            sums = {"_tables": ",".join(names)}
-            for name in names:
-                rows = sorted(repr(tuple(r)) for r in conn.exec_driver_sql(f"SELECT * FROM {prep.quote(name)}"))
-                sums[name] = hashlib.sha256("\n".join(rows).encode()).hexdigest()
-            if engine.url.get_backend_name() == "postgresql":
-                roles = conn.exec_driver_sql("SELECT rolname, rolconfig::text FROM pg_roles ORDER BY 1")
-                sums["_roles"] = repr(list(roles))
-    finally:
-        engine.dispose()
-    return sums
 
 
 @pytest.fixture
