@@ -3,7 +3,7 @@
 sqlglot's parser (compiled with mypyc in `sqlglotc`) recurses once per nesting level: 500
 parentheses raise RecursionError, a few thousand crash the process. So the text is measured by
 one linear pass over its tokens first: length, nesting depth (parentheses and brackets, CASE,
-chains of prefix operators NOT / - / + / ~ / !, and postfix `::` casts), set-operation branches
+chains of prefix operators NOT / - / + / ~ / !, and postfix `::` casts and `[...]` subscripts), set-operation branches
 and items in one parenthesised list (IN lists, VALUES rows). Anything beyond the configured
 limits is a rejection that names the limit; everything within them was measured to parse and
 be walked safely (`nl2sql_pipeline_tests/test_parser_stress.py`).
@@ -49,7 +49,7 @@ def text_problem(sql: str, limits: QueryLimits = DEFAULT_LIMITS) -> str | None:
 
 def token_problem(tokens: Sequence[Token], limits: QueryLimits = DEFAULT_LIMITS) -> str | None:
     """Nesting depth, set operations and list sizes of a token stream, in one pass."""
-    stack: list[tuple[int, int]] = []  # per open bracket: (prefix run before it, items so far)
+    stack: list[tuple[int, int, int]] = []  # per open bracket: (prefix run before it, items, postfix ops)
     open_prefix = 0  # prefix operators pending in enclosing levels
     run = 0  # consecutive prefix operators at this point
     casts = 0  # `::` casts since the last separator at this level
@@ -61,14 +61,16 @@ def token_problem(tokens: Sequence[Token], limits: QueryLimits = DEFAULT_LIMITS)
         if kind in _PREFIX:
             run += 1
         elif kind in _OPEN:
-            stack.append((run, items))
+            stack.append((run, items, casts))
             open_prefix += run
             run = casts = items = 0
         elif kind in _CLOSE:
-            if stack:
-                popped, items = stack.pop()
-                open_prefix -= popped
             run = casts = 0
+            if stack:
+                popped, items, casts = stack.pop()
+                open_prefix -= popped
+                # a[1][2]... and x::a::b nest in the tree like prefixes do: count them per level.
+                casts += kind == TokenType.R_BRACKET
         else:
             run = 0
             if kind == TokenType.COMMA:
