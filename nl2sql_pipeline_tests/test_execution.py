@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,8 @@ from sqlalchemy.engine import make_url
 
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.connection import sqlite_url
-from nl2sql_pipeline.core.execution import ReadOnlyExecutor, close_executors, executor_for, parse_query
+from nl2sql_pipeline.core.execution import QueryLimits, ReadOnlyExecutor, close_executors, executor_for, parse_query
+from nl2sql_pipeline.core.execution.errors import stripped
 from nl2sql_pipeline.demo import load_demo
 from nl2sql_pipeline_tests.conftest import DATA
 from nl2sql_pipeline_tests.guarantee_support import checksum
@@ -267,3 +269,70 @@ def test_queries_pass_the_gate(sql: str) -> None:
     for dialect in ("sqlite", "postgres", "mysql"):
         tree, verdict = parse_query(sql, dialect)
         assert tree is not None and verdict.kind is None, (dialect, verdict)
+
+
+# One long built-in call per engine, out of reach of the engine's own interrupt checks on some
+# versions; the executor's deadline must hold anyway (measured from outside, generous margins).
+SLOW_BUILTINS = {
+    "sqlite": "SELECT instr(printf('%.*c', 3000000, 'a'), printf('%.*c', 1500000, 'a') || 'b')",
+    "postgres": "SELECT max(md5(repeat(x::text, 20000))) FROM generate_series(1, 10000000) AS x",
+    "mysql": "SELECT LOCATE(CONCAT(REPEAT('a', 1500000), 'b'), REPEAT('a', 3000000))",
+}
+
+
+def test_slow_builtins_stop_within_their_budget(engine_case: tuple[str, str]) -> None:
+    url, dialect = engine_case
+    budget = 1.0
+    with ReadOnlyExecutor(url, dialect, timeout_s=budget) as executor:
+        assert executor.execute("SELECT 1").ok  # connected: the budget measures the query alone
+        started = time.perf_counter()
+        result = executor.execute(SLOW_BUILTINS[dialect])
+        elapsed = time.perf_counter() - started
+        assert result.error_kind == "timeout" and not result.ok, result
+        assert elapsed < 1.5 * budget, elapsed
+        assert executor.execute("SELECT count(*) FROM stores").rows == [(12,)]  # usable afterwards
+
+
+def test_results_are_capped_in_bytes_while_fetching(engine_case: tuple[str, str]) -> None:
+    url, dialect = engine_case
+    huge = {"sqlite": "SELECT zeroblob(300000000) FROM orders LIMIT 10",
+            "postgres": "SELECT repeat('x', 300000000) FROM orders LIMIT 4",
+            "mysql": "SELECT REPEAT('x', 3000000) FROM orders LIMIT 4"}[dialect]
+    limits = QueryLimits(max_cell_bytes=1_000_000, max_result_bytes=5_000_000)
+    with ReadOnlyExecutor(url, dialect, timeout_s=10, limits=limits) as executor:
+        result = executor.execute(huge)
+        assert not result.ok and result.error_kind == "runtime", result
+        if dialect != "sqlite":
+            assert "result too large" in (result.error or ""), result.error
+        many = executor.execute("SELECT customer_name, customer_name, customer_name FROM customers, stores",
+                                row_cap=100_000)
+        assert ok_or_too_large(many)
+        small = QueryLimits(max_cell_bytes=1000, max_result_bytes=2000)
+    with ReadOnlyExecutor(url, dialect, limits=small) as executor:
+        total = executor.execute("SELECT * FROM customers")
+        assert not total.ok and "max_result_bytes" in (total.error or ""), total
+
+
+def ok_or_too_large(result: object) -> bool:
+    return getattr(result, "ok") or "result too large" in (getattr(result, "error") or "")
+
+
+def test_errors_carry_no_values_from_the_database(pg_db: str) -> None:
+    _loaded(pg_db)
+    engine = sa.create_engine(pg_db)
+    with engine.connect() as conn:
+        names = [r[0] for r in conn.exec_driver_sql("SELECT customer_name FROM customers")]
+    engine.dispose()
+    with ReadOnlyExecutor(pg_db, "postgres") as executor:
+        result = executor.execute("SELECT CAST(customer_name AS int) FROM customers")
+        assert result.error_kind == "runtime" and "InvalidTextRepresentation [22P02]" in (result.error or "")
+        assert not any(name in (result.error or "") for name in names), result.error
+        missing = executor.execute("SELECT nope FROM stores")
+        assert "nope" in (missing.error or "")  # what the query itself wrote may stay
+
+
+def test_error_messages_keep_only_what_the_query_wrote() -> None:
+    sql = "SELECT CAST(secret AS int), \"nope\" FROM t WHERE a = 'x'"
+    assert stripped('invalid input syntax for type integer: "root:x:0:0"', sql) == 'invalid input syntax for type integer: "…"'
+    assert stripped("Unknown column 'nope' in 'field list'", sql) == "Unknown column 'nope' in '…'"
+    assert stripped("XPATH syntax error: '~root:x'", sql) == "XPATH syntax error: '…'"

@@ -193,6 +193,7 @@ class ReadOnlyExecutor:
         if self._abandoned >= _MAX_ABANDONED:
             return failed("runtime", f"{self._abandoned} statements ignored their deadline and may still run; "
                           "this executor refuses more (close it and check the database)")
+        setup_started = time.perf_counter()
         try:
             session = self._session()
         except SessionSetupError as err:
@@ -202,20 +203,25 @@ class ReadOnlyExecutor:
         problem = session.policy.problem(tree)
         if problem:
             return failed("rejected", problem)
+        # Connecting (once per session) has its own connect_timeout; the gate's time counts.
+        started += time.perf_counter() - setup_started
         budget = timeout - (time.perf_counter() - started)
         if budget <= 0:
             return failed("timeout", f"the time budget of {timeout:g} s was spent before the query could run")
         text = sql.strip().rstrip(";")
         box, done = session.worker.submit(session.run, text, budget, cap)  # type: ignore[attr-defined]
+        canceller = None
         if not done.wait(budget + _GRACE_S):
-            try:
-                session.cancel()
-            except Exception:  # the cut below still stops the wait
-                pass
+            # On its own thread: MariaDB's KILL QUERY needs a second connection, which takes time.
+            canceller = threading.Thread(target=_quietly, args=(session.cancel,), daemon=True)
+            canceller.start()
             if not done.wait(budget * 0.2):
                 session.abort()
                 self._drop_session(abandoned=True)
                 return failed("timeout", f"the query ran past {timeout:g} s and was cut off")
+            canceller.join(budget * 0.1)
+            if canceller.is_alive():
+                self._drop_session()  # a late KILL QUERY must not hit this session's next query
         ok, value = box[0]
         if not ok:
             if isinstance(value, ResultTooLarge):
@@ -249,6 +255,13 @@ class ReadOnlyExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _quietly(fn: Any) -> None:
+    try:
+        fn()
+    except Exception:  # a failed cancel is followed by the cut, which needs no server
+        pass
 
 
 def _connection_lost(session: Session) -> bool:
