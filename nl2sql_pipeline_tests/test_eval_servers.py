@@ -15,7 +15,8 @@ GOLD = "SELECT name, city FROM singer ORDER BY age DESC"
 NEVER_ENDS = {
     "postgresql": "SELECT count(*) FROM generate_series(1, 10000000000) a",
     # MariaDB caps recursive CTEs (max_recursive_iterations), so a cross join of ~10^10 rows instead
-    "mysql": "SELECT count(*) FROM information_schema.columns a, information_schema.columns b, information_schema.columns c",
+    # (of the test's own table: system catalogs are outside the configured schema)
+    "mysql": "SELECT count(*) FROM " + ", ".join(f"singer s{i}" for i in range(22)),
 }
 # prediction -> (match under test-suite, pred_error)
 CASES = {

@@ -3,16 +3,20 @@ refused, and nothing changes, leaks, stays locked or dies (see hostile_classes.s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor, parse_query
+from nl2sql_pipeline.demo import load_demo
 from nl2sql_pipeline_tests.guarantee_support import (
     EXCLUDE,
     Env,
+    FreezingProxy,
     checksum,
     class_cases,
     files_in,
@@ -138,3 +142,26 @@ def test_session_state_does_not_survive_a_query(env: Env) -> None:
             else:
                 cur.execute("SELECT @leak, IS_USED_LOCK('nl2sql_probe')")
                 assert cur.fetchone() == (None, None)
+
+
+@pytest.mark.parametrize("fixture", ["pg_db", "mysql_db"])
+def test_a_statement_the_engine_cannot_stop_is_cut_at_its_deadline(request: pytest.FixtureRequest, fixture: str) -> None:
+    url = make_url(request.getfixturevalue(fixture))
+    engine = sa.create_engine(url)
+    load_demo(engine, "sales_cn")
+    engine.dispose()
+    proxy = FreezingProxy(url.host or "127.0.0.1", url.port or (5432 if fixture == "pg_db" else 3306))
+    dialect = "postgres" if fixture == "pg_db" else "mysql"
+    try:
+        with ReadOnlyExecutor(url.set(host="127.0.0.1", port=proxy.port), dialect, timeout_s=1.0) as executor:
+            assert executor.execute("SELECT count(*) FROM stores").rows == [(12,)]
+            proxy.frozen.set()
+            started = time.perf_counter()
+            result = executor.execute("SELECT count(*) FROM orders")
+            elapsed = time.perf_counter() - started
+            proxy.frozen.clear()
+            assert result.error_kind == "timeout" and not result.ok, result
+            assert elapsed < 1.5, elapsed
+            assert executor.execute("SELECT count(*) FROM stores").rows == [(12,)]  # a fresh session
+    finally:
+        proxy.close()

@@ -70,6 +70,9 @@ class ValidationConfig(_Strict):
     timeout_s: float = Field(5.0, gt=0)
     row_cap: int = Field(1000, ge=1)
     keep_empty: bool = True
+    # Opt-in `schema.table` patterns outside the configured schema that queries may read
+    # (e.g. `information_schema.columns`); system catalogs are refused without them.
+    allowed_sources: list[str] = Field(default_factory=list)
 
 
 class QueryLogConfig(_Strict):

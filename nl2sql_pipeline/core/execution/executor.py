@@ -131,7 +131,7 @@ class ReadOnlyExecutor:
             raw = self._engine.raw_connection()
             try:
                 session = SESSIONS[self.backend](raw, self.schema, self.include, self.exclude,
-                                                 self.allowed_sources, self.limits)
+                                                 self.allowed_sources, self.limits, self._engine.raw_connection)
             except BaseException:
                 raw.close()
                 raise
@@ -283,7 +283,7 @@ def executor_for(db: DatabaseConfig) -> ReadOnlyExecutor:
     from nl2sql_pipeline.core.connection import resolve_url, sqlglot_dialect
 
     url = resolve_url(db)
-    allowed = tuple(getattr(db.validation, "allowed_sources", ()) or ())
+    allowed = tuple(db.validation.allowed_sources)
     key = (db.name, url.render_as_string(hide_password=False), sqlglot_dialect(db, url),
            db.validation.timeout_s, db.validation.row_cap, db.db_schema, tuple(db.include), tuple(db.exclude), allowed)
     with _EXECUTORS_LOCK:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import socket
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any
 
 from nl2sql_pipeline.core.execution.limits import QueryLimits
@@ -42,10 +43,11 @@ class Session:
     engine = ""
 
     def __init__(self, raw: Any, schema: str | None, include: list[str], exclude: list[str],
-                 allowed: tuple[str, ...], limits: QueryLimits) -> None:
+                 allowed: tuple[str, ...], limits: QueryLimits, open_other: Callable[[], Any] | None = None) -> None:
         self.raw = raw  # SQLAlchemy pool proxy; .driver_connection is the DBAPI connection
         self.conn = raw.driver_connection
         self.limits = limits
+        self.open_other = open_other  # a second connection with the same credentials (cancels)
         self.policy = self.setup(schema, include, exclude, allowed)
 
     def setup(self, schema: str | None, include: list[str], exclude: list[str], allowed: tuple[str, ...]) -> SourcePolicy:
@@ -74,7 +76,9 @@ class Session:
 
     def close(self) -> None:
         try:
-            self.raw.close()
+            # invalidate(): closes the DBAPI connection without the pool's reset (a rollback that
+            # would fail, loudly, on a connection the deadline cut); every query rolled back anyway.
+            self.raw.invalidate()
         except Exception:  # closing a broken connection must not hide the original error
             pass
 
@@ -172,7 +176,17 @@ class PostgresSession(Session):
                             shadowing=catalog, allowed=allowed, case_sensitive=True, extra=frozenset({database}))
 
     def cancel(self) -> None:
-        self.conn.cancel()  # libpq's cancel request: pg_cancel_backend for this backend only
+        # pg_cancel_backend from a second connection of the same role (allowed without
+        # pg_signal_backend). Not psycopg2's conn.cancel(): it holds the GIL while it waits on
+        # the network, so a stalled server would freeze the whole process.
+        pid = self.conn.get_backend_pid()
+        other = self.open_other()
+        try:
+            other.driver_connection.autocommit = True
+            with other.driver_connection.cursor() as cur:
+                cur.execute("SELECT pg_cancel_backend(%s)", (pid,))
+        finally:
+            other.close()
 
     def _row_capped(self, sql: str) -> str:
         """The query wrapped so the server refuses a row over the per-cell cap before sending it
@@ -235,13 +249,10 @@ class MysqlSession(Session):
         cur.execute("SET SESSION TRANSACTION READ ONLY")
 
     def cancel(self) -> None:
-        import pymysql
-
         thread_id = self.conn.thread_id()
-        other = pymysql.connect(host=self.conn.host, port=self.conn.port, user=self.conn.user,
-                                password=self.conn.password, unix_socket=self.conn.unix_socket, connect_timeout=5)
+        other = self.open_other()  # KILL QUERY of one's own thread needs no PROCESS privilege
         try:
-            with other.cursor() as cur:
+            with other.driver_connection.cursor() as cur:
                 cur.execute(f"KILL QUERY {int(thread_id)}")
         finally:
             other.close()
