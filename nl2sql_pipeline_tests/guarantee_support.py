@@ -99,18 +99,20 @@ def checksum(url: str) -> dict[str, str]:
 
 _STATE = {
     "postgresql": (
-        ("_roles", "SELECT rolname, rolsuper, rolconfig::text FROM pg_roles ORDER BY 1"),
+        # Only roles a statement could have made or changed: other tests share the server.
+        ("_roles", "SELECT rolname, rolconfig::text FROM pg_roles WHERE rolsuper OR rolname LIKE '%%evil%%' ORDER BY 1"),
         ("_sequences", "SELECT schemaname, sequencename, last_value FROM pg_sequences ORDER BY 1, 2"),
         ("_large_objects", "SELECT count(*) FROM pg_largeobject_metadata"),
         ("_slots", "SELECT slot_name FROM pg_replication_slots ORDER BY 1"),
         ("_stats_reset", "SELECT stats_reset::text FROM pg_stat_database WHERE datname = current_database()"),
         ("_bgwriter_reset", "SELECT stats_reset::text FROM pg_stat_bgwriter"),
         ("_conf_loaded", "SELECT pg_conf_load_time()::text"),
-        ("_advisory_locks", "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+        ("_advisory_locks", "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                            "(SELECT oid FROM pg_database WHERE datname = current_database())"),
         ("_backup", "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender'"),
     ),
     "mysql": (
-        ("_users", "SELECT user, host FROM mysql.user ORDER BY 1, 2"),
+        ("_users", "SELECT user, host FROM mysql.user WHERE Super_priv = 'Y' OR user LIKE '%%evil%%' ORDER BY 1, 2"),
         ("_globals", "SELECT @@global.read_only, @@global.sql_mode, @@global.max_statement_time, @@global.general_log"),
         ("_lock", "SELECT IS_FREE_LOCK('nl2sql_probe')"),
     ),
