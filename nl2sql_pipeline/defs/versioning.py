@@ -13,7 +13,10 @@ def code_version(*parts: ModuleType | Path | str) -> str:
     """A digest of modules' source, files' bytes and literal strings (e.g. a config section)."""
     digest = hashlib.sha256()
     for part in parts:
-        if isinstance(part, ModuleType):
+        if isinstance(part, ModuleType) and hasattr(part, "__path__"):  # a package: all its modules
+            for f in sorted(Path(next(iter(part.__path__))).rglob("*.py")):
+                digest.update(f.read_bytes())
+        elif isinstance(part, ModuleType):
             digest.update(inspect.getsource(part).encode())
         elif isinstance(part, Path):
             for f in sorted(part.rglob("*")) if part.is_dir() else [part]:
