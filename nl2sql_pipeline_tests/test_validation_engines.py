@@ -46,3 +46,26 @@ def test_layers_on_server_engines(request: pytest.FixtureRequest, fixture: str, 
         got = "pass" if item.passed else item.failed_layer
         assert got == layer and fragment in (item.reason or ""), f"{dialect}: {sql} -> {got}: {item.reason}"
     assert result.items[3].empty and result.items[0].row_count and result.items[0].column_count == 2
+
+
+@pytest.mark.parametrize(
+    ("sql", "dialect", "fragment"),
+    [
+        ("SELECT * FROM mysql.user", "mysql", "outside the configured schema"),
+        ("SELECT * FROM other_db.customers", "mysql", "outside the configured schema"),
+        ("SELECT * FROM secret.customers", "postgres", "outside the configured schema"),
+        ("SELECT * FROM db.public.customers", "postgres", "names another database"),
+        ("SELECT * FROM temp.customers", "sqlite", "outside the configured schema"),
+    ],
+)
+def test_schema_layer_compares_qualified_names(sql: str, dialect: str, fragment: str) -> None:
+    """A local table named like the qualified one (`user`, `customers`) does not make it resolve."""
+    from nl2sql_pipeline.core.metadata import ColumnInfo, SchemaMetadata, TableInfo
+    from nl2sql_pipeline.core.validation import SchemaIndex, check_schema
+
+    col = ColumnInfo(name="id", type="integer", raw_type="INT", nullable=True)
+    meta = SchemaMetadata(database="d", backend=dialect, dialect=dialect,
+                          tables=[TableInfo(name=n, columns=[col]) for n in ("user", "customers")])
+    problems = check_schema(sql, SchemaIndex.of(meta), dialect)
+    assert problems and fragment in problems[0], problems
+    assert check_schema("SELECT id FROM customers", SchemaIndex.of(meta), dialect) == []
