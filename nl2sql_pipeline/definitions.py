@@ -15,7 +15,9 @@ from nl2sql_pipeline.defs import (
 )
 from nl2sql_pipeline.defs.automation import nightly_schedule, schema_drift_sensor
 from nl2sql_pipeline.defs.io_managers import ParquetIOManager, PydanticJsonIOManager
-from nl2sql_pipeline.defs.jobs import data_create_job, dataset_job, evaluation_job, serving_job, training_job
+from nl2sql_pipeline.defs.jobs import (
+    data_create_job, data_refresh_job, dataset_job, evaluation_job, serving_job, training_job,
+)
 from nl2sql_pipeline.defs.llm import LLMResource
 from nl2sql_pipeline.defs.settings import DatabasesResource
 
@@ -26,7 +28,7 @@ ASSET_MODULES = [data_create, linking, feedback, querylog, generation, validatio
 def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=dg.load_assets_from_modules(ASSET_MODULES),
-        jobs=[data_create_job, dataset_job, training_job, serving_job, evaluation_job],
+        jobs=[data_create_job, data_refresh_job, dataset_job, training_job, serving_job, evaluation_job],
         schedules=[nightly_schedule()],
         sensors=[schema_drift_sensor()],
         resources={

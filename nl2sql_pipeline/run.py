@@ -1,8 +1,11 @@
 """`python -m nl2sql_pipeline.run demo`: the main job on every configured database, recorded in
 the persistent Dagster instance ($DAGSTER_HOME) so that `make ui` shows each run.
 
-Lazy like the UI's "Materialize stale": each database's schema is observed first (one catalog
-read), then only assets Dagster reports as stale or missing run; the rest are reused.
+Lazy, and converging in one run: each database's schema is observed first (one catalog read),
+then one run per database selects every data_create asset (`nl2sql/converge` tag), and each asset
+reuses its stored value unless its code, settings or an input's data version changed, also when
+that input changed earlier in the same run (defs/convergence.py). The export over all databases
+runs last the same way. Each line says what ran because of what, and what was reused.
 """
 
 from __future__ import annotations
@@ -19,24 +22,47 @@ from nl2sql_pipeline.core.errors import Nl2SqlError
 
 # Step logs stay in the run history (the UI shows them); the terminal gets the summary.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-# Probing the connection is the point of a run, so it is never skipped as "fresh".
-ALWAYS = {dg.AssetKey("db_connection")}
-# Inputs that change outside Dagster's view: the feedback file (the ask page appends to it) and a
-# query log (report files, pg_stat_statements). Where a database has one, it is read on every
-# run, then what its new content made stale runs; unchanged content leaves everything fresh.
-FEEDBACK = dg.AssetKey("feedback_pairs")
-QUERY_LOG = dg.AssetKey("logged_queries")
 
 
-def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: list[dg.AssetKey], partition: str | None) -> bool:
-    result = job.execute_in_process(
-        partition_key=partition, instance=instance, raise_on_error=False, run_config=QUIET, asset_selection=keys
-    )
-    if not result.success:
+class Outcome:
+    """What one converging run did: the assets it computed (with why) and those it reused."""
+
+    def __init__(self, result: dg.ExecuteInProcessResult) -> None:
+        from nl2sql_pipeline.defs.convergence import RAN_BECAUSE, REUSED
+
+        self.success = result.success
+        self.ran: dict[dg.AssetKey, str] = {}
+        self.reused: list[dg.AssetKey] = []
         for event in result.all_events:
-            if event.is_step_failure and event.step_failure_data.error:
+            if event.is_step_materialization:
+                done = event.event_specific_data.materialization
+                meta = done.metadata
+                if meta.get(REUSED) is not None and meta[REUSED].value:
+                    self.reused.append(done.asset_key)
+                else:
+                    self.ran[done.asset_key] = meta[RAN_BECAUSE].value if RAN_BECAUSE in meta else "requested"
+            elif event.is_step_failure and event.step_failure_data.error:
                 print(f"    {event.step_key} failed: {event.step_failure_data.error.message.strip()}")
-    return result.success
+
+    def line(self) -> str:
+        return f"ran {_names(list(self.ran))}; reused {_names(self.reused)}"
+
+    def because(self) -> list[str]:
+        """`table_cards: upstream db_metadata changed`, for what ran for a reason worth saying."""
+        from nl2sql_pipeline.defs.convergence import ALWAYS_COMPUTE, ROUTINE
+
+        routine = set(ALWAYS_COMPUTE.values()) | ROUTINE
+        return [f"      {k.to_user_string()}: {why}" for k, why in self.ran.items() if why not in routine]
+
+
+def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, partition: str | None) -> Outcome:
+    """One converging run of the whole job: each asset decides whether it is out of date."""
+    from nl2sql_pipeline.defs.convergence import CONVERGE_TAGS
+
+    return Outcome(job.execute_in_process(
+        partition_key=partition, instance=instance, raise_on_error=False, run_config=QUIET,
+        tags={**CONVERGE_TAGS, "nl2sql/trigger": "demo"},
+    ))
 
 
 def _names(keys: list[dg.AssetKey]) -> str:
@@ -44,10 +70,9 @@ def _names(keys: list[dg.AssetKey]) -> str:
 
 
 def demo(partitions: list[str] | None = None) -> int:
-    from nl2sql_pipeline.core.ask.feedback import feedback_path
     from nl2sql_pipeline.definitions import defs
     from nl2sql_pipeline.defs.settings import databases
-    from nl2sql_pipeline.defs.staleness import observe_schemas, stale_or_missing
+    from nl2sql_pipeline.defs.staleness import observe_schemas
 
     if not os.environ.get("DAGSTER_HOME"):
         print("DAGSTER_HOME is not set: runs would not be kept. Use `make demo`, or export DAGSTER_HOME.", file=sys.stderr)
@@ -57,32 +82,23 @@ def demo(partitions: list[str] | None = None) -> int:
     print(f"Configuration: {databases_config_path()}")
     changed = observe_schemas(instance, configured)
     job = defs.resolve_job_def("data_create_job")
-    keys = sorted(job.asset_layer.executable_asset_keys, key=lambda k: k.to_user_string())
     failed = []
     for db in configured:
         started = time.perf_counter()
-        outside = ({FEEDBACK} if feedback_path(db.name).exists() else set()) | ({QUERY_LOG} if db.query_log else set())
-        always = ALWAYS | outside
-        todo = [k for k in keys if k in always or k in set(stale_or_missing(instance, defs, keys, db.name))]
-        reused = [k for k in keys if k not in todo]
-        ok = _run(job, instance, todo, db.name)
-        if ok and outside:
-            after = [k for k in stale_or_missing(instance, defs, keys, db.name) if k not in todo]
-            ok = not after or _run(job, instance, after, db.name)
-            todo += after
-            reused = [k for k in reused if k not in after]
+        outcome = _run(job, instance, db.name)
         drift = " (schema changed)" if db.name in changed and changed[db.name][0] else ""
-        print(f"  {db.name:<20} {'ok' if ok else 'FAILED'} in {time.perf_counter() - started:.1f}s{drift}: "
-              f"ran {_names(todo)}; reused {_names(reused)}")
-        if not ok:
+        print(f"  {db.name:<20} {'ok' if outcome.success else 'FAILED'} in {time.perf_counter() - started:.1f}s{drift}: "
+              f"{outcome.line()}")
+        for because in outcome.because():
+            print(because)
+        if not outcome.success:
             failed.append(db.name)
     if "dataset_job" in {j.name for j in defs.resolve_all_job_defs()}:
-        fan_in = defs.resolve_job_def("dataset_job")
-        fan_keys = list(fan_in.asset_layer.executable_asset_keys)
-        todo = stale_or_missing(instance, defs, fan_keys, None)
-        ok = not todo or _run(fan_in, instance, todo, None)
-        print(f"  {'(all databases)':<20} {'ok' if ok else 'FAILED'}: ran {_names(todo)}; reused {_names([k for k in fan_keys if k not in todo])}")
-        failed += [] if ok else ["dataset"]
+        outcome = _run(defs.resolve_job_def("dataset_job"), instance, None)
+        print(f"  {'(all databases)':<20} {'ok' if outcome.success else 'FAILED'}: {outcome.line()}")
+        for because in outcome.because():
+            print(because)
+        failed += [] if outcome.success else ["dataset"]
     _summary()
     return 1 if failed else 0
 

@@ -48,17 +48,16 @@ def _demo(env: dict[str, str]) -> str:
 def test_second_run_reuses_and_schema_drift_reruns(workspace: dict) -> None:
     first = _demo(workspace["env"])
     assert "shop_a" in first and "reused nothing" in first
-    second = _demo(workspace["env"])
-    assert second.count("ran db_connection; reused") == 2, second
-    assert "ran db_connection; reused db_metadata" in second
+    second = _demo(workspace["env"])  # the probe and the schema read run; everything else is reused
+    assert second.count("ran db_connection, db_metadata; reused table_cards") == 2, second
 
     with sqlite3.connect(Path(workspace["dir"]) / "shop_b.sqlite") as conn:
         conn.execute("alter table singer add column Nickname text")
     third = _demo(workspace["env"])
     line_a = next(l for l in third.splitlines() if "shop_a" in l)
     line_b = next(l for l in third.splitlines() if "shop_b" in l)
-    assert "reused db_metadata" in line_a  # untouched database: nothing recomputed
-    assert "(schema changed)" in line_b and "db_metadata" in line_b.split("reused")[0]
+    assert "ran db_connection, db_metadata; reused table_cards" in line_a  # untouched database: nothing recomputed
+    assert "(schema changed)" in line_b and "table_cards" in line_b.split("reused")[0]
 
     instance = dg.DagsterInstance.from_config(workspace["home"])
     record = instance.fetch_materializations(
@@ -94,7 +93,9 @@ def _sensor_then_schedule(defs: dg.Definitions, instance: dg.DagsterInstance, da
     with dg.build_sensor_context(instance=instance, resources={"databases": databases}) as context:
         first = list(sensor(context) or [])
     assert {r.partition_key for r in first} == {"concert_singer", "sales_cn"}
-    assert all(r.stale_assets_only and r.tags["nl2sql/trigger"] == "schema_drift" for r in first)
+    # converging runs: the whole refresh job, each asset reusing its stored value unless its inputs changed
+    assert all(not r.stale_assets_only and r.tags["nl2sql/trigger"] == "schema_drift" for r in first)
+    assert all(r.tags["nl2sql/converge"] == "true" and sensor.job_name == "data_refresh_job" for r in first)
     with dg.build_sensor_context(instance=instance, resources={"databases": databases}) as context:
         assert list(sensor(context) or []) == []  # nothing changed since the last observation
 
@@ -108,7 +109,7 @@ def _sensor_then_schedule(defs: dg.Definitions, instance: dg.DagsterInstance, da
     ) as context:
         requests = list(schedule.evaluate_tick(context).run_requests or [])
     assert {r.partition_key for r in requests} == {"concert_singer", "sales_cn"}
-    assert all(r.stale_assets_only for r in requests)
+    assert all(r.tags["nl2sql/converge"] == "true" and schedule.job_name == "data_refresh_job" for r in requests)
 
 
 def test_automation_follows_content_not_rematerialization(demo_dir: Path) -> None:

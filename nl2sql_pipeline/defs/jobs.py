@@ -6,6 +6,8 @@ and `nl2sql/gpu` (runs that train or serve on the GPU).
 
 import dagster as dg
 
+from nl2sql_pipeline.defs.convergence import CONVERGE_TAGS
+
 
 # Per-database steps; fan-in assets (the export over all databases) carry this tag and run
 # in dataset_job instead.
@@ -18,6 +20,17 @@ data_create_job = dg.define_asset_job(
     selection=PER_DATABASE,
     tags={"nl2sql/llm": "true"},
     description="Steps 1-6 of data_create for one database (partition): metadata to validated samples.",
+)
+
+# The job that converges (defs/convergence.py): launched for one database, it probes it, reads
+# its schema and brings every data_create asset downstream up to date in this one run, the export
+# included; an asset whose inputs, code and settings are unchanged returns its stored value.
+data_refresh_job = dg.define_asset_job(
+    "data_refresh_job",
+    selection=dg.AssetSelection.groups("data_create").materializable(),
+    tags={"nl2sql/llm": "true", **CONVERGE_TAGS},
+    description="For one database (partition): everything downstream of a schema or settings change, in one run, "
+                "the export included; unchanged assets keep their stored value and data version.",
 )
 
 dataset_job = dg.define_asset_job(

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 import dagster as dg
 from pydantic import BaseModel
 
+from nl2sql_pipeline.defs.convergence import reuse_or_compute
 from nl2sql_pipeline.defs.versioning import content_version
 
 T = TypeVar("T", bound=BaseModel)
@@ -33,13 +34,18 @@ def per_partition_output(
     """Compute each partition, attach its own metadata, and version the output by its content.
 
     Dagster records one data version per output, so in a range run the partitions share a
-    combined content hash; single-partition runs (the usual case) get their exact one.
+    combined content hash; single-partition runs (the usual case) get their exact one, and in a
+    converging run reuse their stored value when nothing they depend on changed (defs/convergence.py).
     """
     keys = partition_keys(context)
-    values = {key: compute(key) for key in keys}
     if not context.has_partition_key_range:
-        value = values[keys[0]]
-        return dg.Output(value, metadata=dict(describe(value)), data_version=version(value))
+
+        def one() -> dg.Output:
+            value = compute(keys[0])
+            return dg.Output(value, metadata=dict(describe(value)), data_version=version(value))
+
+        return reuse_or_compute(context, keys[0], one)
+    values = {key: compute(key) for key in keys}
     for key, value in values.items():
         context.add_asset_metadata(dict(describe(value)), partition_key=key)
     combined = "".join(f"{k}:{version(v).value};" for k, v in sorted(values.items()))

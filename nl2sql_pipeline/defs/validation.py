@@ -19,6 +19,7 @@ from nl2sql_pipeline.core.validation import LAYERS, ValidatedSamples, validate_s
 from nl2sql_pipeline.core.semantics import index, legend, roles
 from nl2sql_pipeline.core.validation import dedup, models, schema, semantic, semantic_sql, split, syntax, validator
 from nl2sql_pipeline.defs.conditions import ON_CONTENT_CHANGE
+from nl2sql_pipeline.defs.convergence import converging
 from nl2sql_pipeline.defs.data_create import COMMON, GROUP
 from nl2sql_pipeline.defs.jobs import ALL_DATABASES_TAG
 from nl2sql_pipeline.defs.partitioned import partition_keys, per_partition_output, upstream
@@ -165,6 +166,9 @@ class ExportSettings(dg.Config):
         "schema_index": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
     },
 )
+# a converging run reuses the export when its inputs did not change and its files are all there
+@converging(intact=lambda _, version: (nl2sql_home() / "dataset").is_dir()
+            and sha256_files(sorted((nl2sql_home() / "dataset").iterdir()))[:16] == version.value)
 def training_dataset(context: dg.AssetExecutionContext, config: ExportSettings, databases: DatabasesResource,
                      validated_samples: dict, table_cards: dict, schema_index: dict) -> dg.Output:
     """Step 7: `$NL2SQL_HOME/dataset/`, a LLaMA-Factory dataset_dir over all databases: Alpaca and
