@@ -138,7 +138,8 @@ def prepare_instance() -> int:
     instance = dg.DagsterInstance.get()
     instance.event_log_storage.set_concurrency_slots("llm", limits.llm_runs)
     instance.event_log_storage.set_concurrency_slots("gpu", limits.gpu_runs)
-    print(f"Dagster instance ready in {home} (llm: {limits.llm_runs}, gpu: {limits.gpu_runs}).")
+    instance.event_log_storage.set_concurrency_slots("export", 1)  # the export over all databases, one at a time
+    print(f"Dagster instance ready in {home} (llm: {limits.llm_runs}, gpu: {limits.gpu_runs}, export: 1).")
     return 0
 
 

@@ -317,3 +317,30 @@ def test_nightly_schedule_converges_after_sqlite_drifts(tmp_path: Path) -> None:
             _assert_nothing_expensive(run)
     finally:
         driver.close()
+
+
+def test_a_converging_run_repeats_no_llm_generation(tmp_path: Path, openai_server: str, tiny_model: Path) -> None:
+    """LLM planning and generation run once; a converging run with unchanged inputs reuses them
+    even with the endpoint gone (any request would fail the step)."""
+    config = tmp_path / "databases.yaml"
+    config.write_text("databases:\n  - name: concert\n    demo: concert_singer\n    sample_budget: 6\n"
+                      "    language: en\n    generator: llm\n", encoding="utf-8")
+    llm_yaml = tmp_path / "llm.yaml"
+
+    def endpoint(url: str) -> None:
+        llm_yaml.write_text(json.dumps({"llm": {"base_url": url, "model": str(tiny_model), "max_tokens": 32,
+                                                "timeout_s": 60, "max_retries": 0, "planner": {"attempts": 1},
+                                                "generator": {"topup_rounds": 1}}}), encoding="utf-8")
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    site = Site(url="", dir=tmp_path, engine="sqlite", env=dict(
+        os.environ, NL2SQL_DATABASES=str(config), DAGSTER_HOME=str(home), NL2SQL_HOME=str(tmp_path / "home"),
+        NL2SQL_LLM_CONFIG=str(llm_yaml), PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"))
+    endpoint(openai_server)
+    first = _line(demo(site), "concert")
+    assert EXPENSIVE <= _ran(first), first
+    endpoint("http://127.0.0.1:9/v1")  # nothing listens there
+    again = _line(demo(site), "concert")
+    assert _ran(again) == {"db_connection", "db_metadata"} and "topic_plan" in again.split("reused")[1], again

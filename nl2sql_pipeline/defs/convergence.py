@@ -144,7 +144,11 @@ def stale_reasons(context: dg.AssetExecutionContext, partition: str | None) -> l
 def decide(context: dg.AssetExecutionContext, partition: str | None) -> tuple[list[str], dg.EventLogRecord | None]:
     """(reasons to compute, the stored record): no reasons means the stored value may be reused."""
     partition = _own_partition(context, partition)
-    reasons = stale_reasons(context, partition)
+    try:
+        reasons = stale_reasons(context, partition)
+    except Exception as err:  # bookkeeping must never block a run: when in doubt, compute
+        context.log.warning(f"{context.asset_key.to_user_string()}: staleness unknown ({err}); computing it")
+        return [f"staleness unknown: {type(err).__name__}"], None
     if context.asset_key in ALWAYS_COMPUTE:
         return reasons or [ALWAYS_COMPUTE[context.asset_key]], None
     outside = outside_input(context, partition)

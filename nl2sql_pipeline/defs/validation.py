@@ -157,6 +157,9 @@ class ExportSettings(dg.Config):
     group_name=GROUP,
     kinds={"python", "json"},
     tags=ALL_DATABASES_TAG,
+    # Converging runs of several databases each end with the export: one at a time, so the last
+    # one reads every database's newest samples (slots: `make dagster-home`).
+    pool="export",
     code_version=code_version(export, linking_linker, linking_prompt, linking_report),
     io_manager_key="json_io_manager",
     automation_condition=ON_CONTENT_CHANGE,
