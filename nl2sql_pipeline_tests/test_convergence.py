@@ -258,6 +258,11 @@ def test_demo_converges_after_each_sqlite_drift(tmp_path: Path) -> None:
     for name in ("company", "concert"):
         assert _ran(_line(again, name)) == {"db_connection", "db_metadata"}, again
     assert "ran nothing; reused training_dataset" in again
+    config = site.dir / "databases.yaml"  # a settings change is an input change too
+    config.write_text(config.read_text(encoding="utf-8").replace("sample_budget: 30", "sample_budget: 24"), encoding="utf-8")
+    budget = demo(site)
+    assert "topic_plan: the settings of concert changed" in budget, budget
+    assert _ran(_line(budget, "company")) == {"db_connection", "db_metadata"}, budget
 
 
 def _sensor_round(driver: Driver, site: Site, drift: Drift, before: dict) -> None:

@@ -75,16 +75,19 @@ def is_converging(context: dg.AssetExecutionContext) -> bool:
 
 def settings_digest(context: dg.AssetExecutionContext, partition: str | None) -> str:
     """What decides the output besides inputs and code: the database's entry and the run config."""
-    from nl2sql_pipeline.defs.settings import databases
+    from nl2sql_pipeline.defs.settings import databases as configured
 
+    # the asset's own `databases` resource where it has one (it may name another file)
+    resource = getattr(context.resources, "databases", None)
     parts: list[Any] = [context.op_execution_context.op_config or {}]
-    if partition is None:  # a fan-in over all databases: which ones there are
-        parts.append([db.name for db in databases().databases])
-    else:
-        try:
-            parts.append(databases().get(partition).model_dump(mode="json"))
-        except Nl2SqlError:  # a partition no longer configured: its settings are gone, never equal
-            parts.append(None)
+    try:
+        file = resource.file() if resource is not None else configured()
+        if partition is None:  # a fan-in over all databases: which ones there are
+            parts.append([db.name for db in file.databases])
+        else:
+            parts.append(file.get(partition).model_dump(mode="json"))
+    except Nl2SqlError:  # e.g. a partition no longer configured: its settings are gone, never equal
+        parts.append(None)
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
