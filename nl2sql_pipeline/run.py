@@ -52,7 +52,10 @@ class Outcome:
         from nl2sql_pipeline.defs.convergence import ALWAYS_COMPUTE, ROUTINE
 
         routine = set(ALWAYS_COMPUTE.values()) | ROUTINE
-        return [f"      {k.to_user_string()}: {why}" for k, why in self.ran.items() if why not in routine]
+        never = [k for k, why in self.ran.items() if why == "never materialized"]
+        lines = [f"      {_names(never)}: never materialized"] if never else []  # a first run: one line
+        return lines + [f"      {k.to_user_string()}: {why}" for k, why in self.ran.items()
+                        if why not in routine and k not in never]
 
 
 def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, partition: str | None) -> Outcome:

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 
 from nl2sql_pipeline_tests import company_schema as company
 
@@ -109,7 +108,7 @@ def _sql(site: Site, sqlite: list[str], postgresql: list[str]) -> None:
 
 def _retype(site: Site) -> None:
     if site.engine == "sqlite":
-        comment, columns, extra = company.TABLES["payments"]
+        _, columns, extra = company.TABLES["payments"]
         retyped = [(n, "VARCHAR(10)" if n == "method" else t, c, x) for n, t, c, x in columns]
         company.rebuild_sqlite_table(site.url, "payments", retyped, extra)
     else:
@@ -118,7 +117,7 @@ def _retype(site: Site) -> None:
 
 def _add_fk(site: Site) -> None:
     if site.engine == "sqlite":
-        comment, columns, extra = company.TABLES["warehouses"]
+        _, columns, extra = company.TABLES["warehouses"]
         company.rebuild_sqlite_table(site.url, "warehouses", columns,
                                      extra + ["FOREIGN KEY (manager_emp_id) REFERENCES employees(emp_id)"])
     else:
