@@ -141,7 +141,7 @@ def rows(table: str, count: int = 12) -> list[dict[str, object]]:
 def create_company(url: str) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        for table, (comment, columns, extra) in TABLES.items():
+        for table, (_, columns, extra) in TABLES.items():
             conn.exec_driver_sql(ddl(table, columns, extra))
         for table, (_, columns, _) in TABLES.items():
             names = [c[0] for c in columns]
