@@ -165,7 +165,8 @@ def test_make_demo_reads_the_log_each_run_and_regenerates_only_when_it_changed(t
 
     assert "reused nothing" in demo()
     second = demo()
-    assert "ran db_connection, logged_queries; reused" in second and "raw_samples" in second.split("reused")[1]
+    ran = {n.strip() for n in second.split(": ran ", 1)[1].split("; reused")[0].split(",")}
+    assert ran == {"db_connection", "db_metadata", "logged_queries"} and "raw_samples" in second.split("reused")[1], second
     with log.open("a", encoding="utf-8") as f:
         f.write('{"sql": "SELECT dept_name FROM dept WHERE city = \'苏州\'", "count": 50}\n')
     third = demo()
