@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -142,3 +143,51 @@ def silent_server() -> Iterator[str]:
 def refused_url() -> str:
     """A loopback URL nothing listens on (the port was free a moment ago)."""
     return f"http://127.0.0.1:{free_port()}/v1"
+
+
+@contextmanager
+def recording_proxy(upstream: str) -> Iterator[tuple[str, list[str]]]:
+    """A loopback HTTP proxy in front of a real OpenAI-compatible server that keeps every request
+    body exactly as it arrived (raw text, before any JSON decoding), so a test sees all that left."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    bodies: list[str] = []
+    lock = threading.Lock()
+    base = upstream.rstrip("/").removesuffix("/v1")
+
+    class Handler(BaseHTTPRequestHandler):
+        def _forward(self, data: bytes | None) -> None:
+            req = urllib.request.Request(base + self.path, data, {"Content-Type": "application/json"},
+                                         method=self.command)
+            try:
+                with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310 (loopback)
+                    status, payload = resp.status, resp.read()
+            except urllib.error.HTTPError as err:
+                status, payload = err.code, err.read()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_POST(self) -> None:  # noqa: N802
+            data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with lock:
+                bodies.append(data.decode("utf-8"))
+            self._forward(data)
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._forward(None)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", bodies
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -100,6 +100,14 @@ class QueryLogConfig(_Strict):
         return self.model_copy(update=fix) if fix else self
 
 
+class PiiConfig(_Strict):
+    """Personal data in prompts (core/llm/pii.py): `auto` masks for any endpoint not on loopback."""
+
+    mode: Literal["auto", "mask", "drop", "off"] = "auto"
+    extra_columns: list[str] = Field(default_factory=list)  # `table.column` patterns that are sensitive too
+    allow_columns: list[str] = Field(default_factory=list)  # detected columns that may be shown after all
+
+
 class DatabaseConfig(_Strict):
     """One database to turn into training data; its name is its Dagster partition key."""
 
@@ -124,6 +132,7 @@ class DatabaseConfig(_Strict):
     synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     query_log: QueryLogConfig | None = None
+    pii: PiiConfig = Field(default_factory=PiiConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

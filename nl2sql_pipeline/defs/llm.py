@@ -6,7 +6,9 @@ import dagster as dg
 from nl2sql_pipeline.core.cards import TableCards
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import executor_for
-from nl2sql_pipeline.core.llm import LLMClient, LLMSettings, generator, load_llm_settings, parse, planner, prompting
+from nl2sql_pipeline.core.llm import (
+    LLMClient, LLMSettings, generator, load_llm_settings, parse, pii, pii_detect, planner, prompting,
+)
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.samples import RawSamples, TopicPlan
 from nl2sql_pipeline.prompts import PROMPTS_DIR
@@ -48,27 +50,30 @@ class LLMResource(dg.ConfigurableResource):
 
 
 # What decides an LLM-made plan or sample set besides the endpoint: prompts, parsing, the loops.
-LLM_PLAN_PARTS = (parse, planner, PROMPTS_DIR)
-LLM_SAMPLE_PARTS = (parse, generator, prompting, PROMPTS_DIR)
+LLM_PLAN_PARTS = (parse, planner, pii, pii_detect, PROMPTS_DIR)
+LLM_SAMPLE_PARTS = (parse, generator, prompting, pii, pii_detect, PROMPTS_DIR)
 
 
 def llm_plan(context: dg.AssetExecutionContext, db: DatabaseConfig, cards: TableCards, llm: LLMResource) -> TopicPlan:
     """Stage A with the database's LLM generator; the plan's notes say which endpoint made it."""
     client = llm.client()
+    client.masker = pii.masker_for(db, cards, client.settings.base_url)
     plan = planner.plan_with_llm(cards, db, client)
     context.log.info(f"LLM plan for {db.name}: {plan.source}; {client.stats.as_dict()}")
-    return plan.model_copy(update={"notes": [*plan.notes, _endpoint_note(llm, client)]})
+    masked = [client.masker.note()] if client.masker else []
+    return plan.model_copy(update={"notes": [*plan.notes, *masked, _endpoint_note(llm, client)]})
 
 
 def llm_samples(context: dg.AssetExecutionContext, db: DatabaseConfig, meta: SchemaMetadata, cards: TableCards,
                 plan: TopicPlan, llm: LLMResource) -> RawSamples:
     """Stage B (`llm` or `llm-sql-first`): validated by the same checks as step 6, topped up, then filled."""
     client = llm.client()
+    client.masker = pii.masker_for(db, cards, client.settings.base_url)
     executor = executor_for(db)
     settings = client.settings
     values = None
     if settings.sends_values_for(db.name):
-        values = prompting.value_lines(executor, meta, db, settings.generator.values_per_column)
+        values = prompting.value_lines(executor, meta, db, settings.generator.values_per_column, client.masker)
     raw = generator.generate_with_llm(
         plan, cards, db, client, mode=db.generator,  # type: ignore[arg-type]
         accept=generator.validated_by(meta, executor, db.validation.keep_empty),

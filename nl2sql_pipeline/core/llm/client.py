@@ -16,13 +16,16 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 
 from nl2sql_pipeline.core.errors import Nl2SqlError
 from nl2sql_pipeline.core.llm.cache import ResponseCache, cache_key
 from nl2sql_pipeline.core.llm.settings import JsonMode, LLMSettings
+
+if TYPE_CHECKING:
+    from nl2sql_pipeline.core.llm.pii import PiiMasker
 
 log = logging.getLogger("nl2sql_pipeline.llm")
 _DOWNGRADE: dict[JsonMode, JsonMode] = {"json_schema": "json_object", "json_object": "off", "off": "off"}
@@ -126,8 +129,11 @@ class _Request:
 class LLMClient:
     """`complete(messages)` / `await acomplete(messages)` -> Completion, through the cache."""
 
-    def __init__(self, settings: LLMSettings, api_key: str | None = None, cache: ResponseCache | None = None) -> None:
+    def __init__(self, settings: LLMSettings, api_key: str | None = None, cache: ResponseCache | None = None,
+                 masker: PiiMasker | None = None) -> None:
         self.settings = settings
+        # Every message is masked before it is keyed or sent; callers restore what they parse.
+        self.masker = masker
         self._api_key = api_key or "EMPTY"  # local servers (vLLM, Ollama) accept any key
         self.cache = cache if cache is not None else (ResponseCache() if settings.cache else None)
         self.stats = LLMStats()
@@ -188,6 +194,8 @@ class LLMClient:
 
     def _prepare(self, messages: list[dict[str, str]], schema: dict[str, Any] | None, schema_name: str,
                  max_tokens: int | None, temperature: float | None, variant: str) -> _Request:
+        if self.masker is not None:
+            messages = [{**m, "content": self.masker.mask(m.get("content") or "")} for m in messages]
         req = _Request(messages, schema, schema_name, max_tokens, temperature)
         req.params = self._params(req)
         # The key holds what was asked for, not what a downgraded endpoint was sent, so a cached
@@ -268,7 +276,7 @@ class LLMClient:
                 self.stats.add(requests=1)
                 try:
                     resp = self._sync_client().chat.completions.create(
-                        model=self.settings.model, messages=messages, **req.params)  # type: ignore[arg-type]
+                        model=self.settings.model, messages=req.messages, **req.params)  # type: ignore[arg-type]
                     return self._finish(req, resp)
                 except openai.OpenAIError as err:
                     time.sleep(self._after_error(err, req))
@@ -287,7 +295,7 @@ class LLMClient:
                 self.stats.add(requests=1)
                 try:
                     resp = await client.chat.completions.create(
-                        model=self.settings.model, messages=messages, **req.params)  # type: ignore[arg-type]
+                        model=self.settings.model, messages=req.messages, **req.params)  # type: ignore[arg-type]
                     return self._finish(req, resp)
                 except openai.OpenAIError as err:
                     await asyncio.sleep(self._after_error(err, req))

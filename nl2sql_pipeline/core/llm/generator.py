@@ -107,7 +107,8 @@ async def _llm_topic(prompts: Prompts, client: LLMClient, topic: Topic, accept: 
         for answer in answers:
             result.requests += 1
             result.truncated += answer.truncated
-            candidates += _samples(answer.text, topic, prompts, "llm" if round_no == 0 else "top-up", round_no)
+            parsed = _samples(answer.text, topic, prompts, "llm" if round_no == 0 else "top-up", round_no)
+            candidates += client.masker.restored(parsed) if client.masker else parsed
         result.parsed += len(candidates)
         _admit(result, candidates, accept, seen)
     short = topic.count - len(result.samples)
@@ -126,9 +127,14 @@ async def _sql_first_topic(prompts: Prompts, client: LLMClient, topic: Topic, ac
     good = accept(base) if accept and base else base
     result.rejected = len(base) - len(good)
     questions: dict[int, str] = {}
+    masker = client.masker
+    for sample in good if masker else []:
+        masker.register_sql(sample.sql)  # type: ignore[union-attr]
+    # `pii.mode: drop`: SQL that shows a sensitive value is never sent; it keeps its template question.
+    withheld = {i for i, x in enumerate(good) if masker and masker.mode == "drop" and masker.mask(x.sql) != x.sql}
     s = prompts.settings
     for round_no in range(s.topup_rounds + 1):
-        missing = [i for i in range(len(good)) if i not in questions]
+        missing = [i for i in range(len(good)) if i not in questions and i not in withheld]
         if not missing:
             break
         result.rounds = round_no
@@ -147,14 +153,15 @@ async def _sql_first_topic(prompts: Prompts, client: LLMClient, topic: Topic, ac
                 idx = group[number - 1] if number and 1 <= number <= len(group) else (group[pos] if pos < len(group) else None)
                 question = pick(item, "question", "问题")
                 if idx is not None and isinstance(question, str) and question.strip():
-                    questions.setdefault(idx, question.strip())
+                    questions.setdefault(idx, masker.unmask(question.strip()) if masker else question.strip())
     for i, sample in enumerate(good):
         if i in questions:
             result.samples.append(sample.model_copy(update={
                 "question": questions[i], "source": "llm-sql-first", "language": prompts.language,
                 "meta": {**sample.meta, "template_question": sample.question}}))
         else:
-            result.samples.append(sample.model_copy(update={"meta": {**sample.meta, "fill": "no LLM question"}}))
+            why = "pii: not sent" if i in withheld else "no LLM question"
+            result.samples.append(sample.model_copy(update={"meta": {**sample.meta, "fill": why}}))
             result.filled += 1
     return result
 
@@ -215,7 +222,7 @@ def generate_with_llm(plan: TopicPlan, cards: TableCards, db: DatabaseConfig, cl
     results = asyncio.run(run())
     samples = [x for r in results for x in r.samples]
     stats = client.stats.as_dict()
-    notes = [r.note() for r in results] + [
+    notes = [r.note() for r in results] + ([client.masker.note()] if client.masker else []) + [
         f"LLM {mode}: {len(samples)}/{plan.total} samples; requests {stats['requests']}, cache hits "
         f"{stats['cache_hits']}, retries {stats['retries']}"]
     return RawSamples(database=db.name, dialect=cards.dialect, samples=samples, notes=notes)

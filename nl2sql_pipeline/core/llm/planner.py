@@ -111,6 +111,9 @@ def plan_with_llm(cards: TableCards, db: DatabaseConfig, client: LLMClient, tota
         answer = client.complete(messages, schema=schema, schema_name="topic_plan", max_tokens=settings.max_tokens,
                                  variant=f"plan-{attempt}")
         topics = topics_from_answer(answer.text, cards.dialect)
+        if client.masker is not None:  # a topic named after a masked value gets the value back, locally
+            topics = [t.model_copy(update={"name": client.masker.unmask(t.name),
+                                           "reason": client.masker.unmask(t.reason)}) for t in topics]
         known = {c.table.lower() for c in cards.cards}
         if any(t.lower().strip('`"[] ') in known for topic in topics for t in topic.tables):
             draft = TopicPlan(database=cards.database, dialect=cards.dialect, total=total, topics=topics,

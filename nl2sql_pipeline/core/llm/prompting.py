@@ -14,6 +14,7 @@ from sqlglot import exp
 from nl2sql_pipeline.core.cards import TableCards, estimate_tokens
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor
+from nl2sql_pipeline.core.llm.pii import PiiMasker
 from nl2sql_pipeline.core.llm.settings import GeneratorSettings
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.planning import is_chinese
@@ -160,9 +161,11 @@ class Prompts:
 
 
 
-def value_lines(executor: ReadOnlyExecutor, meta: SchemaMetadata, db: DatabaseConfig, per_column: int) -> Values:
+def value_lines(executor: ReadOnlyExecutor, meta: SchemaMetadata, db: DatabaseConfig, per_column: int,
+                masker: PiiMasker | None = None) -> Values:
     """Real values of a topic's text and date columns for the prompt (only where `db.may_sample`);
-    literals that exist make the LLM's filters return rows."""
+    literals that exist make the LLM's filters return rows. A sensitive column's values are
+    registered with `masker`, which replaces them before the prompt leaves (drop: not shown)."""
 
     def values(topic: Topic) -> str:
         lines = []
@@ -171,11 +174,15 @@ def value_lines(executor: ReadOnlyExecutor, meta: SchemaMetadata, db: DatabaseCo
             for col in table.columns if table else []:
                 if col.type not in ("text", "date", "datetime") or not db.may_sample(table.name, col.name):
                     continue
+                if masker is not None and not masker.may_show(table.name, col.name):
+                    continue
                 column = exp.column(col.name, quoted=True)
                 query = (exp.select(column).distinct().from_(exp.to_table(table.name, quoted=True))
                          .where(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))).limit(per_column))
                 result = executor.execute(query.sql(dialect=meta.dialect), row_cap=per_column)
                 if result.ok and result.rows:
+                    if masker is not None:
+                        masker.register(table.name, col.name, [v for r in result.rows for v in (str(r[0]), str(r[0])[:40])])
                     lines.append(f"- {table.name}.{col.name}: " + ", ".join(str(r[0])[:40] for r in result.rows))
         return ("Sample values (real data):\n" + "\n".join(lines)) if lines else ""
 

@@ -106,5 +106,8 @@ def load_llm_settings(path: Path | None = None, **overrides: object) -> LLMSetti
         data = data.get("llm", data) if isinstance(data, dict) else data
     env = {"base_url": os.environ.get("NL2SQL_LLM_BASE_URL"), "model": os.environ.get("NL2SQL_LLM_MODEL")}
     if isinstance(data, dict):
-        data = {**data, **{k: v for k, v in {**env, **overrides}.items() if v not in (None, "")}}
+        # Empty values are dropped from each layer before it applies: a resource's unset ("")
+        # base_url must not wipe out the environment's.
+        for layer in (env, overrides):
+            data = {**data, **{k: v for k, v in layer.items() if v not in (None, "")}}
     return parse_llm_settings(data, str(path))
