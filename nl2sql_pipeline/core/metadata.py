@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, PrivateAttr
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from sqlalchemy import types as satypes
 
+from nl2sql_pipeline.core.access import AccessScope, prune
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.fsutil import sha256_text
 from nl2sql_pipeline.core.reflection import reflect
@@ -177,7 +178,10 @@ def extract_metadata(engine: sa.Engine, db: DatabaseConfig, dialect: str) -> Sch
             return SchemaMetadata(database=db.name, backend=backend, dialect=dialect, tables=[],
                                   notes=["no tables matched include/exclude"])
         tables = _assemble(names, facts, db.db_schema, engine.dialect)
-        meta = SchemaMetadata.model_validate({"database": db.name, "backend": backend, "dialect": dialect, "tables": tables})
+        scope = facts.get("access") or AccessScope()
+        prune(tables, scope)
+        meta = SchemaMetadata.model_validate({"database": db.name, "backend": backend, "dialect": dialect,
+                                              "tables": tables, "notes": scope.notes()})
         return _resolve_implicit_fk_columns(meta)
 
 

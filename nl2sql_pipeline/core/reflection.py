@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from nl2sql_pipeline.core.access import AccessScope, access_scope, column_scoped_facts
 from nl2sql_pipeline.core.config import DatabaseConfig
 
 
@@ -85,13 +86,29 @@ def reflect(engine: sa.Engine, conn: sa.Connection, db: DatabaseConfig) -> tuple
     names = sorted(t for t in sa.inspect(conn).get_table_names(schema=schema) if db.includes_table(t))
     if not names:
         return names, {}
+    # Only what the role may SELECT (core/access.py); SQLite has no privileges.
+    scope = AccessScope() if backend == "sqlite" else access_scope(conn, backend, schema, names)
+    names = [n for n in names if n not in scope.hidden_tables]
+    reflected = [n for n in names if n not in scope.column_scoped]
+    facts = _reflect_facts(engine, conn, backend, schema, names, reflected)
+    extra = column_scoped_facts(conn, schema, scope)
+    for fact, per_table in extra.items():
+        facts[fact] = {**facts.get(fact, {}), **per_table}
+    return names, facts | {"access": scope}
+
+
+def _reflect_facts(engine: sa.Engine, conn: sa.Connection, backend: str, schema: str | None, names: list[str],
+                   reflected: list[str]) -> dict:
+    if not reflected:  # an empty filter would mean every table to SQLAlchemy
+        return {"columns": {}, "pk_constraint": {}, "foreign_keys": {}, "table_comment": {},
+                "counts": _row_counts(conn, backend, schema, names) if names else {}}
 
     def multi(fact: str) -> Any:
-        return lambda c: _multi(getattr(sa.inspect(c), f"get_multi_{fact}"), schema=schema, filter_names=names)
+        return lambda c: _multi(getattr(sa.inspect(c), f"get_multi_{fact}"), schema=schema, filter_names=reflected)
 
     if backend == "sqlite":
         facts = {fact: multi(fact)(conn) for fact in ("columns", "pk_constraint", "foreign_keys", "table_comment")}
-        return names, facts | {"counts": _row_counts(conn, backend, schema, names)}
+        return facts | {"counts": _row_counts(conn, backend, schema, names)}
 
     def on_own_connection(job: Any) -> Any:
         with engine.connect() as own:
@@ -112,4 +129,4 @@ def reflect(engine: sa.Engine, conn: sa.Connection, db: DatabaseConfig) -> tuple
     finally:
         wait(futures.values())  # no query outlives the call, even when one of them fails
     facts["foreign_keys"] = futures["foreign_keys"].result()
-    return names, facts | futures["rest"].result()
+    return facts | futures["rest"].result()

@@ -1,0 +1,105 @@
+"""Step 2 lists only what the connecting role may SELECT: a PostgreSQL role and a MariaDB user
+lacking SELECT on one table and on one column see neither in the metadata, the cards or the
+prompts' DDL, and the notes say what was hidden and why."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+
+from nl2sql_pipeline.core.cards import build_cards
+from nl2sql_pipeline.core.catalog import read_schema
+from nl2sql_pipeline.core.config import DatabaseConfig
+from nl2sql_pipeline.core.connection import _cached_engine
+from nl2sql_pipeline.core.execution import ReadOnlyExecutor
+from nl2sql_pipeline_tests import pii_data
+
+READABLE = ["customer_id", "full_name", "mobile", "email", "card", "home", "level", "city"]  # not id_no
+
+
+def _payroll(conn: sa.Connection) -> None:
+    conn.exec_driver_sql("create table payroll (payroll_id int primary key, customer_id int references "
+                         "customers (customer_id), salary numeric(10, 2))")
+
+
+@contextmanager
+def _pg_role(pg_db: str) -> Iterator[str]:
+    pii_data.build(pg_db)
+    engine = sa.create_engine(pg_db, isolation_level="AUTOCOMMIT")
+    role = "nl2sql_scoped_" + uuid.uuid4().hex[:10]
+    with engine.connect() as conn:
+        _payroll(conn)
+        conn.exec_driver_sql(f"create role {role} login")
+        conn.exec_driver_sql(f"grant select on orders to {role}")
+        conn.exec_driver_sql(f"grant select ({', '.join(READABLE)}) on customers to {role}")
+    try:
+        yield sa.make_url(pg_db).set(username=role).render_as_string(hide_password=False)
+    finally:
+        _cached_engine.cache_clear()
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"select pg_terminate_backend(pid) from pg_stat_activity where usename = '{role}'")
+            conn.exec_driver_sql(f"drop owned by {role}")
+            conn.exec_driver_sql(f"drop role {role}")
+        engine.dispose()
+
+
+@contextmanager
+def _mysql_user(mysql_db: str) -> Iterator[str]:
+    pii_data.build(mysql_db)
+    engine = sa.create_engine(mysql_db)
+    url = sa.make_url(mysql_db)
+    user, password = "nl2sql_scoped_" + uuid.uuid4().hex[:10], uuid.uuid4().hex
+    with engine.begin() as conn:
+        _payroll(conn)
+        conn.exec_driver_sql(f"create user '{user}'@'%%' identified by '{password}'")
+        conn.exec_driver_sql(f"grant select on `{url.database}`.orders to '{user}'@'%%'")
+        conn.exec_driver_sql(f"grant select ({', '.join(READABLE)}) on `{url.database}`.customers to '{user}'@'%%'")
+    try:
+        yield url.set(username=user, password=password).render_as_string(hide_password=False)
+    finally:
+        _cached_engine.cache_clear()
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"drop user '{user}'@'%%'")
+        engine.dispose()
+
+
+def _check_scoped(url: str, monkeypatch: pytest.MonkeyPatch, dialect: str) -> list[str]:
+    monkeypatch.setenv("NL2SQL_TEST_SCOPED_URL", url)
+    meta = read_schema(DatabaseConfig(name="scoped", url_env="NL2SQL_TEST_SCOPED_URL"))
+    assert meta.table_names == ["customers", "orders"]
+    assert [c.name for c in meta.table("customers").columns] == READABLE
+    assert meta.table("customers").primary_key == ["customer_id"]
+    assert [fk.ref_table for fk in meta.table("orders").foreign_keys] == ["customers"]
+    cards = build_cards(meta)
+    text = cards.render() + "".join(c.ddl for c in cards.cards)
+    assert "payroll" not in text and "id_no" not in text
+    # what is listed is what the role can read
+    with ReadOnlyExecutor(url, dialect) as executor:
+        assert executor.execute(f"SELECT {', '.join(READABLE)} FROM customers").ok
+        assert not executor.execute("SELECT id_no FROM customers").ok
+    return meta.notes
+
+
+def test_postgres_role_sees_only_what_it_may_select(pg_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with _pg_role(pg_db) as url:
+        notes = _check_scoped(url, monkeypatch, "postgres")
+    assert "access: table payroll hidden (no SELECT privilege on the table or any of its columns)" in notes
+    assert "access: column customers.id_no hidden (no SELECT privilege on the column)" in notes
+
+
+def test_mariadb_user_sees_only_what_it_may_select(mysql_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with _mysql_user(mysql_db) as url:
+        notes = _check_scoped(url, monkeypatch, "mysql")
+    # the server itself hides payroll; customers is granted column by column
+    assert any(n.startswith("access: table customers lists only its 8 granted column(s)") for n in notes)
+
+
+def test_full_privileges_hide_nothing(pg_db: str) -> None:
+    pii_data.build(pg_db)
+    meta = read_schema(DatabaseConfig(name="full", url=pg_db))
+    assert "id_no" in [c.name for c in meta.table("customers").columns]
+    assert not [n for n in meta.notes if n.startswith("access:")]
