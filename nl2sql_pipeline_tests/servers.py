@@ -92,3 +92,26 @@ def scratch_database(server_url: str, prefix: str = "nl2sql_test") -> Iterator[s
         with admin.connect() as conn:
             conn.exec_driver_sql(f"drop database if exists {name}")
         admin.dispose()
+
+
+@contextmanager
+def scratch_pg_role(pg_db: str, prefix: str, grants: list[str], options: str = "") -> Iterator[str]:
+    """A uniquely named PostgreSQL login role with `grants` (`{role}` names it) on the scratch
+    database `pg_db`; yields its URL and drops it afterwards, its sessions ended first."""
+    engine = sa.create_engine(pg_db, isolation_level="AUTOCOMMIT")
+    role = f"{prefix}{uuid.uuid4().hex[:10]}"
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"create role {role} login {options}")
+        for grant in grants:
+            conn.exec_driver_sql(grant.format(role=role))
+    try:
+        yield make_url(pg_db).set(username=role).render_as_string(hide_password=False)
+    finally:
+        from nl2sql_pipeline.core.connection import _cached_engine
+
+        _cached_engine.cache_clear()
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"select pg_terminate_backend(pid) from pg_stat_activity where usename = '{role}'")
+            conn.exec_driver_sql(f"drop owned by {role}")
+            conn.exec_driver_sql(f"drop role {role}")
+        engine.dispose()

@@ -17,6 +17,7 @@ from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.connection import _cached_engine
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor
 from nl2sql_pipeline_tests import pii_data
+from nl2sql_pipeline_tests.servers import scratch_pg_role
 
 READABLE = ["customer_id", "full_name", "mobile", "email", "card", "home", "level", "city"]  # not id_no
 
@@ -29,22 +30,13 @@ def _payroll(conn: sa.Connection) -> None:
 @contextmanager
 def _pg_role(pg_db: str) -> Iterator[str]:
     pii_data.build(pg_db)
-    engine = sa.create_engine(pg_db, isolation_level="AUTOCOMMIT")
-    role = "nl2sql_scoped_" + uuid.uuid4().hex[:10]
-    with engine.connect() as conn:
+    engine = sa.create_engine(pg_db)
+    with engine.begin() as conn:
         _payroll(conn)
-        conn.exec_driver_sql(f"create role {role} login")
-        conn.exec_driver_sql(f"grant select on orders to {role}")
-        conn.exec_driver_sql(f"grant select ({', '.join(READABLE)}) on customers to {role}")
-    try:
-        yield sa.make_url(pg_db).set(username=role).render_as_string(hide_password=False)
-    finally:
-        _cached_engine.cache_clear()
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f"select pg_terminate_backend(pid) from pg_stat_activity where usename = '{role}'")
-            conn.exec_driver_sql(f"drop owned by {role}")
-            conn.exec_driver_sql(f"drop role {role}")
-        engine.dispose()
+    engine.dispose()
+    grants = ["grant select on orders to {role}", f"grant select ({', '.join(READABLE)}) on customers to {{role}}"]
+    with scratch_pg_role(pg_db, "nl2sql_scoped_", grants) as url:
+        yield url
 
 
 @contextmanager

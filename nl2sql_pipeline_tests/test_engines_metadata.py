@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from nl2sql_pipeline.core.cards import build_cards
 from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
-from nl2sql_pipeline.core.connection import _cached_engine, engine_for, probe
+from nl2sql_pipeline.core.connection import engine_for, probe
 from nl2sql_pipeline.core.errors import DatabaseConnectionError
 from nl2sql_pipeline.core.metadata import SchemaMetadata, extract_metadata
 from nl2sql_pipeline.demo import load_demo
+from nl2sql_pipeline_tests.servers import scratch_pg_role
 
 # MySQL has no boolean column type (BOOL is TINYINT(1)); everything else must agree exactly.
 SAME_FAMILY = {"boolean": "integer"}
@@ -91,21 +92,11 @@ def test_failed_concurrent_reflection_surfaces_and_frees_connections(pg_db: str,
 @contextmanager
 def _select_only_role(pg_db: str, prefix: str, options: str = "") -> Iterator[str]:
     """The URL of a login role that may only SELECT the concert_singer tables; dropped after."""
-    engine = sa.create_engine(pg_db, isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(pg_db)
     load_demo(engine, "concert_singer")
-    role = prefix + pg_db.rsplit("_", 1)[-1]
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f"create role {role} login {options}")
-        conn.exec_driver_sql(f"grant select on all tables in schema public to {role}")
-    try:
-        yield sa.make_url(pg_db).set(username=role).render_as_string(hide_password=False)
-    finally:
-        _cached_engine.cache_clear()
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f"select pg_terminate_backend(pid) from pg_stat_activity where usename = '{role}'")
-            conn.exec_driver_sql(f"drop owned by {role}")
-            conn.exec_driver_sql(f"drop role {role}")
-        engine.dispose()
+    engine.dispose()
+    with scratch_pg_role(pg_db, prefix, ["grant select on all tables in schema public to {role}"], options) as url:
+        yield url
 
 
 def test_connection_capped_role_gets_a_clear_error(pg_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
