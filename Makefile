@@ -40,6 +40,7 @@ demo: dagster-home
 	$(BIN)/python -m nl2sql_pipeline.run demo
 
 ui: dagster-home
+	@$(BIN)/python -m nl2sql_pipeline.core.configuration
 	$(BIN)/dagster dev -m nl2sql_pipeline.definitions -h 127.0.0.1 -p $(PORT)
 
 # The ask page and API (nl2sql-serve-ui) on loopback: port PORT when given, else 8765 (3000 is the UI's).

@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 import dagster as dg
 
@@ -94,6 +95,7 @@ def demo(partitions: list[str] | None = None) -> int:
               f"{outcome.line()}")
         for because in outcome.because():
             print(because)
+        _print_notes(db.name, list(outcome.ran))
         if not outcome.success:
             failed.append(db.name)
     if "dataset_job" in {j.name for j in defs.resolve_all_job_defs()}:
@@ -104,6 +106,31 @@ def demo(partitions: list[str] | None = None) -> int:
         failed += [] if outcome.success else ["dataset"]
     _summary()
     return 1 if failed else 0
+
+
+NOTES_SHOWN = 8  # per asset; the rest stay in the stored asset and its metadata
+INTERNAL_NOTES = ("rejected candidates:",)
+
+
+def _print_notes(database: str, ran: list[dg.AssetKey]) -> None:
+    """The notes the assets that just ran stored (unknown tables in a descriptions file, hidden
+    tables, dropped topics, masked values...): a console user would not open the JSON files."""
+    import json
+
+    seen: set[str] = set()  # downstream assets carry their inputs' notes along
+    for key in ran:
+        path = nl2sql_home() / "assets" / Path(*key.path) / f"{database}.json"
+        try:
+            notes = json.loads(path.read_text(encoding="utf-8"))["value"].get("notes") or []
+        except (OSError, ValueError, KeyError, AttributeError):  # no stored model: nothing to say
+            continue
+        # the synthesizer's internal candidate counts are diagnostics, not something to act on
+        notes = [n for n in notes if n not in seen and not n.startswith(INTERNAL_NOTES)]
+        seen.update(notes)
+        for note in notes[:NOTES_SHOWN]:
+            print(f"      {key.to_user_string()}: {note}")
+        if len(notes) > NOTES_SHOWN:
+            print(f"      {key.to_user_string()}: ... {len(notes) - NOTES_SHOWN} more notes in {path}")
 
 
 def _summary() -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 
 from nl2sql_pipeline.core.config import DatabaseConfig, nl2sql_home
 from nl2sql_pipeline.core.errors import ConfigError, DatabaseConnectionError
+from nl2sql_pipeline.core.selection import check_selection, missing_schema
 
 # SQLAlchemy backend name -> sqlglot dialect name.
 SQLGLOT_DIALECTS = {
@@ -151,8 +152,10 @@ def explain_connection_error(db: DatabaseConfig, url: URL, err: Exception) -> Da
     text = mask_url_text(text).strip().splitlines()[0] if text.strip() else type(err).__name__
     where = f"{url.host or 'localhost'}:{url.port or 'default port'}"
     low = text.lower()
-    if "password authentication failed" in low or "access denied" in low or "login failed" in low:
-        cause, fix = "authentication failed", "check the user name and password in the URL's environment variable"
+    if any(s in low for s in ("password authentication failed", "access denied", "login failed", "no password supplied")):
+        cause = "authentication failed"
+        fix = (f"check the user name and password in the URL in ${db.url_env}" if db.url_env
+               else "check the user name and password of the URL")
     elif "does not exist" in low and "database" in low or "unknown database" in low:
         cause, fix = f"database {url.database!r} does not exist on {where}", "create it or correct the database name in the URL"
     elif any(s in low for s in ("connection refused", "can't connect", "could not connect", "timed out", "timeout")):
@@ -210,7 +213,14 @@ def probe(db: DatabaseConfig) -> ConnectionReport:
             conn.exec_driver_sql("select 1").scalar_one()
             latency_ms = (time.perf_counter() - started) * 1000
             version, name, read_only = _server_facts(conn, backend)
-            tables = [t for t in sa.inspect(conn).get_table_names(schema=db.db_schema) if db.includes_table(t)]
+            try:
+                all_names = sa.inspect(conn).get_table_names(schema=db.db_schema)
+            except sa.exc.DBAPIError:
+                if (missing := missing_schema(db, conn)) is not None:
+                    raise missing from None
+                raise
+            tables = [t for t in all_names if db.includes_table(t)]
+            check_selection(db, conn, all_names, tables)  # a schema or patterns selecting nothing fail here
     except sa.exc.DBAPIError as err:
         raise explain_connection_error(db, url, err) from None
     return ConnectionReport(

@@ -174,14 +174,11 @@ def extract_metadata(engine: sa.Engine, db: DatabaseConfig, dialect: str) -> Sch
     with bulk_allocation():
         with engine.connect() as conn:
             names, facts = reflect(engine, conn, db)
-        if not names:
-            return SchemaMetadata(database=db.name, backend=backend, dialect=dialect, tables=[],
-                                  notes=["no tables matched include/exclude"])
         tables = _assemble(names, facts, db.db_schema, engine.dialect)
         scope = facts.get("access") or AccessScope()
         prune(tables, scope)
         meta = SchemaMetadata.model_validate({"database": db.name, "backend": backend, "dialect": dialect,
-                                              "tables": tables, "notes": scope.notes()})
+                                              "tables": tables, "notes": facts["warnings"] + scope.notes()})
         return _resolve_implicit_fk_columns(meta)
 
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from nl2sql_pipeline.core.access import AccessScope, access_scope, column_scoped_facts
 from nl2sql_pipeline.core.config import DatabaseConfig
+from nl2sql_pipeline.core.selection import check_selection, missing_schema, no_readable_table
 
 
 def _multi(fn: Any, **kw: Any) -> dict:
@@ -75,26 +76,34 @@ def _reflect_pool() -> ThreadPoolExecutor:
 
 
 def reflect(engine: sa.Engine, conn: sa.Connection, db: DatabaseConfig) -> tuple[list[str], dict]:
-    """The sorted names of the tables `db` includes, and their batched `get_multi_*` facts (plus
-    row counts).
+    """The sorted names of the tables `db` includes and the role may read, and their batched
+    `get_multi_*` facts (plus row counts, the access scope and selection warnings). Selecting no
+    table is a ConfigError naming the cause.
 
     On a server the round trips run at once, on three pooled connections: the server works on
     keys and foreign keys while this process digests the columns, which takes step 2 below the
     wall time of the same calls made one after another (bench_reflection.py). SQLite runs in
     this process, so there it stays serial."""
     schema, backend = db.db_schema, engine.url.get_backend_name()
-    names = sorted(t for t in sa.inspect(conn).get_table_names(schema=schema) if db.includes_table(t))
-    if not names:
-        return names, {}
+    try:
+        all_names = sa.inspect(conn).get_table_names(schema=schema)
+    except sa.exc.DBAPIError:  # SQLite and MySQL fail on an unknown schema: say so, not "connection failed"
+        if (err := missing_schema(db, conn)) is not None:
+            raise err from None
+        raise
+    names = sorted(t for t in all_names if db.includes_table(t))
+    warnings = check_selection(db, conn, all_names, names)  # raises when nothing is selected
     # Only what the role may SELECT (core/access.py); SQLite has no privileges.
     scope = AccessScope() if backend == "sqlite" else access_scope(conn, backend, schema, names)
     names = [n for n in names if n not in scope.hidden_tables]
+    if not names:
+        raise no_readable_table(db, scope.hidden_tables)
     reflected = [n for n in names if n not in scope.column_scoped]
     facts = _reflect_facts(engine, conn, backend, schema, names, reflected)
     extra = column_scoped_facts(conn, schema, scope)
     for fact, per_table in extra.items():
         facts[fact] = {**facts.get(fact, {}), **per_table}
-    return names, facts | {"access": scope}
+    return names, facts | {"access": scope, "warnings": warnings}
 
 
 def _reflect_facts(engine: sa.Engine, conn: sa.Connection, backend: str, schema: str | None, names: list[str],

@@ -5,7 +5,7 @@ from typing import Any
 
 import dagster as dg
 
-from nl2sql_pipeline.core import cards, catalog, connection, descriptions, metadata, reflection
+from nl2sql_pipeline.core import access, cards, catalog, connection, descriptions, metadata, reflection, selection
 from nl2sql_pipeline.core.cards import TableCards, build_cards
 from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.connection import ConnectionReport, probe
@@ -82,7 +82,7 @@ def _metadata_metadata(meta: SchemaMetadata) -> Mapping[str, Any]:
 
 @dg.asset(
     kinds={"sqlalchemy"},
-    code_version=code_version(metadata, reflection, descriptions, catalog),
+    code_version=code_version(metadata, reflection, descriptions, catalog, access, selection),
     deps=[db_connection, db_schema],
     **COMMON,
 )
