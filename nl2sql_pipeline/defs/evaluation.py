@@ -41,6 +41,7 @@ from nl2sql_pipeline.core.evaluation.results import EvalReport, EvalResults, Sco
 from nl2sql_pipeline.core.evaluation.runner import DatabaseTarget, EvalOptions
 from nl2sql_pipeline.core.linking.report import linking_markdown
 from nl2sql_pipeline.core.predictions import PredictionRuns
+from nl2sql_pipeline.defs.audit import run_audit_target
 from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
 from nl2sql_pipeline.defs.settings import DatabasesResource
 from nl2sql_pipeline.defs.versioning import code_version
@@ -172,7 +173,8 @@ def eval_predictions(
 ) -> EvalResults:
     """Every prediction of the base model and the adapter, judged by execution on the read-only
     executor (enforced timeouts), with its hardness, topic and text scores."""
-    options = _options(config)
+    audit = run_audit_target(context, "evaluation")
+    options = _options(config).model_copy(update={"audit": audit})
     scored: list[ScoredRun] = []
     notes = []
     index = json_io_manager.load_previous(dg.AssetKey("neighbour_databases"), None) if config.use_neighbours else None
@@ -221,7 +223,7 @@ def eval_predictions(
         f"{r.source}/{r.label} exec match %": round(100 * sum(v.match for v in r.verdicts if v.executable)
                                                     / max(1, sum(v.executable for v in r.verdicts)), 2)
         for r in scored
-    } | {"items": len(value), "notes": "\n".join(notes) or "none"})
+    } | {"items": len(value), "notes": "\n".join(notes) or "none", "audit_log": dg.MetadataValue.path(audit.path)})
     return value
 
 

@@ -7,7 +7,6 @@ from typing import Any
 import dagster as dg
 
 from nl2sql_pipeline.core import planning
-from nl2sql_pipeline.core.execution import executor_for
 from nl2sql_pipeline.core.incremental import merge, split_plan, topic_signatures
 from nl2sql_pipeline.core.planning import plan_topics
 from nl2sql_pipeline.core.querylog import merge as querylog_merge
@@ -18,6 +17,7 @@ from nl2sql_pipeline.core.synthesis import (
     text_en, text_zh, tidy, values,
 )
 from nl2sql_pipeline.core.validation import semantic, semantic_sql
+from nl2sql_pipeline.defs.audit import audited_executor
 from nl2sql_pipeline.defs.data_create import COMMON
 from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
 from nl2sql_pipeline.defs.llm import LLM_PLAN_PARTS, LLM_SAMPLE_PARTS, LLMResource, llm_plan, llm_samples
@@ -107,7 +107,7 @@ def raw_samples(context: dg.AssetExecutionContext, databases: DatabasesResource,
         elif db.generator != "offline":
             generated = llm_samples(context, db, meta, upstream(context, table_cards, key), todo, llm)
         else:
-            generated = synthesize(todo, meta, executor_for(db), db)
+            generated = synthesize(todo, meta, audited_executor(context, db, "synthesis"), db)
         kept = [t for t in plan.topics if t not in todo.topics]
         if kept:
             context.log.info(f"{key}: regenerated {len(todo.topics)} topics, reused {len(kept)} unchanged ones")

@@ -5,12 +5,12 @@ import dagster as dg
 
 from nl2sql_pipeline.core.cards import TableCards
 from nl2sql_pipeline.core.config import DatabaseConfig
-from nl2sql_pipeline.core.execution import executor_for
 from nl2sql_pipeline.core.llm import (
     LLMClient, LLMSettings, generator, load_llm_settings, parse, pii, pii_detect, planner, prompting,
 )
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.samples import RawSamples, TopicPlan
+from nl2sql_pipeline.defs.audit import audited_executor
 from nl2sql_pipeline.prompts import PROMPTS_DIR
 
 
@@ -69,7 +69,7 @@ def llm_samples(context: dg.AssetExecutionContext, db: DatabaseConfig, meta: Sch
     """Stage B (`llm` or `llm-sql-first`): validated by the same checks as step 6, topped up, then filled."""
     client = llm.client()
     client.masker = pii.masker_for(db, cards, client.settings.base_url)
-    executor = executor_for(db)
+    executor = audited_executor(context, db, "generation")
     settings = client.settings
     values = None
     if settings.sends_values_for(db.name):

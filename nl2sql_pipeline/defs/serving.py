@@ -13,6 +13,7 @@ from nl2sql_pipeline.core.predictions import PredictionRuns
 from nl2sql_pipeline.core.serving import check, config, items, server, session
 from nl2sql_pipeline.core.serving.config import ServeConfig, load_serve_config
 from nl2sql_pipeline.core.serving.session import ServingCheckError, ServingReport, database_targets, run_serving_check
+from nl2sql_pipeline.defs.audit import run_audit_target
 from nl2sql_pipeline.defs.settings import DatabasesResource
 from nl2sql_pipeline.defs.versioning import code_version
 
@@ -93,8 +94,9 @@ def serving_session(
     targets = database_targets(databases.file(), {i.database for i in probe_items})
     out_dir = nl2sql_home() / "serving"
     context.log.info(f"serving {lora_adapter.base_model} + {lora_adapter.adapter_dir}; {len(probe_items)} dev items")
+    audit = run_audit_target(context, "serving")
     report, predictions = run_serving_check(
-        cfg, lora_adapter.base_model, lora_adapter.path(), probe_items, targets, out_dir / "logs"
+        cfg, lora_adapter.base_model, lora_adapter.path(), probe_items, targets, out_dir / "logs", audit=audit
     )
     atomic_write_text(out_dir / "report.json", report.model_dump_json(indent=1))
     if not report.passed:
@@ -104,7 +106,8 @@ def serving_session(
             f" (server log: {report.log_path or 'attached server'}).",
         )
     return (
-        dg.Output(report, output_name="serving_check", metadata=_report_metadata(report)),
+        dg.Output(report, output_name="serving_check",
+                  metadata={**_report_metadata(report), "audit_log": dg.MetadataValue.path(audit.path)}),
         dg.Output(predictions, output_name="served_predictions",
                   metadata={"items": len(predictions), "labels": ", ".join(r.label for r in predictions.runs)}),
     )

@@ -11,13 +11,13 @@ from nl2sql_pipeline.core.linking import linker as linking_linker
 from nl2sql_pipeline.core.linking import prompt as linking_prompt
 from nl2sql_pipeline.core.linking import report as linking_report
 from nl2sql_pipeline.core.config import nl2sql_home
-from nl2sql_pipeline.core.execution import executor_for
 from nl2sql_pipeline.core.export import ExportConfig, ExportReport, export_dataset
 from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.fsutil import sha256_files
 from nl2sql_pipeline.core.validation import LAYERS, ValidatedSamples, validate_samples
 from nl2sql_pipeline.core.semantics import index, legend, roles
 from nl2sql_pipeline.core.validation import dedup, models, schema, semantic, semantic_sql, split, syntax, validator
+from nl2sql_pipeline.defs.audit import audited_executor
 from nl2sql_pipeline.defs.conditions import ON_CONTENT_CHANGE
 from nl2sql_pipeline.defs.convergence import converging
 from nl2sql_pipeline.defs.data_create import COMMON, GROUP
@@ -128,7 +128,8 @@ def validated_samples(context: dg.AssetExecutionContext, databases: DatabasesRes
     def compute(key: str) -> ValidatedSamples:
         db = databases.get(key)
         return validate_samples(upstream(context, raw_samples, key), upstream(context, db_metadata, key),
-                                executor_for(db), keep_empty=db.validation.keep_empty, seed=db.synthesis.seed)
+                                audited_executor(context, db, "validation"), keep_empty=db.validation.keep_empty,
+                                seed=db.synthesis.seed)
 
     output = per_partition_output(context, compute, _validated_metadata)
     keys = partition_keys(context)

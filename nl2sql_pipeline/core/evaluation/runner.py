@@ -29,6 +29,7 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlglot import exp
 
+from nl2sql_pipeline.core.audit import AuditTarget, audited
 from nl2sql_pipeline.core.evaluation.compare import (
     Semantics,
     gold_orders,
@@ -64,6 +65,7 @@ class EvalOptions(BaseModel):
     keep_warm: bool = False  # keep worker processes and connections for the next call
     gold_hygiene: bool = True  # flag empty / tie-dependent gold (one extra query per ORDER BY ... LIMIT gold)
     ves_repeats: int = 0  # extra timings of gold and prediction per matched item for R-VES (0: one timing)
+    audit: AuditTarget | None = None  # record every statement run (core/audit.py)
 
 
 class ItemVerdict(BaseModel):
@@ -245,18 +247,19 @@ def _prepare(sql: str, options: EvalOptions, dialect: str) -> str:
     return strip_distinct(sql, dialect) if options.strip_distinct else sql
 
 
-def _run_on(options: EvalOptions) -> suite.Run:
+def _run_on(options: EvalOptions, database: str) -> suite.Run:
     def run(url: str, dialect: str, sql: str, keep: bool) -> ExecutionResult:
         target = DatabaseTarget(url=url, dialect=dialect)
-        return _execute(_executor(target, options), target, sql, keep=keep)
+        return _execute(audited(_executor(target, options), options.audit, database), target, sql, keep=keep)
 
     return run
 
 
-def _gold_flag(target: DatabaseTarget, gold_sql: str, gold: ExecutionResult, options: EvalOptions) -> hygiene.GoldFlag | None:
+def _gold_flag(target: DatabaseTarget, gold_sql: str, gold: ExecutionResult, options: EvalOptions,
+               database: str) -> hygiene.GoldFlag | None:
     key = (target.url, gold_sql)
     if key not in _GOLD_FLAGS:
-        _GOLD_FLAGS[key] = suite.gold_flag(_run_on(options), target.url, target.dialect, target.neighbours,
+        _GOLD_FLAGS[key] = suite.gold_flag(_run_on(options, database), target.url, target.dialect, target.neighbours,
                                            target.neighbour_dialect or target.dialect, gold_sql, gold,
                                            check_hygiene=options.gold_hygiene)
     return _GOLD_FLAGS[key]
@@ -275,11 +278,11 @@ def _judge(label: str, item: PredictionItem, targets: Mapping[str, DatabaseTarge
         verdict.executable, verdict.error = False, f"no database {item.database!r} to run on"
         verdict.gold_flag = "fails"
         return verdict
-    executor = _executor(target, options)
+    executor = audited(_executor(target, options), options.audit, item.database)
     gold_sql = _prepare(item.gold_sql, options, target.dialect)
     gold = _execute(executor, target, gold_sql, keep=True)
     verdict.gold_elapsed_s = gold.elapsed_s
-    verdict.gold_flag = _gold_flag(target, gold_sql, gold, options)
+    verdict.gold_flag = _gold_flag(target, gold_sql, gold, options, item.database)
     if not gold.ok or gold.truncated:
         verdict.executable = False
         verdict.error = f"gold query failed: {gold.error}" if not gold.ok else f"gold result exceeds row_cap={options.row_cap}"
@@ -312,7 +315,7 @@ def _judge(label: str, item: PredictionItem, targets: Mapping[str, DatabaseTarge
         verdict.soft_f1 = soft_f1(pred.rows, gold.rows)
         if verdict.match and target.neighbours:
             verdict.match, verdict.neighbours_checked = suite.on_neighbours(
-                _run_on(options), target.dialect, target.neighbours, target.neighbour_dialect or target.dialect,
+                _run_on(options, item.database), target.dialect, target.neighbours, target.neighbour_dialect or target.dialect,
                 gold_sql, pred_sql_run, options.semantics)
         verdict.ves_reward = suite.ves(executor.execute, gold_sql, pred_sql_run, gold, pred, repeats=options.ves_repeats,
                                        timeout_s=options.timeout_s) if verdict.match else 0.0

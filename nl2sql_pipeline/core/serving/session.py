@@ -13,6 +13,7 @@ from pathlib import Path
 from openai import OpenAIError
 from pydantic import BaseModel, Field
 
+from nl2sql_pipeline.core.audit import AuditTarget
 from nl2sql_pipeline.core.config import DatabasesFile
 from nl2sql_pipeline.core.evaluation.results import database_target
 from nl2sql_pipeline.core.evaluation.runner import DatabaseTarget, EvalOptions, ItemVerdict, evaluate_runs
@@ -99,8 +100,10 @@ def run_serving_check(
     items: list[ProbeItem],
     targets: Mapping[str, DatabaseTarget],
     log_dir: Path,
+    audit: AuditTarget | None = None,
 ) -> tuple[ServingReport, PredictionRuns]:
-    """The report (its `failures` say whether the check passed) and the base/adapter predictions."""
+    """The report (its `failures` say whether the check passed) and the base/adapter predictions;
+    the probes' statements go to `audit` when given."""
     command = [] if config.attach_url else serve_command(config, base_model, Path(adapter_dir))
     with served_endpoint(config, base_model, Path(adapter_dir), log_dir) as endpoint:
         client = client_for(endpoint, config.request_timeout_s, config.api_key())
@@ -126,7 +129,7 @@ def run_serving_check(
             report.probes.append(run)
     predictions = PredictionRuns(runs=runs)
     if items:
-        verdicts = evaluate_runs(predictions, targets, EvalOptions(timeout_s=config.check.exec_timeout_s))
+        verdicts = evaluate_runs(predictions, targets, EvalOptions(timeout_s=config.check.exec_timeout_s, audit=audit))
         report.scores = [score(label, v) for label, v in verdicts.items()]
     report.failures = _failures(report)
     return report, predictions
