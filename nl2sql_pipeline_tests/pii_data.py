@@ -12,8 +12,9 @@ import yaml
 
 from nl2sql_pipeline.core.llm.pii_detect import valid_luhn
 
+HOTLINE = "13800138000"
 COMMENTS = {
-    "customers": ("客户", {
+    "customers": (f"客户 (客服热线 {HOTLINE})", {  # a value in a comment reaches every card
         "customer_id": "客户编号", "full_name": "客户姓名", "mobile": "手机号", "email": "邮箱",
         "id_no": "身份证号", "card": "银行卡号", "home": "家庭住址", "level": "会员等级: 1=普通, 2=银卡, 3=金卡",
         "city": "所在城市"}),
@@ -41,7 +42,7 @@ def luhn_card(rng: random.Random) -> str:
 def planted_rows(seed: int = 7) -> tuple[list[dict], list[dict], list[str]]:
     """(customers, orders, every planted sensitive value)."""
     rng = random.Random(seed)
-    customers, orders, planted = [], [], []
+    customers, orders, planted = [], [], [HOTLINE]
     for i, name in enumerate(NAMES, start=1):
         row = {"customer_id": i, "full_name": name, "mobile": f"13{rng.randint(5, 9)}{rng.randint(10**7, 10**8 - 1)}",
                "email": f"user{i}.{rng.randint(100, 999)}@example-corp.cn", "id_no": cn_id(rng), "card": luhn_card(rng),
