@@ -95,3 +95,28 @@ def test_full_privileges_hide_nothing(pg_db: str) -> None:
     meta = read_schema(DatabaseConfig(name="full", url=pg_db))
     assert "id_no" in [c.name for c in meta.table("customers").columns]
     assert not [n for n in meta.notes if n.startswith("access:")]
+
+
+def test_mariadb_grants_through_a_role_hide_nothing(mysql_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    pii_data.build(mysql_db)
+    engine = sa.create_engine(mysql_db)
+    url = sa.make_url(mysql_db)
+    user, role, password = ("nl2sql_role_user_" + uuid.uuid4().hex[:8], "nl2sql_role_" + uuid.uuid4().hex[:8],
+                            uuid.uuid4().hex)
+    with engine.begin() as conn:
+        for sql in (f"create role {role}", f"grant select on `{url.database}`.* to {role}",
+                    f"create user '{user}'@'%%' identified by '{password}'", f"grant {role} to '{user}'@'%%'",
+                    f"set default role {role} for '{user}'@'%%'"):
+            conn.exec_driver_sql(sql)
+    try:
+        monkeypatch.setenv("NL2SQL_TEST_SCOPED_URL", url.set(username=user, password=password)
+                           .render_as_string(hide_password=False))
+        meta = read_schema(DatabaseConfig(name="by_role", url_env="NL2SQL_TEST_SCOPED_URL"))
+        assert meta.table_names == ["customers", "orders"] and "id_no" in [c.name for c in meta.table("customers").columns]
+        assert not [n for n in meta.notes if n.startswith("access:")]
+    finally:
+        _cached_engine.cache_clear()
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"drop user '{user}'@'%%'")
+            conn.exec_driver_sql(f"drop role {role}")
+        engine.dispose()

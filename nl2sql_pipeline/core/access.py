@@ -73,18 +73,41 @@ def access_scope(conn: sa.Connection, backend: str, schema: str | None, names: l
             elif denied:
                 scope.hidden_columns[table] = {c: "no SELECT privilege on the column" for c in denied}
     elif backend in ("mysql", "mariadb"):
-        full = {t for t, ok in conn.execute(_MY_SCOPE, {"s": schema}) if ok}
-        granted: dict[str, set[str]] = {}
-        for table, column in conn.execute(_MY_COLUMNS, {"s": schema}):
-            granted.setdefault(table, set()).add(column)
-        for table in names:
-            if table in full:
-                continue
-            if table in granted:
-                scope.column_scoped[table] = granted[table]
-            else:  # listed for another privilege (INSERT, ...) but not readable
-                scope.hidden_tables[table] = "no SELECT privilege on the table or any of its columns"
+        _mysql_scope(conn, schema, names, scope)
     return scope
+
+
+def _mysql_scope(conn: sa.Connection, schema: str | None, names: list[str], scope: AccessScope) -> None:
+    full = {t for t, ok in conn.execute(_MY_SCOPE, {"s": schema}) if ok}
+    # Grants through a role are not in the user's information_schema rows: a table not granted
+    # to the user directly is asked about (SHOW CREATE TABLE needs a table-level privilege).
+    prep = conn.dialect.identifier_preparer
+    where = f"{prep.quote_schema(schema)}." if schema else ""
+    column_level = []
+    for table in names:
+        if table in full:
+            continue
+        try:
+            conn.exec_driver_sql(f"SHOW CREATE TABLE {where}{prep.quote(table)}").all()
+        except sa.exc.DBAPIError:
+            column_level.append(table)
+    if not column_level:
+        return
+    granted: dict[str, set[str]] = {}
+    for table, column in conn.execute(_MY_COLUMNS, {"s": schema}):
+        granted.setdefault(table, set()).add(column)
+    visible: dict[str, set[str]] = {}  # the server lists only columns the user holds a privilege on
+    rows = conn.execute(sa.text("select table_name, column_name from information_schema.columns "
+                                "where table_schema = coalesce(:s, database()) and table_name in :t")
+                        .bindparams(sa.bindparam("t", expanding=True)), {"s": schema, "t": column_level})
+    for table, column in rows:
+        visible.setdefault(table, set()).add(column)
+    for table in column_level:
+        columns = granted.get(table) or visible.get(table)
+        if columns:
+            scope.column_scoped[table] = columns
+        else:
+            scope.hidden_tables[table] = "no SELECT privilege on the table or any of its columns"
 
 
 def column_scoped_facts(conn: sa.Connection, schema: str | None, scope: AccessScope) -> dict[str, dict]:
