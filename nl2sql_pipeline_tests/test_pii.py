@@ -185,3 +185,11 @@ def test_masker_placeholders_are_stable_and_keyed(tmp_path) -> None:
     text = "call 13800138000"
     assert a.mask(text) == b.mask(text) != other.mask(text)  # same key, same prompt: the cache still hits
     assert oct((tmp_path / "a" / "pii.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_message_parts_are_masked_too(tmp_path) -> None:
+    from nl2sql_pipeline.core.llm.pii import masking_key
+
+    masker = PiiMasker("mask", [], "sqlite", masking_key(tmp_path))
+    parts = masker.mask_content([{"type": "text", "text": "call 13800138000"}, {"type": "image_url", "image_url": {}}])
+    assert "13800138000" not in json.dumps(parts) and parts[1] == {"type": "image_url", "image_url": {}}

@@ -195,8 +195,7 @@ class LLMClient:
     def _prepare(self, messages: list[dict[str, str]], schema: dict[str, Any] | None, schema_name: str,
                  max_tokens: int | None, temperature: float | None, variant: str) -> _Request:
         if self.masker is not None:
-            messages = [{**m, "content": self.masker.mask(c) if isinstance(c := m.get("content"), str) else c}
-                        for m in messages]
+            messages = [{**m, "content": self.masker.mask_content(m.get("content"))} for m in messages]
         req = _Request(messages, schema, schema_name, max_tokens, temperature)
         req.params = self._params(req)
         # The key holds what was asked for, not what a downgraded endpoint was sent, so a cached

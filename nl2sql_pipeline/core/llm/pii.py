@@ -20,7 +20,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 import sqlglot
@@ -189,6 +189,16 @@ class PiiMasker:
                 out += [text[pos:start], name]
                 pos = end
             return "".join(out) + text[pos:]
+
+    def mask_content(self, content: Any) -> Any:
+        """A message's content: text, or a list of parts whose text is masked (an image part
+        would carry no database values)."""
+        if isinstance(content, str):
+            return self.mask(content)
+        if isinstance(content, list):
+            return [{**p, "text": self.mask(p["text"])} if isinstance(p, dict) and isinstance(p.get("text"), str) else p
+                    for p in content]
+        return content
 
     def unmask(self, text: str) -> str:
         return PLACEHOLDER.sub(lambda m: self._back.get(m.group(), m.group()), text) if self.mode == "mask" else text
