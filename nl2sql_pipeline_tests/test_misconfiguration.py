@@ -126,3 +126,19 @@ def test_demo_prints_stored_notes_and_ui_prints_its_configuration(tmp_path: Path
     assert done.returncode == 0, done.stdout + done.stderr
     assert "db_metadata: descriptions: unknown table 'singers' ignored" in done.stdout
     assert "db_metadata: warning: include pattern 'venue' matched no table" in done.stdout
+
+
+def test_demo_on_an_empty_database_says_so(tmp_path: Path) -> None:
+    sqlite3.connect(tmp_path / "empty.sqlite").close()
+    (tmp_path / "databases.yaml").write_text(
+        f"databases:\n  - name: empty\n    url: sqlite:///{tmp_path / 'empty.sqlite'}\n", encoding="utf-8")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "NL2SQL_DATABASES": str(tmp_path / "databases.yaml"), "DAGSTER_HOME": str(home),
+           "NL2SQL_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "nl2sql_pipeline.run", "demo"], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and "Database 'empty' has no tables" in out and "Fix: point the URL" in out
+    assert "Traceback" not in out and "rejection" not in out
