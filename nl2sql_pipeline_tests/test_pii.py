@@ -193,3 +193,23 @@ def test_message_parts_are_masked_too(tmp_path) -> None:
     masker = PiiMasker("mask", [], "sqlite", masking_key(tmp_path))
     parts = masker.mask_content([{"type": "text", "text": "call 13800138000"}, {"type": "image_url", "image_url": {}}])
     assert "13800138000" not in json.dumps(parts) and parts[1] == {"type": "image_url", "image_url": {}}
+
+
+def test_a_rerun_masks_alike_and_is_answered_from_the_cache(crm, scripted) -> None:  # noqa: F811
+    url, desc, _ = crm
+    server = Scripted([(200, {}, _echo_model)])
+    scripted.append(server)
+    db = _db(url, desc, pii={"mode": "mask"})
+    meta = read_schema(db)
+    cards = build_cards(meta)
+    plan = TopicPlan(database="crm", dialect="sqlite", total=4, topics=[Topic(name="客户", tables=["customers"], count=4)])
+    executor = executor_for(db)
+    runs = []
+    for _ in range(2):  # a new run: a new masker, same key under NL2SQL_HOME
+        client = LLMClient(LLMSettings(base_url=server.url, model="m",
+                                       generator={"topup_rounds": 0, "offline_fill": False, "values_per_column": 8}),
+                           masker=masker_for(db, cards, server.url))
+        runs.append(generate_with_llm(plan, cards, db, client, accept=validated_by(meta, executor, keep_empty=False),
+                                      values=value_lines(executor, meta, db, 8, client.masker)))
+    assert client.stats.requests == 0 and client.stats.cache_hits > 0
+    assert runs[0].samples == runs[1].samples and len(runs[1]) == 4
