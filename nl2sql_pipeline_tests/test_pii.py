@@ -110,20 +110,26 @@ def _echo_model(body: dict) -> tuple[int, dict]:
     return 200, ok(json.dumps({"samples": items}, ensure_ascii=False))
 
 
-def test_llm_mode_pairs_keep_the_real_literals_and_execute(crm, scripted) -> None:  # noqa: F811
-    url, desc, planted = crm
-    server = Scripted([(200, {}, _echo_model)])
-    scripted.append(server)
+def _llm_mode_run(url: str, desc, server: Scripted, cache: bool):
+    """Stage B in `llm` mode on the planted customers, values in prompts, a fresh masker (a new run)."""
     db = _db(url, desc, pii={"mode": "mask"})
     meta = read_schema(db)
     cards = build_cards(meta)
-    client = LLMClient(LLMSettings(base_url=server.url, model="m", cache=False,
+    client = LLMClient(LLMSettings(base_url=server.url, model="m", cache=cache,
                                    generator={"topup_rounds": 0, "offline_fill": False, "values_per_column": 8}),
                        masker=masker_for(db, cards, server.url))
     plan = TopicPlan(database="crm", dialect="sqlite", total=4, topics=[Topic(name="客户", tables=["customers"], count=4)])
     executor = executor_for(db)
     raw = generate_with_llm(plan, cards, db, client, accept=validated_by(meta, executor, keep_empty=False),
                             values=value_lines(executor, meta, db, 8, client.masker))
+    return raw, client, executor
+
+
+def test_llm_mode_pairs_keep_the_real_literals_and_execute(crm, scripted) -> None:  # noqa: F811
+    url, desc, planted = crm
+    server = Scripted([(200, {}, _echo_model)])
+    scripted.append(server)
+    raw, _, executor = _llm_mode_run(url, desc, server, cache=False)
     assert pii_data.leaked([json.dumps(b, ensure_ascii=False) for b in server.bodies], planted) == []
     assert len(raw) == 4 and all(s.sql.startswith("SELECT mobile") for s in raw.samples)
     for s in raw.samples:
@@ -199,17 +205,7 @@ def test_a_rerun_masks_alike_and_is_answered_from_the_cache(crm, scripted) -> No
     url, desc, _ = crm
     server = Scripted([(200, {}, _echo_model)])
     scripted.append(server)
-    db = _db(url, desc, pii={"mode": "mask"})
-    meta = read_schema(db)
-    cards = build_cards(meta)
-    plan = TopicPlan(database="crm", dialect="sqlite", total=4, topics=[Topic(name="客户", tables=["customers"], count=4)])
-    executor = executor_for(db)
-    runs = []
-    for _ in range(2):  # a new run: a new masker, same key under NL2SQL_HOME
-        client = LLMClient(LLMSettings(base_url=server.url, model="m",
-                                       generator={"topup_rounds": 0, "offline_fill": False, "values_per_column": 8}),
-                           masker=masker_for(db, cards, server.url))
-        runs.append(generate_with_llm(plan, cards, db, client, accept=validated_by(meta, executor, keep_empty=False),
-                                      values=value_lines(executor, meta, db, 8, client.masker)))
+    first, _, _ = _llm_mode_run(url, desc, server, cache=True)
+    again, client, _ = _llm_mode_run(url, desc, server, cache=True)  # same key under NL2SQL_HOME
     assert client.stats.requests == 0 and client.stats.cache_hits > 0
-    assert runs[0].samples == runs[1].samples and len(runs[1]) == 4
+    assert again.samples == first.samples and len(again) == 4
