@@ -120,3 +120,14 @@ def test_mariadb_grants_through_a_role_hide_nothing(mysql_db: str, monkeypatch: 
             conn.exec_driver_sql(f"drop user '{user}'@'%%'")
             conn.exec_driver_sql(f"drop role {role}")
         engine.dispose()
+
+
+def test_a_role_that_may_read_nothing_is_told_what_to_grant(pg_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nl2sql_pipeline.core.errors import ConfigError
+
+    pii_data.build(pg_db)
+    with scratch_pg_role(pg_db, "nl2sql_none_", []) as url:
+        monkeypatch.setenv("NL2SQL_TEST_SCOPED_URL", url)
+        with pytest.raises(ConfigError, match="may SELECT none of its 2 selected table\\(s\\) \\(customers, orders\\)"
+                                              ".*GRANT SELECT"):
+            read_schema(DatabaseConfig(name="none", url_env="NL2SQL_TEST_SCOPED_URL"))
