@@ -128,6 +128,21 @@ def test_a_role_that_may_read_nothing_is_told_what_to_grant(pg_db: str, monkeypa
     pii_data.build(pg_db)
     with scratch_pg_role(pg_db, "nl2sql_none_", []) as url:
         monkeypatch.setenv("NL2SQL_TEST_SCOPED_URL", url)
-        with pytest.raises(ConfigError, match="may SELECT none of its 2 selected table\\(s\\) \\(customers, orders\\)"
+        with pytest.raises(ConfigError, match="may SELECT none of its 2 selected table\\(s\\) \\(customers, orders: no SELECT"
                                               ".*GRANT SELECT"):
             read_schema(DatabaseConfig(name="none", url_env="NL2SQL_TEST_SCOPED_URL"))
+
+
+def test_a_schema_without_usage_hides_its_tables(pg_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = sa.create_engine(pg_db)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("create schema crm")
+        conn.exec_driver_sql("create table crm.leads (lead_id int primary key, source text)")
+        conn.exec_driver_sql("create table crm.visits (visit_id int primary key, lead_id int references crm.leads)")
+    engine.dispose()
+    with scratch_pg_role(pg_db, "nl2sql_nousage_", ["grant select on all tables in schema crm to {role}"]) as url:
+        monkeypatch.setenv("NL2SQL_TEST_SCOPED_URL", url)
+        from nl2sql_pipeline.core.errors import ConfigError
+
+        with pytest.raises(ConfigError, match="no USAGE privilege on its schema.*GRANT USAGE on the schema"):
+            read_schema(DatabaseConfig(name="crm", url_env="NL2SQL_TEST_SCOPED_URL", schema="crm"))

@@ -39,7 +39,8 @@ _PG_SCOPE = sa.text(
     "      and not has_column_privilege(c.oid, a.attnum, 'SELECT') order by a.attnum) "
     "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
     "where n.nspname = coalesce(:s, current_schema()) and c.relkind in ('r', 'p', 'v', 'm', 'f') "
-    "and not has_table_privilege(c.oid, 'SELECT')"  # the common case, a fully readable table, returns no row
+    # the common case, a readable table in a usable schema, returns no row
+    "and (not has_table_privilege(c.oid, 'SELECT') or not has_schema_privilege(n.oid, 'USAGE'))"
 )
 
 # The grantee as information_schema writes it ('user'@'host'), built from CURRENT_USER().

@@ -74,9 +74,11 @@ def check_selection(db: DatabaseConfig, conn: sa.Connection, all_names: list[str
 
 
 def no_readable_table(db: DatabaseConfig, hidden: dict[str, str]) -> ConfigError:
+    reasons = "; ".join(sorted(set(hidden.values())))
+    grant = "GRANT USAGE on the schema and " if "USAGE" in reasons else ""
     return ConfigError(
         f"Database {db.name!r}: the connecting role may SELECT none of its {len(hidden)} selected table(s) "
-        f"({_listing(sorted(hidden))}).", "GRANT SELECT on the tables to the role (README 'Configuration').")
+        f"({_listing(sorted(hidden))}: {reasons}).", f"{grant}GRANT SELECT on the tables to the role (README 'Configuration').")
 
 
 def _raise(cause: str, fix: str) -> list[str]:
