@@ -178,7 +178,7 @@ def extract_metadata(engine: sa.Engine, db: DatabaseConfig, dialect: str) -> Sch
         scope = facts.get("access") or AccessScope()
         prune(tables, scope)
         meta = SchemaMetadata.model_validate({"database": db.name, "backend": backend, "dialect": dialect,
-                                              "tables": tables, "notes": facts["warnings"] + scope.notes()})
+                                              "tables": tables, "notes": facts.get("warnings", []) + scope.notes()})
         return _resolve_implicit_fk_columns(meta)
 
 
