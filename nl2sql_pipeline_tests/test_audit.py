@@ -37,6 +37,7 @@ def test_rotation_by_size_keeps_the_newest_lines(tmp_path: Path) -> None:
 def test_validation_run_writes_a_line_per_statement_and_no_secret(
         pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from nl2sql_pipeline.defs.data_create import db_metadata, table_cards
+    from nl2sql_pipeline.defs.feedback import feedback_pairs
     from nl2sql_pipeline.defs.generation import raw_samples, topic_plan
     from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
     from nl2sql_pipeline.defs.llm import LLMResource
@@ -58,7 +59,7 @@ def test_validation_run_writes_a_line_per_statement_and_no_secret(
 
     monkeypatch.setattr(ReadOnlyExecutor, "execute", counted)
     result = dg.materialize(
-        [db_metadata, table_cards, topic_plan, raw_samples, validated_samples], partition_key="sales_cn",
+        [db_metadata, table_cards, feedback_pairs, topic_plan, raw_samples, validated_samples], partition_key="sales_cn",
         resources={"databases": DatabasesResource(config_path=str(databases)), "llm": LLMResource(),
                    "json_io_manager": PydanticJsonIOManager(base_dir=str(tmp_path / "assets"))})
     assert result.success
@@ -76,7 +77,9 @@ def test_validation_run_writes_a_line_per_statement_and_no_secret(
     assert PASSWORD not in text and "postgresql" not in text and str(url.host) not in text
     linked = [e.materialization.metadata["audit_log"].value for e in result.get_asset_materialization_events()
               if "audit_log" in e.materialization.metadata]
-    assert str(path) in linked and len(linked) == 2  # raw_samples (synthesis probes) and validated_samples
+    linked_by = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
+                 if "audit_log" in e.materialization.metadata}
+    assert set(linked) == {str(path)} and linked_by == {"feedback_pairs", "raw_samples", "validated_samples"}
 
 
 def test_evaluation_workers_share_one_audit_file(tmp_path: Path) -> None:
@@ -120,3 +123,15 @@ def test_evaluation_asset_links_its_audit_log(tmp_path: Path) -> None:
     assert path == audit_path(result.run_id) and {r["purpose"] for r in records} == {"evaluation"}
     assert {r["sql"] for r in records} == golds | {"SELECT 1"}  # each distinct statement, run once
     assert len(records) == len(golds) + 1
+
+
+def test_answers_of_the_ask_path_are_recorded_per_process(demo_dir: Path) -> None:
+    from nl2sql_pipeline.core.ask.schema import schema_for
+    from nl2sql_pipeline.core.audit import session_audit
+    from nl2sql_pipeline.core.config import DatabaseConfig
+
+    schema = schema_for(DatabaseConfig(name="concert_singer", demo="concert_singer"))
+    assert schema.executor.execute("SELECT count(*) FROM singer").ok
+    records = read_audit(Path(session_audit("ask").path))
+    assert [(r["purpose"], r["database"], r["sql"]) for r in records] == [
+        ("ask", "concert_singer", "SELECT count(*) FROM singer")]

@@ -74,6 +74,7 @@ def test_no_planted_value_reaches_the_server_from_postgres(openai_server: str, t
 def test_dagster_run_takes_the_endpoint_from_the_environment_and_masks(
         openai_server: str, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from nl2sql_pipeline.defs.data_create import db_metadata, table_cards
+    from nl2sql_pipeline.defs.feedback import feedback_pairs
     from nl2sql_pipeline.defs.generation import raw_samples, topic_plan
     from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
     from nl2sql_pipeline.defs.llm import LLMResource
@@ -92,7 +93,7 @@ def test_dagster_run_takes_the_endpoint_from_the_environment_and_masks(
         monkeypatch.setenv("NL2SQL_LLM_BASE_URL", proxy)
         monkeypatch.setenv("NL2SQL_LLM_MODEL", str(tiny_model))
         result = dg.materialize(
-            [db_metadata, table_cards, topic_plan, raw_samples], partition_key="sales_cn",
+            [db_metadata, table_cards, feedback_pairs, topic_plan, raw_samples], partition_key="sales_cn",
             resources={"databases": DatabasesResource(config_path=str(databases)),
                        "llm": LLMResource(config_path=str(llm_yaml)),  # base_url/model left unset ("")
                        "json_io_manager": PydanticJsonIOManager(base_dir=str(tmp_path / "assets"))})

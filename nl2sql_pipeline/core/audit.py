@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -32,7 +33,7 @@ class AuditTarget(BaseModel):
     """Where and why statements are recorded; plain data, so it crosses process boundaries."""
 
     path: str
-    purpose: str  # validation | synthesis | generation | evaluation | serving | rewards
+    purpose: str  # validation | synthesis | generation | feedback | evaluation | serving | ask
     run_id: str = ""
     max_bytes: int = Field(64 * 1024 * 1024, ge=1024)  # then <file>.1, <file>.2, ... (oldest dropped)
     backups: int = Field(5, ge=0)
@@ -47,6 +48,18 @@ def audit_path(run_id: str, home: Path | None = None) -> Path:
 
 def run_audit(run_id: str, purpose: str) -> AuditTarget:
     return AuditTarget(path=str(audit_path(run_id)), purpose=purpose, run_id=run_id)
+
+
+@lru_cache(maxsize=8)
+def _process_started(pid: int) -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+
+
+def session_audit(purpose: str) -> AuditTarget:
+    """For a process outside any Dagster run (nl2sql-ask, its HTTP API): one file per process,
+    `<purpose>-<start time>-<pid>`."""
+    run = f"{purpose}-{_process_started(os.getpid())}-{os.getpid()}"
+    return run_audit(run, purpose)
 
 
 def _result_bytes(rows: list[tuple]) -> int:

@@ -8,8 +8,8 @@ import dagster as dg
 from nl2sql_pipeline.core.ask import feedback
 from nl2sql_pipeline.core.ask.feedback import FeedbackPairs, feedback_path, golden_candidates, validate_feedback
 from nl2sql_pipeline.core.evaluation.golden import golden_folder, read_golden_dir
-from nl2sql_pipeline.core.execution import executor_for
 from nl2sql_pipeline.core.fsutil import atomic_write_text
+from nl2sql_pipeline.defs.audit import audited_executor
 from nl2sql_pipeline.defs.data_create import COMMON
 from nl2sql_pipeline.defs.partitioned import per_partition_output, upstream
 from nl2sql_pipeline.defs.settings import DatabasesResource
@@ -41,8 +41,8 @@ def feedback_pairs(context: dg.AssetExecutionContext, databases: DatabasesResour
     def compute(key: str) -> FeedbackPairs:
         folder = golden_folder()
         held = [g for g in read_golden_dir(folder) if g.database == key] if folder else []
-        pairs = validate_feedback(key, upstream(context, db_metadata, key), executor_for(databases.get(key)),
-                                  golden=held)
+        executor = audited_executor(context, databases.get(key), "feedback")
+        pairs = validate_feedback(key, upstream(context, db_metadata, key), executor, golden=held)
         if pairs.accepted:
             atomic_write_text(feedback_path(key).with_suffix(".golden_candidates.jsonl"), golden_candidates(pairs))
         return pairs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nl2sql_pipeline.core.audit import audited, session_audit
 from nl2sql_pipeline.core.cards import TableCards, build_cards
 from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
@@ -60,7 +61,8 @@ def schema_from(meta: SchemaMetadata, db: DatabaseConfig, executor: ReadOnlyExec
 
 def schema_for(db: DatabaseConfig, export: ExportConfig | None = None) -> AskSchema:
     """Reflect the configured database now (its descriptions file applied) and open its executor."""
-    return schema_from(read_schema(db), db, executor_for(db), export)
+    # every answer's query is recorded like the pipeline's own (core/audit.py)
+    return schema_from(read_schema(db), db, audited(executor_for(db), session_audit("ask"), db.name), export)
 
 
 def question_language_of(question: str) -> str:
