@@ -100,3 +100,37 @@ def test_dagster_run_takes_the_endpoint_from_the_environment_and_masks(
     assert result.success and bodies and pii_data.leaked(bodies, planted) == []
     raw = result.output_for_node("raw_samples")
     assert any(f"at {proxy}" in n for n in raw.notes) and any(n.startswith("PII mask") for n in raw.notes)
+
+
+def test_query_log_literals_are_masked_before_the_llm_writes_questions(
+        openai_server: str, tiny_model: Path, tmp_path: Path) -> None:
+    from nl2sql_pipeline.defs.data_create import db_metadata, table_cards
+    from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
+    from nl2sql_pipeline.defs.llm import LLMResource
+    from nl2sql_pipeline.defs.querylog import logged_queries
+    from nl2sql_pipeline.defs.settings import DatabasesResource
+
+    url, desc, planted = pii_data.sqlite_database(tmp_path)
+    customer = pii_data.planted_rows()[0][1]
+    log = tmp_path / "q.jsonl"  # an analyst's saved queries, real customer values in them
+    log.write_text("".join(f'{{"sql": "{sql}"}}\n' for sql in (
+        f"SELECT email FROM customers WHERE mobile = '{customer['mobile']}'",
+        f"SELECT count(*) FROM orders o JOIN customers c ON o.customer_id = c.customer_id "
+        f"WHERE c.full_name = '{customer['full_name']}'",
+        f"SELECT city FROM customers WHERE id_no = '{customer['id_no']}'")), encoding="utf-8")
+    config = tmp_path / "databases.yaml"
+    config.write_text(yaml.safe_dump({"databases": [{
+        "name": "sales_cn", "url": url, "descriptions": str(desc), "sample_budget": 6, "generator": "llm-sql-first",
+        "pii": {"mode": "mask"}, "query_log": {"file": str(log)}}]}), encoding="utf-8")
+    llm_yaml = tmp_path / "llm.yaml"
+    llm_yaml.write_text(yaml.safe_dump({"llm": {"max_tokens": 32, "timeout_s": 60, "max_retries": 1,
+                                                "generator": {"topup_rounds": 0}}}))
+    with recording_proxy(openai_server) as (proxy, bodies):
+        result = dg.materialize([db_metadata, table_cards, logged_queries], partition_key="sales_cn", resources={
+            "databases": DatabasesResource(config_path=str(config)),
+            "llm": LLMResource(config_path=str(llm_yaml), base_url=proxy, model=str(tiny_model)),
+            "json_io_manager": PydanticJsonIOManager(base_dir=str(tmp_path / "assets"))})
+    assert result.success and bodies and pii_data.leaked(bodies, planted) == []
+    logged = result.output_for_node("logged_queries")
+    assert any(customer["mobile"] in p.sql for p in logged.pairs)  # the pair keeps the real literal
+    assert any(n.startswith("PII mask") for n in logged.notes)

@@ -54,10 +54,16 @@ LLM_PLAN_PARTS = (parse, planner, pii, pii_detect, PROMPTS_DIR)
 LLM_SAMPLE_PARTS = (parse, generator, prompting, pii, pii_detect, PROMPTS_DIR)
 
 
-def llm_plan(context: dg.AssetExecutionContext, db: DatabaseConfig, cards: TableCards, llm: LLMResource) -> TopicPlan:
-    """Stage A with the database's LLM generator; the plan's notes say which endpoint made it."""
+def masked_client(llm: LLMResource, db: DatabaseConfig, cards: TableCards) -> LLMClient:
+    """A client that masks the database's personal data in every prompt (`pii`, core/llm/pii.py)."""
     client = llm.client()
     client.masker = pii.masker_for(db, cards, client.settings.base_url)
+    return client
+
+
+def llm_plan(context: dg.AssetExecutionContext, db: DatabaseConfig, cards: TableCards, llm: LLMResource) -> TopicPlan:
+    """Stage A with the database's LLM generator; the plan's notes say which endpoint made it."""
+    client = masked_client(llm, db, cards)
     plan = planner.plan_with_llm(cards, db, client)
     context.log.info(f"LLM plan for {db.name}: {plan.source}; {client.stats.as_dict()}")
     masked = [client.masker.note()] if client.masker else []
@@ -67,8 +73,7 @@ def llm_plan(context: dg.AssetExecutionContext, db: DatabaseConfig, cards: Table
 def llm_samples(context: dg.AssetExecutionContext, db: DatabaseConfig, meta: SchemaMetadata, cards: TableCards,
                 plan: TopicPlan, llm: LLMResource) -> RawSamples:
     """Stage B (`llm` or `llm-sql-first`): validated by the same checks as step 6, topped up, then filled."""
-    client = llm.client()
-    client.masker = pii.masker_for(db, cards, client.settings.base_url)
+    client = masked_client(llm, db, cards)
     executor = audited_executor(context, db, "generation")
     settings = client.settings
     values = None
