@@ -66,7 +66,7 @@ def test_validation_run_writes_a_line_per_statement_and_no_secret(
     path = audit_path(result.run_id)
     records = read_audit(path)
     assert len(records) == len(calls) > 12 and [r["sql"] for r in records] == calls
-    assert {r["purpose"] for r in records} == {"synthesis", "validation"}
+    assert {"synthesis", "validation"} <= {r["purpose"] for r in records} <= {"synthesis", "validation", "feedback"}
     validated = [r for r in records if r["purpose"] == "validation"]
     assert len(validated) >= len(result.output_for_node("validated_samples").items) // 2
     first = validated[0]
@@ -135,5 +135,6 @@ def test_answers_of_the_ask_path_are_recorded_per_process(demo_dir: Path) -> Non
     schema = schema_for(DatabaseConfig(name="concert_singer", demo="concert_singer"))
     assert schema.executor.execute("SELECT count(*) FROM singer").ok
     records = read_audit(Path(session_audit("ask").path))
-    assert [(r["purpose"], r["database"], r["sql"]) for r in records] == [
-        ("ask", "concert_singer", "SELECT count(*) FROM singer")]
+    # the value sampling of the schema linking ran first; the answer's query is the last line
+    assert {(r["purpose"], r["database"]) for r in records} == {("ask", "concert_singer")}
+    assert records[-1]["sql"] == "SELECT count(*) FROM singer" and records[-1]["rows"] == 1

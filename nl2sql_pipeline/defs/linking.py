@@ -5,10 +5,10 @@ from typing import Any
 
 import dagster as dg
 
-from nl2sql_pipeline.core.execution import executor_for
 from nl2sql_pipeline.core.linking import SchemaIndex, build_index, sample_values
 from nl2sql_pipeline.core.linking import index as linking_index
 from nl2sql_pipeline.core.linking import words as linking_words
+from nl2sql_pipeline.defs.audit import audited_executor
 from nl2sql_pipeline.defs.data_create import COMMON
 from nl2sql_pipeline.defs.partitioned import per_partition_output, upstream
 from nl2sql_pipeline.defs.settings import DatabasesResource
@@ -35,7 +35,7 @@ def schema_index(context: dg.AssetExecutionContext, databases: DatabasesResource
     def compute(key: str) -> SchemaIndex:
         db = databases.get(key)
         cards = upstream(context, table_cards, key)
-        values, skipped, notes = sample_values(cards, executor_for(db), db.may_sample)
+        values, skipped, notes = sample_values(cards, audited_executor(context, db, "linking"), db.may_sample)
         return build_index(cards, values, skipped_columns=skipped, notes=notes)
 
     return per_partition_output(context, compute, _index_metadata, version=lambda v: dg.DataVersion(v.version))
