@@ -9,7 +9,7 @@ from nl2sql_pipeline.core.execution import ReadOnlyExecutor, executor_for
 
 
 def run_audit_target(context: dg.AssetExecutionContext, purpose: str) -> AuditTarget:
-    return run_audit(context.run_id, purpose)
+    return run_audit(context.run.run_id, purpose)
 
 
 def audited_executor(context: dg.AssetExecutionContext, db: DatabaseConfig, purpose: str) -> ReadOnlyExecutor:
