@@ -128,6 +128,20 @@ def test_repeated_rollouts_run_once_and_trl_functions_share_one_scoring() -> Non
             rewarder.score([Rollout(database="nowhere", gold_sql=gold, completion=gold)])
 
 
+def test_every_rollout_query_is_in_the_audit_file(tmp_path: Path) -> None:
+    from nl2sql_pipeline.core.audit import AuditTarget, read_audit
+
+    audit = AuditTarget(path=str(tmp_path / "audit" / "run.jsonl"), purpose="rewards", run_id="run")
+    gold = "SELECT count(*) FROM sänger"
+    rollouts = [Rollout(database="concert_singer", gold_sql=gold, completion=c)
+                for c in [gold, "SELECT name FROM sänger", "SELECT name FROM sänger"]]
+    with SqlRewarder(spider_targets({"concert_singer"}), RewardSettings(), audit) as rewarder:
+        rewarder.score(rollouts)
+    records = read_audit(Path(audit.path))
+    assert sorted(r["sql"] for r in records) == sorted([gold, "SELECT name FROM sänger"])  # cached ones run once
+    assert {(r["purpose"], r["database"]) for r in records} == {("rewards", "concert_singer")}
+
+
 def test_reward_settings_refuse_nonsense() -> None:
     with pytest.raises(ValueError, match="every reward weight is 0"):
         RewardWeights(execution=0)

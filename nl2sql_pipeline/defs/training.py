@@ -22,6 +22,7 @@ from nl2sql_pipeline.core.training import rewards, trl_shim
 from nl2sql_pipeline.core.training.grpo_recipe import GrpoRecipe
 from nl2sql_pipeline.core.training.recipes import LlamaFactoryRecipe, PeftRecipe
 from nl2sql_pipeline.core.training.results import AdapterResult, MergedModel, TrainingError
+from nl2sql_pipeline.defs.audit import run_audit_target
 from nl2sql_pipeline.defs.settings import DatabasesResource
 from nl2sql_pipeline.defs.versioning import code_version
 
@@ -316,7 +317,7 @@ def rl_adapter(context: dg.AssetExecutionContext, trainer: TrainerResource, data
     context.log.info(f"GRPO {trainer.grpo_recipe} on {model_path} (start: {recipe.start_from}) -> {out}")
     result = grpo.train(recipe, recipe_name=trainer.recipe_name(trainer.grpo_recipe), model_path=model_path,
                         start_adapter=lora_adapter.path(), dataset_dir=folder, output_dir=out, targets=targets,
-                        on_progress=report)
+                        on_progress=report, audit=run_audit_target(context, "rewards"))
     runs = grpo_eval.dev_predictions(result, recipe, folder)
     match = grpo_eval.execution_match(runs, targets, recipe)
     context.log.info(f"dev execution match %: {match}")

@@ -27,6 +27,7 @@ from nl2sql_pipeline.core.training.grpo_recipe import GrpoRecipe
 from nl2sql_pipeline.core.training.peft_trainer import to_messages
 from nl2sql_pipeline.core.training.recipes import check_runnable, grpo_uses_vllm
 from nl2sql_pipeline.core.training.results import TrainingError
+from nl2sql_pipeline.core.audit import AuditTarget
 from nl2sql_pipeline.core.training.rewards import SqlRewarder, Target
 from nl2sql_pipeline.core.training.trl_shim import import_grpo, prepare_model
 
@@ -154,8 +155,9 @@ def grpo_config(recipe: GrpoRecipe, output_dir: Path, *, cuda: bool, weights: li
 
 def train(recipe: GrpoRecipe, *, recipe_name: str, model_path: Path, start_adapter: Path | None, dataset_dir: Path,
           output_dir: Path, targets: Mapping[str, Target], on_progress: Callable[[RewardPoint, int], None] | None = None,
-          cuda: bool | None = None) -> RlAdapterResult:
-    """GRPO on the train split's prompts; saves the new LoRA adapter (and tokenizer) to `output_dir`."""
+          cuda: bool | None = None, audit: AuditTarget | None = None) -> RlAdapterResult:
+    """GRPO on the train split's prompts; saves the new LoRA adapter (and tokenizer) to `output_dir`.
+    With `audit`, every rollout query the rewards run is recorded in the run's audit file."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -185,7 +187,7 @@ def train(recipe: GrpoRecipe, *, recipe_name: str, model_path: Path, start_adapt
     model = prepare_model(load_start_model(model_path, start, bf16=recipe.bf16))
     output_dir = Path(output_dir)
     checkpoints = output_dir / "checkpoints"
-    rewarder = SqlRewarder(targets, recipe.reward)
+    rewarder = SqlRewarder(targets, recipe.reward, audit)
     funcs, weights = rewarder.reward_functions()
     names = [f.__name__ for f in funcs]
 

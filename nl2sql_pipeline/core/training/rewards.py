@@ -39,6 +39,7 @@ from sqlglot.tokens import TokenType
 
 from nl2sql_pipeline.core.evaluation.compare import Semantics, gold_orders, results_match, spider_postprocess, strip_distinct
 from nl2sql_pipeline.core.evaluation.extract import extract_sql
+from nl2sql_pipeline.core.audit import AuditTarget, audited
 from nl2sql_pipeline.core.execution import ExecutionResult, ReadOnlyExecutor, parse_query
 
 COMPONENTS = ("execution", "table_overlap", "column_overlap", "syntax", "format")
@@ -191,8 +192,10 @@ def _f1(pred: set[str], gold: set[str]) -> float:
 class SqlRewarder:
     """Scores rollouts against gold queries on configured databases; reusable across training steps."""
 
-    def __init__(self, targets: Mapping[str, Target], settings: RewardSettings | None = None) -> None:
+    def __init__(self, targets: Mapping[str, Target], settings: RewardSettings | None = None,
+                 audit: AuditTarget | None = None) -> None:
         self.settings = settings or RewardSettings()
+        self.audit = audit  # every rollout query recorded, as validation and evaluation queries are
         self.targets = dict(targets)
         self._executors: dict[str, ReadOnlyExecutor] = {}
         self._results: dict[tuple[str, str], ExecutionResult] = {}
@@ -209,8 +212,8 @@ class SqlRewarder:
         executor = self._executors.get(database)
         if executor is None:
             target = self.targets[database]
-            executor = ReadOnlyExecutor(target.url, target.dialect, timeout_s=self.settings.timeout_s,
-                                        row_cap=self.settings.row_cap)
+            executor = audited(ReadOnlyExecutor(target.url, target.dialect, timeout_s=self.settings.timeout_s,
+                                                row_cap=self.settings.row_cap), self.audit, database)
             self._executors[database] = executor
         return executor
 
