@@ -84,7 +84,7 @@ def test_report_files_in_the_postgres_dialect(pg_db: str) -> None:
         assert "$1" not in sql and result.ok and result.row_count > 0, (sql, result.error)
     checker.close()
     tagged = next(d for d in logged.dropped if "不是语句的结束;" in d.sql)  # one statement, not split at its `;`
-    assert tagged.reason == "no question: constant in the select list"
+    assert tagged.reason.startswith("not read-only")  # the gate refuses dollar-quoted strings
     assert "IR does not reproduce" not in str(reasons)
     rule = [p for p in logged.pairs if p.meta["question_source"] == "rule"]
     print(f"\npostgres reports: {len(logged.pairs)} pairs ({len(rule)} phrased offline); cannot express: {logged.unrenderable}")

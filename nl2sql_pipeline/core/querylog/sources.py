@@ -1,8 +1,9 @@
 """Where the company's SQL comes from: report files, a query log file, the server's statement stats.
 
-Every reader returns statements plus notes; none executes anything but catalog reads through the
-read-only executor (pg_stat_statements, performance_schema), and a source that is configured but
-unreadable says why and how to fix it instead of failing the run.
+Every reader returns statements plus notes; none executes anything but our own fixed catalog reads
+(pg_stat_statements, performance_schema) on a read-only session of their own (the untrusted-query
+gate refuses system catalogs by design), and a source that is configured but unreadable says why
+and how to fix it instead of failing the run.
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ import json
 import re
 from pathlib import Path
 
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 from sqlglot.errors import SqlglotError
+
+from nl2sql_pipeline.core.connection import mask_url_text
 
 from nl2sql_pipeline.core.errors import ConfigError
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor
@@ -94,9 +99,26 @@ def read_log_file(path: Path) -> list[LoggedStatement]:
     return out
 
 
+_READ_ONLY_SESSION = {"postgresql": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+                      "mysql": "SET SESSION TRANSACTION READ ONLY", "mariadb": "SET SESSION TRANSACTION READ ONLY"}
+
+
+def _catalog_rows(executor: ReadOnlyExecutor, sql: str) -> list[tuple] | str:
+    """The rows of one fixed catalog query of ours, or the error's first line."""
+    engine = sa.create_engine(executor.url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(_READ_ONLY_SESSION[executor.backend])
+            return [tuple(r) for r in conn.exec_driver_sql(sql).fetchmany(STATS_ROWS)]
+    except sa.exc.SQLAlchemyError as err:
+        return mask_url_text(str(getattr(err, "orig", err)).splitlines()[0][:200])
+    finally:
+        engine.dispose()
+
+
 def _scalar(executor: ReadOnlyExecutor, sql: str) -> object | None:
-    result = executor.execute(sql)
-    return result.rows[0][0] if result.ok and result.rows else None
+    rows = _catalog_rows(executor, sql)
+    return rows[0][0] if isinstance(rows, list) and rows else None
 
 
 def read_pg_stat_statements(executor: ReadOnlyExecutor, min_count: int = 1) -> tuple[list[LoggedStatement], list[str]]:
@@ -109,16 +131,16 @@ def read_pg_stat_statements(executor: ReadOnlyExecutor, min_count: int = 1) -> t
                     "CREATE EXTENSION pg_stat_statements there (it records only with shared_preload_libraries "
                     "= 'pg_stat_statements' in postgresql.conf)"]
     view = f'"{str(schema).replace(chr(34), chr(34) * 2)}".pg_stat_statements'
-    result = executor.execute(
+    rows = _catalog_rows(executor,
         f"SELECT s.query, s.calls FROM {view} AS s WHERE s.dbid = (SELECT oid FROM pg_database WHERE "
         f"datname = current_database()) AND s.userid <> (SELECT oid FROM pg_roles WHERE rolname = current_user) "
-        f"AND s.calls >= {int(min_count)} ORDER BY s.calls DESC, s.queryid LIMIT {STATS_ROWS}", row_cap=STATS_ROWS)
-    if not result.ok:
-        return [], [f"pg_stat_statements: cannot be read ({result.error}); it needs shared_preload_libraries = "
+        f"AND s.calls >= {int(min_count)} ORDER BY s.calls DESC, s.queryid LIMIT {STATS_ROWS}")
+    if isinstance(rows, str):
+        return [], [f"pg_stat_statements: cannot be read ({rows}); it needs shared_preload_libraries = "
                     "'pg_stat_statements' and a role with pg_read_all_stats to see other roles' statements"]
-    hidden = [r for r in result.rows if str(r[0]) == "<insufficient privilege>"]
+    hidden = [r for r in rows if str(r[0]) == "<insufficient privilege>"]
     out = [LoggedStatement(sql=str(q), count=int(calls), origin="pg_stat_statements", placeholders=True)
-           for q, calls in result.rows if q and str(q) != "<insufficient privilege>"]
+           for q, calls in rows if q and str(q) != "<insufficient privilege>"]
     notes = [f"pg_stat_statements: {len(out)} statements of other roles in this database"]
     if hidden:
         notes.append(f"pg_stat_statements: {len(hidden)} statements hidden from this role; GRANT pg_read_all_stats TO it")
@@ -141,12 +163,12 @@ def read_performance_schema(executor: ReadOnlyExecutor, min_count: int = 1) -> t
     if not enabled or str(enabled) in ("0", "OFF"):
         return [], ["performance_schema: off on this server (performance_schema=ON in the server's "
                     "configuration, which takes a restart); no digests read"]
-    result = executor.execute(
+    rows = _catalog_rows(executor,
         "SELECT DIGEST_TEXT, COUNT_STAR FROM performance_schema.events_statements_summary_by_digest "
         f"WHERE SCHEMA_NAME = DATABASE() AND DIGEST_TEXT IS NOT NULL AND COUNT_STAR >= {int(min_count)} "
-        f"ORDER BY COUNT_STAR DESC, DIGEST LIMIT {STATS_ROWS}", row_cap=STATS_ROWS)
-    if not result.ok:
-        return [], [f"performance_schema: digests cannot be read ({result.error}); GRANT SELECT ON "
+        f"ORDER BY COUNT_STAR DESC, DIGEST LIMIT {STATS_ROWS}")
+    if isinstance(rows, str):
+        return [], [f"performance_schema: digests cannot be read ({rows}); GRANT SELECT ON "
                     "performance_schema.* to the pipeline's user"]
-    out = [digest_statement(str(text), int(count)) for text, count in result.rows]
+    out = [digest_statement(str(text), int(count)) for text, count in rows]
     return out, [f"performance_schema: {len(out)} statement digests of this database"]
