@@ -18,7 +18,6 @@ from sqlalchemy.pool import NullPool
 from sqlglot.errors import SqlglotError
 
 from nl2sql_pipeline.core.connection import mask_url_text
-
 from nl2sql_pipeline.core.errors import ConfigError
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor
 from nl2sql_pipeline.core.querylog.models import DroppedStatement, LoggedStatement
