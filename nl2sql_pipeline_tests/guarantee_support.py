@@ -12,7 +12,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from nl2sql_pipeline.core.connection import sqlite_url
 from nl2sql_pipeline.demo import load_demo
 from nl2sql_pipeline_tests.conftest import DATA
-from nl2sql_pipeline_tests.servers import MYSQL_URL, PG_URL, require_server, scratch_database
+from nl2sql_pipeline_tests.servers import MYSQL_URL, PG_URL, require_server, scratch_database, scratch_pg_role
 
 CLASSES = DATA / "validation" / "hostile_classes.sql"
 EXCLUDE = ["secret_*"]
@@ -146,19 +146,17 @@ def sqlite_env(tmp_path: Path) -> Iterator[Env]:
                   f"sqlite:///{path}", secret, file, "secret", out)
 
 
-def _pg_role(admin: sa.Engine, dbname: str, settings: dict[str, str]) -> str:
-    role = f"nl2sql_reader_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        for stmt in (
-            f"CREATE ROLE {role} LOGIN",
-            f"GRANT CONNECT ON DATABASE {dbname} TO {role}",
-            f"GRANT USAGE ON SCHEMA public TO {role}",
-            f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}",
-            f"ALTER ROLE {role} SET default_transaction_read_only = on",
-            *(f"ALTER ROLE {role} SET {k} = {v}" for k, v in settings.items()),
-        ):
-            conn.exec_driver_sql(stmt)
-    return role
+def _reader_grants(dbname: str, schema: str, settings: dict[str, str]) -> list[str]:
+    """A SELECT-only login role (README's setup) that may also see the secret schema: only the gate stops it."""
+    return [
+        f"GRANT CONNECT ON DATABASE {dbname} TO {{role}}",
+        "GRANT USAGE ON SCHEMA public TO {role}",
+        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}",
+        "ALTER ROLE {role} SET default_transaction_read_only = on",
+        *(f"ALTER ROLE {{role}} SET {k} = {v}" for k, v in settings.items()),
+        f"GRANT USAGE ON SCHEMA {schema} TO {{role}}",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {{role}}",
+    ]
 
 
 @contextmanager
@@ -171,7 +169,6 @@ def pg_env(kind: str) -> Iterator[Env]:
         schema = f"secret_{uuid.uuid4().hex[:8]}"
         admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
         dbname = make_url(url).database
-        role = None
         try:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
@@ -179,14 +176,13 @@ def pg_env(kind: str) -> Iterator[Env]:
                 conn.exec_driver_sql("CREATE SEQUENCE nl2sql_seq")
                 if kind == "scs_off":
                     conn.exec_driver_sql(f"ALTER DATABASE {dbname} SET standard_conforming_strings = off")
-            exec_url = url
-            if kind != "superuser":
-                role = _pg_role(admin, dbname, {"standard_conforming_strings": "off"} if kind == "scs_off" else {})
-                with admin.connect() as conn:  # the reader may see the secret schema: only the gate stops it
-                    conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
-                    conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
-                exec_url = make_url(url).set(username=role, password=None).render_as_string(hide_password=False)
-            yield Env(f"postgres-{kind}", exec_url, "postgres", url, secret, file, schema, out)
+            with ExitStack() as stack:
+                exec_url = url
+                if kind != "superuser":
+                    settings = {"standard_conforming_strings": "off"} if kind == "scs_off" else {}
+                    grants = _reader_grants(dbname, schema, settings)
+                    exec_url = stack.enter_context(scratch_pg_role(url, "nl2sql_reader_", grants))
+                yield Env(f"postgres-{kind}", exec_url, "postgres", url, secret, file, schema, out)
         finally:
             with admin.connect() as conn:
                 if kind == "scs_off":
@@ -194,9 +190,6 @@ def pg_env(kind: str) -> Iterator[Env]:
                 conn.exec_driver_sql(
                     f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{dbname}' "
                     "AND pid <> pg_backend_pid()")
-                if role:
-                    conn.exec_driver_sql(f"DROP OWNED BY {role}")
-                    conn.exec_driver_sql(f"DROP ROLE {role}")
             admin.dispose()
 
 
