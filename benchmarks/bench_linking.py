@@ -31,7 +31,7 @@ from nl2sql_pipeline.core.linking import ColumnValues, LinkConfig, LinkedSchema,
 from nl2sql_pipeline.core.linking.cli import index_for
 from nl2sql_pipeline.core.linking.measure import Linker, Question, pick, summarize
 from nl2sql_pipeline.core.linking.words import words
-from nl2sql_pipeline.core.metadata import SchemaMetadata
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "nl2sql_pipeline_tests" / "data" / "spider_de"
 

@@ -24,12 +24,12 @@ from typing import Any
 import openai
 
 from nl2sql_pipeline.core.cards import build_cards
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import parse_databases
 from nl2sql_pipeline.core.llm import LLMClient, LLMSettings
 from nl2sql_pipeline.core.llm.cache import ResponseCache
 from nl2sql_pipeline.core.llm.generator import generate_with_llm
 from nl2sql_pipeline.core.planning import plan_topics
+from nl2sql_pipeline.core.schema.catalog import read_schema
 
 
 class RecordingClient(LLMClient):

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from nl2sql_pipeline.core.cards import build_cards
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.connection import _cached_engine, engine_for
-from nl2sql_pipeline.core.metadata import extract_metadata
+from nl2sql_pipeline.core.schema.metadata import extract_metadata
 
 
 def build_schema(url: str, tables: int) -> None:

@@ -34,10 +34,10 @@ os.environ.setdefault("NL2SQL_HOME", tempfile.mkdtemp(prefix="bench_synthesis_")
 import sqlglot  # noqa: E402
 
 from nl2sql_pipeline.core.cards import build_cards  # noqa: E402
-from nl2sql_pipeline.core.catalog import read_schema  # noqa: E402
 from nl2sql_pipeline.core.config import DatabaseConfig  # noqa: E402
 from nl2sql_pipeline.core.execution import executor_for  # noqa: E402
 from nl2sql_pipeline.core.planning import plan_topics  # noqa: E402
+from nl2sql_pipeline.core.schema.catalog import read_schema  # noqa: E402
 from nl2sql_pipeline.core.synthesis import synthesize  # noqa: E402
 from nl2sql_pipeline.core.validation.validator import validate_samples  # noqa: E402
 

@@ -27,11 +27,11 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nl2sql_pipeline.core.catalog import read_schema  # noqa: E402
 from nl2sql_pipeline.core.config import DatabaseConfig  # noqa: E402
 from nl2sql_pipeline.core.connection import sqlite_url  # noqa: E402
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor  # noqa: E402
 from nl2sql_pipeline.core.samples import RawSamples, Sample  # noqa: E402
+from nl2sql_pipeline.core.schema.catalog import read_schema  # noqa: E402
 from nl2sql_pipeline.core.validation import validate_samples  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 import sqlglot
 from sqlglot import exp
 
-from nl2sql_pipeline.core.metadata import SchemaMetadata
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 
 _ID = re.compile(r"(^id$|_id$|id$)", re.IGNORECASE)
 

@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from nl2sql_pipeline.core.cards import build_cards
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.connection import _cached_engine
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline_tests import pii_data
 from nl2sql_pipeline_tests.servers import scratch_pg_role
 

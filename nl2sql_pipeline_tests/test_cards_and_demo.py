@@ -7,8 +7,8 @@ import pytest
 import sqlglot
 
 from nl2sql_pipeline.core.cards import build_cards, estimate_tokens, render_ddl
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline.demo import ensure_demo_database
 
 

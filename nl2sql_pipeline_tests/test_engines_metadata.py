@@ -8,11 +8,11 @@ import pytest
 import sqlalchemy as sa
 
 from nl2sql_pipeline.core.cards import build_cards
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.connection import engine_for, probe
 from nl2sql_pipeline.core.errors import DatabaseConnectionError
-from nl2sql_pipeline.core.metadata import SchemaMetadata, extract_metadata
+from nl2sql_pipeline.core.schema.catalog import read_schema
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata, extract_metadata
 from nl2sql_pipeline.demo import load_demo
 from nl2sql_pipeline_tests.servers import scratch_pg_role
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from nl2sql_pipeline.core.cards import TableCards, build_cards
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import close_executors, executor_for
 from nl2sql_pipeline.core.export import INSTRUCTIONS, ExportConfig, ExportError, export_dataset, schema_tables
 from nl2sql_pipeline.core.samples import RawSamples, Sample
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline.core.validation import ValidatedSamples, validate_samples
 from nl2sql_pipeline_tests.servers import IN_CI
 

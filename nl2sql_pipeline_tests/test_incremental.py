@@ -4,13 +4,13 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.cards import build_cards
 from nl2sql_pipeline.core.config import DatabaseConfig
-from nl2sql_pipeline.core.execution import ReadOnlyExecutor
 from nl2sql_pipeline.core.connection import sqlite_url
+from nl2sql_pipeline.core.execution import ReadOnlyExecutor
 from nl2sql_pipeline.core.incremental import merge, split_plan, topic_signatures
 from nl2sql_pipeline.core.planning import plan_topics
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline.core.synthesis import synthesize
 
 

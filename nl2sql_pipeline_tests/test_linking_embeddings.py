@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from nl2sql_pipeline.core.cards import build_cards
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.linking import LinkConfig, PromptSettings, build_index, link, question_prompt
 from nl2sql_pipeline.core.linking.embeddings import EmbeddingError, EmbeddingRetriever, EmbeddingSettings
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline_tests.conftest import SPIDER_DE
 from nl2sql_pipeline_tests.llm_servers import refused_url, vllm_embeddings
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from nl2sql_pipeline.core.ask.schema import schema_for
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.cards import build_cards
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.connection import sqlite_url
@@ -25,6 +24,7 @@ from nl2sql_pipeline.core.export import ExportConfig, ExportReport, export_datas
 from nl2sql_pipeline.core.linking import SchemaIndex, question_prompt
 from nl2sql_pipeline.core.linking.cli import index_for
 from nl2sql_pipeline.core.samples import RawSamples, Sample
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline.core.serving.items import dev_probe_items
 from nl2sql_pipeline.core.training.dataset_dir import dataset_names, has_split, read_rows
 from nl2sql_pipeline.core.validation import validate_samples

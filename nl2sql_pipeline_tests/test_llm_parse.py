@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from nl2sql_pipeline.core.cards import build_cards
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import PlanningConfig, parse_databases
 from nl2sql_pipeline.core.llm.parse import first_int, parse_items, pick, strip_thinking
 from nl2sql_pipeline.core.llm.planner import compressed_view, plan_schema, topics_from_answer
 from nl2sql_pipeline.core.planning import validate_plan
 from nl2sql_pipeline.core.samples import TopicPlan
+from nl2sql_pipeline.core.schema.catalog import read_schema
 
 DATA = Path(__file__).parent / "data" / "llm"
 CASES = json.loads((DATA / "cases.json").read_text(encoding="utf-8"))

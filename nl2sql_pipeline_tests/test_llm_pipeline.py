@@ -10,13 +10,13 @@ import re
 import pytest
 
 from nl2sql_pipeline.core.cards import build_cards, estimate_tokens
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import parse_databases
 from nl2sql_pipeline.core.execution import executor_for
 from nl2sql_pipeline.core.llm import LLMClient, LLMSettings
 from nl2sql_pipeline.core.llm.generator import generate_with_llm, synthesized_by, validated_by
 from nl2sql_pipeline.core.llm.planner import compressed_view, plan_with_llm
 from nl2sql_pipeline.core.samples import Topic, TopicPlan
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline.core.validation.validator import validate_samples
 from nl2sql_pipeline_tests.test_llm_client import Scripted, ok, scripted  # noqa: F401 (fixture)
 

@@ -19,12 +19,12 @@ REPO = Path(__file__).resolve().parents[1]
 RUN = textwrap.dedent("""
     import json, sys
     from nl2sql_pipeline.core.cards import build_cards
-    from nl2sql_pipeline.core.catalog import read_schema
     from nl2sql_pipeline.core.config import parse_databases
     from nl2sql_pipeline.core.execution import executor_for
     from nl2sql_pipeline.core.llm import LLMClient, LLMSettings
     from nl2sql_pipeline.core.llm.generator import generate_with_llm, synthesized_by, validated_by
     from nl2sql_pipeline.core.planning import plan_topics
+    from nl2sql_pipeline.core.schema.catalog import read_schema
 
     url, model, out = sys.argv[1:4]
     db = parse_databases({"databases": [{"name": "sales_cn", "demo": "sales_cn", "sample_budget": 24,

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from nl2sql_pipeline.core.cards import build_cards
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import parse_databases
 from nl2sql_pipeline.core.execution import executor_for
 from nl2sql_pipeline.core.llm import LLMClient, LLMSettings
 from nl2sql_pipeline.core.llm.generator import generate_with_llm, synthesized_by, validated_by
 from nl2sql_pipeline.core.llm.planner import plan_with_llm
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline_tests.llm_servers import vllm_serve
 
 

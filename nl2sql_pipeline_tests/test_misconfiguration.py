@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.connection import probe
 from nl2sql_pipeline.core.errors import ConfigError, DatabaseConnectionError
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline_tests import pii_data
 
 REPO = Path(__file__).resolve().parents[1]

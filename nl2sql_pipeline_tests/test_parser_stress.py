@@ -15,9 +15,9 @@ import sqlglot
 from nl2sql_pipeline.core.connection import sqlite_url
 from nl2sql_pipeline.core.evaluation.runner import DatabaseTarget, EvalOptions, evaluate_items
 from nl2sql_pipeline.core.execution import DEFAULT_LIMITS, ReadOnlyExecutor, parse_query
-from nl2sql_pipeline.core.metadata import ColumnInfo, SchemaMetadata, TableInfo
 from nl2sql_pipeline.core.predictions import PredictionItem
 from nl2sql_pipeline.core.samples import Sample
+from nl2sql_pipeline.core.schema.metadata import ColumnInfo, SchemaMetadata, TableInfo
 from nl2sql_pipeline.core.validation import SchemaIndex, check_sample
 from nl2sql_pipeline.core.validation.syntax import template_and_literals
 

@@ -10,7 +10,6 @@ import re
 import pytest
 
 from nl2sql_pipeline.core.cards import build_cards
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import PiiConfig, parse_databases
 from nl2sql_pipeline.core.execution import executor_for
 from nl2sql_pipeline.core.llm import LLMClient, LLMSettings
@@ -19,6 +18,7 @@ from nl2sql_pipeline.core.llm.pii import PLACEHOLDER, PiiMasker, is_loopback, ma
 from nl2sql_pipeline.core.llm.pii_detect import column_kind, find_values, valid_cn_id
 from nl2sql_pipeline.core.llm.prompting import value_lines
 from nl2sql_pipeline.core.samples import Topic, TopicPlan
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline_tests import pii_data
 from nl2sql_pipeline_tests.test_llm_client import Scripted, ok, scripted  # noqa: F401 (fixture)
 

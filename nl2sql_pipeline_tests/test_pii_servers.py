@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from nl2sql_pipeline.core.cards import build_cards
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import parse_databases
 from nl2sql_pipeline.core.execution import executor_for
 from nl2sql_pipeline.core.llm import LLMClient, LLMSettings
@@ -19,6 +18,7 @@ from nl2sql_pipeline.core.llm.generator import generate_with_llm, synthesized_by
 from nl2sql_pipeline.core.llm.pii import masker_for
 from nl2sql_pipeline.core.llm.planner import plan_with_llm
 from nl2sql_pipeline.core.llm.prompting import value_lines
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline_tests import pii_data
 from nl2sql_pipeline_tests.llm_servers import recording_proxy
 

@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from nl2sql_pipeline.core.cards import TableCards, build_cards
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig, PlanningConfig
 from nl2sql_pipeline.core.planning import fk_graph, plan_topics, validate_plan
 from nl2sql_pipeline.core.samples import Topic, TopicPlan
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline.demo import DESCRIPTIONS
 from nl2sql_pipeline_tests.conftest import SPIDER_DE
 

@@ -11,13 +11,13 @@ import sqlalchemy as sa
 import sqlglot
 import yaml
 
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig, parse_databases
 from nl2sql_pipeline.core.errors import ConfigError
 from nl2sql_pipeline.core.execution import ExecutionResult, ReadOnlyExecutor
 from nl2sql_pipeline.core.querylog import logged_queries
 from nl2sql_pipeline.core.querylog.normalize import split_statements
 from nl2sql_pipeline.core.querylog.to_question import offline_question
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline_tests import querylog_schema
 
 DATA = Path(__file__).parent / "data" / "querylog"

@@ -17,10 +17,10 @@ import sqlalchemy as sa
 import sqlglot
 from sqlalchemy.engine import make_url
 
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig, parse_databases
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor
 from nl2sql_pipeline.core.querylog import logged_queries
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline_tests import querylog_schema
 from nl2sql_pipeline_tests.private_servers import private_mariadb, private_postgres
 from nl2sql_pipeline_tests.test_querylog import NEVER_RUN, RecordingExecutor

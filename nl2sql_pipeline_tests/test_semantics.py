@@ -9,13 +9,13 @@ import pytest
 import yaml
 
 from nl2sql_pipeline.core.cards import build_cards, column_note
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
-from nl2sql_pipeline.core.descriptions import load_descriptions
 from nl2sql_pipeline.core.errors import ConfigError
 from nl2sql_pipeline.core.execution import executor_for
-from nl2sql_pipeline.core.metadata import ColumnInfo
 from nl2sql_pipeline.core.samples import RawSamples, Sample
+from nl2sql_pipeline.core.schema.catalog import read_schema
+from nl2sql_pipeline.core.schema.descriptions import load_descriptions
+from nl2sql_pipeline.core.schema.metadata import ColumnInfo
 from nl2sql_pipeline.core.semantics import Profile, SemanticIndex, classify, parse_comment
 from nl2sql_pipeline.core.validation.validator import validate_samples
 from nl2sql_pipeline_tests import enterprise

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline_tests.conftest import SPIDER_DE
 
 ENTRIES = json.loads((SPIDER_DE / "tables.json").read_text(encoding="utf-8"))

@@ -15,14 +15,14 @@ import sqlglot
 from sqlglot import exp
 
 from nl2sql_pipeline.core.cards import build_cards
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig, SynthesisConfig
+from nl2sql_pipeline.core.errors import ConfigError
 from nl2sql_pipeline.core.execution import executor_for
 from nl2sql_pipeline.core.hardness import spider_hardness
-from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.planning import plan_topics
-from nl2sql_pipeline.core.errors import ConfigError
 from nl2sql_pipeline.core.samples import RawSamples, Topic
+from nl2sql_pipeline.core.schema.catalog import read_schema
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.synthesis import synthesize, template_key
 from nl2sql_pipeline.core.validation.validator import validate_samples
 from nl2sql_pipeline.demo import DESCRIPTIONS

@@ -13,8 +13,8 @@ from sqlglot import exp
 
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import executor_for
-from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.samples import RawSamples
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.semantics import SemanticIndex, table_label
 from nl2sql_pipeline.core.synthesis.phrasing import STYLES
 from nl2sql_pipeline.core.validation.validator import validate_samples

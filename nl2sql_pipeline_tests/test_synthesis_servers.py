@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from nl2sql_pipeline.core.cards import build_cards
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import close_executors, executor_for
 from nl2sql_pipeline.core.planning import plan_topics
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline.core.synthesis import synthesize
 from nl2sql_pipeline.core.validation.validator import validate_samples
 from nl2sql_pipeline.demo import load_demo

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.connection import sqlite_url
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor, close_executors, executor_for
 from nl2sql_pipeline.core.samples import RawSamples, Sample
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline.core.validation import validate_samples
 from nl2sql_pipeline.core.validation.dedup import find_duplicates
 from nl2sql_pipeline.core.validation.split import split_by_template

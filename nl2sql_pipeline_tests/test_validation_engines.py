@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor
 from nl2sql_pipeline.core.samples import RawSamples, Sample
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline.core.validation import validate_samples
 from nl2sql_pipeline.demo import load_demo
 
@@ -60,7 +60,7 @@ def test_layers_on_server_engines(request: pytest.FixtureRequest, fixture: str, 
 )
 def test_schema_layer_compares_qualified_names(sql: str, dialect: str, fragment: str) -> None:
     """A local table named like the qualified one (`user`, `customers`) does not make it resolve."""
-    from nl2sql_pipeline.core.metadata import ColumnInfo, SchemaMetadata, TableInfo
+    from nl2sql_pipeline.core.schema.metadata import ColumnInfo, SchemaMetadata, TableInfo
     from nl2sql_pipeline.core.validation import SchemaIndex, check_schema
 
     col = ColumnInfo(name="id", type="integer", raw_type="INT", nullable=True)

@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 
 from nl2sql_pipeline.core.cards import build_cards
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import close_executors, executor_for
 from nl2sql_pipeline.core.export import ExportConfig, ExportReport, export_dataset
 from nl2sql_pipeline.core.samples import RawSamples, Sample
+from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline.core.validation import validate_samples
 
 INSTRUCTION = "将下面的自然语言问题转换为SQL查询语句。"

@@ -29,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import grpo_arm  # noqa: E402
 
 from nl2sql_pipeline.core.cards import build_cards  # noqa: E402
-from nl2sql_pipeline.core.catalog import read_schema  # noqa: E402
 from nl2sql_pipeline.core.config import DatabaseConfig  # noqa: E402
 from nl2sql_pipeline.core.connection import resolve_url  # noqa: E402
 from nl2sql_pipeline.core.evaluation.report import summarize  # noqa: E402
@@ -38,6 +37,7 @@ from nl2sql_pipeline.core.execution import close_executors, executor_for  # noqa
 from nl2sql_pipeline.core.export import ExportConfig, export_dataset  # noqa: E402
 from nl2sql_pipeline.core.planning import plan_topics  # noqa: E402
 from nl2sql_pipeline.core.predictions import PredictionRuns  # noqa: E402
+from nl2sql_pipeline.core.schema.catalog import read_schema  # noqa: E402
 from nl2sql_pipeline.core.synthesis import synthesize  # noqa: E402
 from nl2sql_pipeline.core.training import dataset_dir as ds  # noqa: E402
 from nl2sql_pipeline.core.training import llamafactory as lf  # noqa: E402

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from sqlglot import exp
 
-from nl2sql_pipeline.core.metadata import ColumnInfo, SchemaMetadata, TableInfo, bulk_allocation
+from nl2sql_pipeline.core.schema.metadata import ColumnInfo, SchemaMetadata, TableInfo, bulk_allocation
 from nl2sql_pipeline.core.semantics.legend import describe, parse_comment
 
 _KEYS = {(False, False): "", (True, False): "PK", (False, True): "FK", (True, True): "PK,FK"}

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 
 from nl2sql_pipeline.core.fsutil import sha256_text
-from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.samples import RawSamples, Sample, Topic, TopicPlan
-from nl2sql_pipeline.core.schema_diff import table_fingerprints
+from nl2sql_pipeline.core.schema.diff import table_fingerprints
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 
 
 def topic_signatures(plan: TopicPlan, meta: SchemaMetadata, version: str) -> dict[str, str]:

@@ -5,12 +5,13 @@ from typing import Any
 
 import dagster as dg
 
-from nl2sql_pipeline.core import access, cards, catalog, connection, descriptions, metadata, reflection, selection
+from nl2sql_pipeline.core import access, cards, connection, selection
 from nl2sql_pipeline.core.cards import TableCards, build_cards
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.connection import ConnectionReport, probe
-from nl2sql_pipeline.core.metadata import SchemaMetadata
-from nl2sql_pipeline.core.schema_diff import diff_schemas
+from nl2sql_pipeline.core.schema import catalog, descriptions, metadata, reflection
+from nl2sql_pipeline.core.schema.catalog import read_schema
+from nl2sql_pipeline.core.schema.diff import diff_schemas
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.semantics import legend
 from nl2sql_pipeline.defs.conditions import ON_CONTENT_CHANGE
 from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager

@@ -8,8 +8,8 @@ from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.llm import (
     LLMClient, LLMSettings, generator, load_llm_settings, parse, pii, pii_detect, planner, prompting,
 )
-from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.samples import RawSamples, TopicPlan
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.defs.audit import audited_executor
 from nl2sql_pipeline.prompts import PROMPTS_DIR
 

@@ -12,8 +12,8 @@ from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, Temp
 from dagster._core.definitions.data_version import DATA_VERSION_TAG, CachingStaleStatusResolver, StaleStatus
 from dagster._time import get_current_datetime
 
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig
+from nl2sql_pipeline.core.schema.catalog import read_schema
 
 SCHEMA_KEY = dg.AssetKey("db_schema")
 

@@ -7,15 +7,15 @@ from typing import Any, Literal
 import dagster as dg
 
 from nl2sql_pipeline.core import execution, export, hardness
+from nl2sql_pipeline.core.config import nl2sql_home
+from nl2sql_pipeline.core.export import ExportConfig, ExportReport, export_dataset
+from nl2sql_pipeline.core.fsutil import sha256_files
 from nl2sql_pipeline.core.linking import linker as linking_linker
 from nl2sql_pipeline.core.linking import prompt as linking_prompt
 from nl2sql_pipeline.core.linking import report as linking_report
-from nl2sql_pipeline.core.config import nl2sql_home
-from nl2sql_pipeline.core.export import ExportConfig, ExportReport, export_dataset
-from nl2sql_pipeline.core.metadata import SchemaMetadata
-from nl2sql_pipeline.core.fsutil import sha256_files
-from nl2sql_pipeline.core.validation import LAYERS, ValidatedSamples, validate_samples
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.semantics import index, legend, roles
+from nl2sql_pipeline.core.validation import LAYERS, ValidatedSamples, validate_samples
 from nl2sql_pipeline.core.validation import dedup, models, schema, semantic, semantic_sql, split, syntax, validator
 from nl2sql_pipeline.defs.audit import audited_executor
 from nl2sql_pipeline.defs.conditions import ON_CONTENT_CHANGE

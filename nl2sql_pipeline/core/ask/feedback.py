@@ -22,8 +22,8 @@ from nl2sql_pipeline.core.ask.schema import question_language_of
 from nl2sql_pipeline.core.config import nl2sql_home
 from nl2sql_pipeline.core.evaluation.golden import GoldenItem, question_key
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor
-from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.samples import RawSamples, Sample
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 
 Verdict = Literal["correct", "wrong", "corrected"]
 FEEDBACK_TOPIC = "feedback"

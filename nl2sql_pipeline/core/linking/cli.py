@@ -21,16 +21,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nl2sql_pipeline.core.cards import build_cards
-from nl2sql_pipeline.core.catalog import read_schema
 from nl2sql_pipeline.core.config import DatabaseConfig, load_databases
 from nl2sql_pipeline.core.connection import sqlite_url
 from nl2sql_pipeline.core.errors import Nl2SqlError
 from nl2sql_pipeline.core.evaluation.inputs import spider_db_path
 from nl2sql_pipeline.core.execution import close_executors, executor_for
-from nl2sql_pipeline.core.linking.index import SchemaIndex, build_index, sample_values
 from nl2sql_pipeline.core.linking.embeddings import EmbeddingRetriever, EmbeddingSettings
+from nl2sql_pipeline.core.linking.index import SchemaIndex, build_index, sample_values
 from nl2sql_pipeline.core.linking.linker import LinkConfig, link
 from nl2sql_pipeline.core.linking.measure import LinkingStats, Pick, Question, pick, summarize
+from nl2sql_pipeline.core.schema.catalog import read_schema
 
 
 class LinkInputError(Nl2SqlError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from nl2sql_pipeline.core.cards import TableCard, estimate_tokens, render_ddl
 from nl2sql_pipeline.core.linking.words import words
-from nl2sql_pipeline.core.metadata import ForeignKey, TableInfo
+from nl2sql_pipeline.core.schema.metadata import ForeignKey, TableInfo
 
 
 def _line_costs(card: TableCard, fmt: str) -> tuple[int, list[int]]:

@@ -26,8 +26,8 @@ from nl2sql_pipeline.core.llm.parse import first_int, parse_items, pick
 from nl2sql_pipeline.core.llm.prompting import (
     HARDNESS, Prompts, Values, chunks, normalize, questions_schema, samples_schema,
 )
-from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.samples import RawSamples, Sample, Topic, TopicPlan
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.synthesis import synthesizer
 from nl2sql_pipeline.core.validation.validator import validate_samples
 

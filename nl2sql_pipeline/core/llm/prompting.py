@@ -16,9 +16,9 @@ from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor
 from nl2sql_pipeline.core.llm.pii import PiiMasker
 from nl2sql_pipeline.core.llm.settings import GeneratorSettings
-from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.planning import is_chinese
 from nl2sql_pipeline.core.samples import Sample, Topic
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.semantics.legend import describe, parse_comment
 from nl2sql_pipeline.prompts import render
 

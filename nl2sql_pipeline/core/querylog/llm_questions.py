@@ -11,9 +11,9 @@ from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import parse_query
 from nl2sql_pipeline.core.llm import generator
 from nl2sql_pipeline.core.llm.client import LLMClient
-from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.querylog.models import LOG_TOPIC
 from nl2sql_pipeline.core.samples import Sample, Topic, TopicPlan
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.validation.syntax import tables_used
 
 

@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor, parse_query
-from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.planning import mostly_chinese
 from nl2sql_pipeline.core.querylog import sources
 from nl2sql_pipeline.core.querylog.models import LOG_TOPIC, DroppedStatement, LoggedQueries, LoggedStatement
@@ -26,6 +25,7 @@ from nl2sql_pipeline.core.querylog.normalize import Template, classify, group_by
 from nl2sql_pipeline.core.querylog.params import ParameterError, fill_parameters, parameters
 from nl2sql_pipeline.core.querylog.to_question import offline_question
 from nl2sql_pipeline.core.samples import RawSamples, Sample
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.synthesis.synthesizer import question_language
 from nl2sql_pipeline.core.validation import reason_category, validate_samples
 from nl2sql_pipeline.core.validation.syntax import tables_used

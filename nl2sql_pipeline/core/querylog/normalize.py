@@ -20,8 +20,8 @@ from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType
 
 from nl2sql_pipeline.core.execution import parse_query
-from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.querylog.models import LoggedStatement
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.validation.syntax import sql_template
 
 _QUESTION = re.compile(r"^\s*(?:--|#)\s*question\s*[:：]\s*(?P<q>.*?)\s*$", re.IGNORECASE)

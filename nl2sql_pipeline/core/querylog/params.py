@@ -18,7 +18,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import traverse_scope
 
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor
-from nl2sql_pipeline.core.metadata import SchemaMetadata
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.synthesis.render_sql import ident, literal
 
 SAMPLE_ROWS = 50

@@ -14,9 +14,9 @@ import random
 
 from sqlglot import exp
 
-from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.querylog.conditions import Unexpressible
 from nl2sql_pipeline.core.querylog.to_ir import Converter, shape_problem
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.synthesis.render_sql import Renderer
 from nl2sql_pipeline.core.synthesis.schema import topic_views
 from nl2sql_pipeline.core.synthesis.text_en import English

@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 from sqlglot import exp
 
-from nl2sql_pipeline.core.metadata import SchemaMetadata, TableInfo
-from nl2sql_pipeline.core.semantics.roles import ColumnSemantics, Profile, column_semantics
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata, TableInfo
 from nl2sql_pipeline.core.semantics.legend import describe, table_label
+from nl2sql_pipeline.core.semantics.roles import ColumnSemantics, Profile, column_semantics
 
 PROFILE_ROWS = 200
 DISTINCT_KEPT = 12

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from nl2sql_pipeline.core.metadata import ColumnInfo, TableInfo
+from nl2sql_pipeline.core.schema.metadata import ColumnInfo, TableInfo
 from nl2sql_pipeline.core.semantics.legend import ParsedComment, parse_comment
 
 Role = Literal["identifier", "category", "flag", "measure", "datetime", "text"]

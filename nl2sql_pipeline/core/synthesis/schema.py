@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from nl2sql_pipeline.core.metadata import ColumnInfo, SchemaMetadata, TableInfo
+from nl2sql_pipeline.core.schema.metadata import ColumnInfo, SchemaMetadata, TableInfo
 from nl2sql_pipeline.core.semantics import ColumnSemantics, SemanticIndex
 
 NUMERIC = {"integer", "decimal", "float"}

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from nl2sql_pipeline.core.config import DatabaseConfig, SynthesisConfig
 from nl2sql_pipeline.core.errors import ConfigError
 from nl2sql_pipeline.core.hardness import HARDNESS_LEVELS, hardness_counts
-from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.planning import mostly_chinese
 from nl2sql_pipeline.core.samples import Language, RawSamples, Sample, Topic, TopicPlan
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.semantics import SemanticIndex
 from nl2sql_pipeline.core.synthesis.grammar import Ctx
-from nl2sql_pipeline.core.synthesis.recipes import MULTI_TABLE, RECIPES
 from nl2sql_pipeline.core.synthesis.ir import Agg, Compound, Query, Tree
 from nl2sql_pipeline.core.synthesis.phrasing import STYLES, facets
+from nl2sql_pipeline.core.synthesis.recipes import MULTI_TABLE, RECIPES
 from nl2sql_pipeline.core.synthesis.render_sql import Renderer
 from nl2sql_pipeline.core.synthesis.schema import TableView, topic_views
 from nl2sql_pipeline.core.synthesis.text_en import English

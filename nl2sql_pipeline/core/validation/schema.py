@@ -6,7 +6,7 @@ column list), derived tables, and for correlated subqueries the enclosing scopes
 aliases (ORDER BY / HAVING / GROUP BY by alias) and `*` resolve too. Cheaper than a full
 `qualify` (which rewrites the tree), and it names what does not exist.
 
->>> from nl2sql_pipeline.core.metadata import ColumnInfo, SchemaMetadata, TableInfo
+>>> from nl2sql_pipeline.core.schema.metadata import ColumnInfo, SchemaMetadata, TableInfo
 >>> col = lambda n: ColumnInfo(name=n, type="text", raw_type="TEXT", nullable=True)
 >>> meta = SchemaMetadata(database="d", backend="sqlite", dialect="sqlite",
 ...                       tables=[TableInfo(name="singer", columns=[col("name"), col("age")])])
@@ -22,7 +22,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope, walk_in_scope
 
-from nl2sql_pipeline.core.metadata import SchemaMetadata
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from typing import Any
 
 from sqlglot import exp
 
-from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.samples import Sample
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.semantics import SemanticIndex
 from nl2sql_pipeline.core.validation.semantic_sql import Catalog, ColumnUse, SqlFacts, analyse_sql, ordering_facts
 

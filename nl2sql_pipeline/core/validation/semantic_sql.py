@@ -13,7 +13,7 @@ from functools import lru_cache
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from nl2sql_pipeline.core.metadata import SchemaMetadata
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 
 _ARITH_AGGS = (exp.Sum, exp.Avg, exp.Min, exp.Max)
 _ORDER_CMP = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlglot.errors import SqlglotError
 
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor
-from nl2sql_pipeline.core.metadata import SchemaMetadata
 from nl2sql_pipeline.core.samples import RawSamples, Sample
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.validation.dedup import find_duplicates, result_fingerprint
 from nl2sql_pipeline.core.validation.models import ValidatedSample, ValidatedSamples
 from nl2sql_pipeline.core.validation.schema import SchemaIndex, unresolved

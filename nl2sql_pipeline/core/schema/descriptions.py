@@ -26,7 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nl2sql_pipeline.core.errors import ConfigError
-from nl2sql_pipeline.core.metadata import SchemaMetadata
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 
 
 class ColumnDescription(BaseModel):
@@ -78,7 +78,7 @@ def load_descriptions(path: Path) -> Descriptions:
     try:
         return Descriptions.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
     except (yaml.YAMLError, ValidationError) as err:
-        raise ConfigError(f"Descriptions file {path} is malformed: {err}", "follow the format in core/descriptions.py: tables: {name: {comment, columns: {col: text or "
+        raise ConfigError(f"Descriptions file {path} is malformed: {err}", "follow the format in core/schema/descriptions.py: tables: {name: {comment, columns: {col: text or "
                           "{label, values: {code: meaning}, unit, range: [lo, hi], format}}}}.") from None
 
 

@@ -11,7 +11,7 @@ import json
 from pydantic import BaseModel, Field
 
 from nl2sql_pipeline.core.fsutil import sha256_text
-from nl2sql_pipeline.core.metadata import SchemaMetadata, TableInfo
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata, TableInfo
 
 
 class SchemaDiff(BaseModel):

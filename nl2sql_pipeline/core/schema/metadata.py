@@ -22,7 +22,7 @@ from sqlalchemy import types as satypes
 from nl2sql_pipeline.core.access import AccessScope, prune
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.fsutil import sha256_text
-from nl2sql_pipeline.core.reflection import reflect
+from nl2sql_pipeline.core.schema.reflection import reflect
 
 # Columns and foreign keys are validated dataclasses with slots rather than BaseModels: a schema
 # has thousands of them, and pydantic builds these in about half the time (bench_reflection.py).

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.connection import engine_for, explain_connection_error, sqlglot_dialect
-from nl2sql_pipeline.core.descriptions import load_descriptions, merge_descriptions
-from nl2sql_pipeline.core.metadata import SchemaMetadata, extract_metadata
+from nl2sql_pipeline.core.schema.descriptions import load_descriptions, merge_descriptions
+from nl2sql_pipeline.core.schema.metadata import SchemaMetadata, extract_metadata
 
 
 def read_schema(db: DatabaseConfig) -> SchemaMetadata:
