@@ -8,6 +8,7 @@ import pytest
 
 from nl2sql_pipeline_tests.servers import MYSQL_URL, PG_URL, require_server, scratch_database
 
+REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 SPIDER_DE = DATA / "spider_de"
 

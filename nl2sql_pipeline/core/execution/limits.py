@@ -6,7 +6,7 @@ one linear pass over its tokens first: length, nesting depth (parentheses and br
 chains of prefix operators NOT / - / + / ~ / !, and postfix `::` casts and `[...]` subscripts), set-operation branches
 and items in one parenthesised list (IN lists, VALUES rows). Anything beyond the configured
 limits is a rejection that names the limit; everything within them was measured to parse and
-be walked safely (`nl2sql_pipeline_tests/test_parser_stress.py`).
+be walked safely (`nl2sql_pipeline_tests/core/validation/test_parser_stress.py`).
 """
 
 from __future__ import annotations

@@ -18,9 +18,9 @@ from nl2sql_pipeline.core.querylog import logged_queries
 from nl2sql_pipeline.core.querylog.normalize import split_statements
 from nl2sql_pipeline.core.querylog.to_question import offline_question
 from nl2sql_pipeline.core.schema.catalog import read_schema
-from nl2sql_pipeline_tests import querylog_schema
+from nl2sql_pipeline_tests import conftest, querylog_schema
 
-DATA = Path(__file__).parent / "data" / "querylog"
+DATA = conftest.DATA / "querylog"
 NEVER_RUN = ("UPDATE", "CREATE", "DELETE", "DROP", "BEGIN", "INSERT")
 
 

@@ -4,7 +4,6 @@ data/llm/ is a case in cases.json (adding a case is adding a file and a line).""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +14,9 @@ from nl2sql_pipeline.core.llm.planner import compressed_view, plan_schema, topic
 from nl2sql_pipeline.core.planning import validate_plan
 from nl2sql_pipeline.core.samples import TopicPlan
 from nl2sql_pipeline.core.schema.catalog import read_schema
+from nl2sql_pipeline_tests import conftest
 
-DATA = Path(__file__).parent / "data" / "llm"
+DATA = conftest.DATA / "llm"
 CASES = json.loads((DATA / "cases.json").read_text(encoding="utf-8"))
 
 

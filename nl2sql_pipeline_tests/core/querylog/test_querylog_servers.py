@@ -21,11 +21,11 @@ from nl2sql_pipeline.core.config import DatabaseConfig, parse_databases
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor
 from nl2sql_pipeline.core.querylog import logged_queries
 from nl2sql_pipeline.core.schema.catalog import read_schema
-from nl2sql_pipeline_tests import querylog_schema
+from nl2sql_pipeline_tests import conftest, querylog_schema
+from nl2sql_pipeline_tests.core.querylog.test_querylog import NEVER_RUN, RecordingExecutor
 from nl2sql_pipeline_tests.private_servers import private_mariadb, private_postgres
-from nl2sql_pipeline_tests.test_querylog import NEVER_RUN, RecordingExecutor
 
-DATA = Path(__file__).parent / "data" / "querylog"
+DATA = conftest.DATA / "querylog"
 
 
 def _config(url: str, **query_log: object) -> DatabaseConfig:

@@ -20,7 +20,7 @@ from nl2sql_pipeline.core.llm.prompting import value_lines
 from nl2sql_pipeline.core.samples import Topic, TopicPlan
 from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline_tests import pii_data
-from nl2sql_pipeline_tests.test_llm_client import Scripted, ok, scripted  # noqa: F401 (fixture)
+from nl2sql_pipeline_tests.core.llm.test_llm_client import Scripted, ok, scripted  # noqa: F401 (fixture)
 
 
 def test_value_patterns_check_their_checksums() -> None:

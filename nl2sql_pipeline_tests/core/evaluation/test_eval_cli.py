@@ -12,7 +12,7 @@ import pytest
 from nl2sql_pipeline.core.evaluation.cli import main
 from nl2sql_pipeline.core.evaluation.inputs import read_generated_predictions
 from nl2sql_pipeline.core.evaluation.textmetrics import llamafactory_bleu_rouge
-from nl2sql_pipeline_tests.conftest import SPIDER_DE
+from nl2sql_pipeline_tests.conftest import REPO, SPIDER_DE
 
 GOLD_LINES = (SPIDER_DE / "dev_gold.sql").read_text("utf-8").splitlines()[:40]
 
@@ -89,7 +89,7 @@ def test_missing_database_folder(tmp_path: Path, gold_file: Path, capsys: pytest
 
 def test_console_script_bad_argument_exits_2() -> None:
     proc = subprocess.run([sys.executable, "-m", "nl2sql_pipeline.core.evaluation.cli", "--gold", "g", "--pred", "p", "--db", "d",
-                           "--semantics", "fuzzy"], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+                           "--semantics", "fuzzy"], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
 
 

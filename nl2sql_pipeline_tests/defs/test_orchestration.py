@@ -15,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from nl2sql_pipeline_tests.conftest import REPO
 
 
 @pytest.fixture

@@ -28,9 +28,9 @@ from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline.core.serving.items import dev_probe_items
 from nl2sql_pipeline.core.training.dataset_dir import dataset_names, has_split, read_rows
 from nl2sql_pipeline.core.validation import validate_samples
+from nl2sql_pipeline_tests.core.test_export import LF_LOAD
 from nl2sql_pipeline_tests.linking_support import QUESTIONS, build_wms_sqlite
 from nl2sql_pipeline_tests.servers import IN_CI
-from nl2sql_pipeline_tests.test_export import LF_LOAD
 
 BUDGET = 250  # the schema costs ~1,300 tokens: every prompt is a real selection
 # Questions that name nothing of the table their SQL reads: the linker cannot find it.

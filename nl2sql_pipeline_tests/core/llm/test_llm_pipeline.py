@@ -18,7 +18,7 @@ from nl2sql_pipeline.core.llm.planner import compressed_view, plan_with_llm
 from nl2sql_pipeline.core.samples import Topic, TopicPlan
 from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline.core.validation.validator import validate_samples
-from nl2sql_pipeline_tests.test_llm_client import Scripted, ok, scripted  # noqa: F401 (fixture)
+from nl2sql_pipeline_tests.core.llm.test_llm_client import Scripted, ok, scripted  # noqa: F401 (fixture)
 
 
 def database(name: str, budget: int, generator: str = "llm", **extra: object):

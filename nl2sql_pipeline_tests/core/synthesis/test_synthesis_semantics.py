@@ -20,7 +20,7 @@ from nl2sql_pipeline.core.synthesis.phrasing import STYLES
 from nl2sql_pipeline.core.validation.validator import validate_samples
 from nl2sql_pipeline_tests import enterprise, semantic_audit as audit
 from nl2sql_pipeline_tests.conftest import SPIDER_DE
-from nl2sql_pipeline_tests.test_synthesis import assert_quality_gates, demo_db, generate
+from nl2sql_pipeline_tests.core.synthesis.test_synthesis import assert_quality_gates, demo_db, generate
 
 SPIDER_NAMES = sorted(p.name for p in (SPIDER_DE / "database").iterdir())
 

@@ -20,8 +20,7 @@ from nl2sql_pipeline.core.connection import probe
 from nl2sql_pipeline.core.errors import ConfigError, DatabaseConnectionError
 from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline_tests import pii_data
-
-REPO = Path(__file__).resolve().parents[1]
+from nl2sql_pipeline_tests.conftest import REPO
 
 
 def _both(db: DatabaseConfig, match: str) -> ConfigError:

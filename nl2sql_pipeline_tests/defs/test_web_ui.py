@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from nl2sql_pipeline_tests.conftest import REPO
 from nl2sql_pipeline_tests.servers import IN_CI
 
-REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(os.environ.get("NL2SQL_TEST_ARTIFACTS", REPO / "test-artifacts"))
 

@@ -19,9 +19,9 @@ from nl2sql_pipeline.defs.llm import LLMResource
 from nl2sql_pipeline.defs.querylog import logged_queries
 from nl2sql_pipeline.defs.settings import DatabasesResource
 from nl2sql_pipeline.defs.validation import validated_samples
-from nl2sql_pipeline_tests import querylog_schema
+from nl2sql_pipeline_tests import conftest, querylog_schema
 
-DATA = Path(__file__).parent / "data" / "querylog"
+DATA = conftest.DATA / "querylog"
 ASSETS = [db_metadata, table_cards, logged_queries, topic_plan, raw_samples, validated_samples]
 
 
@@ -142,7 +142,6 @@ def test_make_demo_reads_the_log_each_run_and_regenerates_only_when_it_changed(t
     import subprocess
     import sys
 
-    repo = Path(__file__).resolve().parents[1]
     querylog_schema.load(f"sqlite:///{tmp_path / 'erp.sqlite'}")
     querylog_schema.descriptions(tmp_path / "erp_comments.yaml")
     log = tmp_path / "queries.jsonl"
@@ -153,12 +152,12 @@ def test_make_demo_reads_the_log_each_run_and_regenerates_only_when_it_changed(t
         "sample_budget": 12, "query_log": {"file": "queries.jsonl", "share": 0.5}}]}), encoding="utf-8")
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(repo / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(conftest.REPO / "dagster.yaml", home / "dagster.yaml")
     env = dict(os.environ, NL2SQL_DATABASES=str(config), DAGSTER_HOME=str(home), NL2SQL_HOME=str(tmp_path / "home"),
-               PYTHONPATH=str(repo), OMP_NUM_THREADS="1")
+               PYTHONPATH=str(conftest.REPO), OMP_NUM_THREADS="1")
 
     def demo() -> str:
-        done = subprocess.run([sys.executable, "-m", "nl2sql_pipeline.run", "demo"], env=env, cwd=repo,
+        done = subprocess.run([sys.executable, "-m", "nl2sql_pipeline.run", "demo"], env=env, cwd=conftest.REPO,
                               capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr
         return next(line for line in done.stdout.splitlines() if "erp_log" in line)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 
 from nl2sql_pipeline_tests import company_schema as company
+from nl2sql_pipeline_tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 EXPENSIVE = {"topic_plan", "raw_samples"}  # an LLM planner/generator runs here for llm databases
 # Unique column names in the company schema: one used by a stored sample is dropped.
 DROPPABLE = ["weight_kg", "list_price", "salary", "on_hand", "total_amount", "quantity", "amount"]

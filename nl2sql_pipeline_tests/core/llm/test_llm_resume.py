@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 from nl2sql_pipeline.core.llm.cache import ResponseCache
-
-REPO = Path(__file__).resolve().parents[1]
+from nl2sql_pipeline_tests.conftest import REPO
 
 RUN = textwrap.dedent("""
     import json, sys

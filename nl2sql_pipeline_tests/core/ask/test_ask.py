@@ -17,7 +17,7 @@ from nl2sql_pipeline.core.ask.model import ChatEndpoint, OpenAIChatModel
 from nl2sql_pipeline.core.ask.schema import schema_for
 from nl2sql_pipeline.core.config import nl2sql_home, parse_databases
 from nl2sql_pipeline.demo import ensure_demo_database
-from nl2sql_pipeline_tests.test_llm_client import Scripted, ok, scripted  # noqa: F401 (fixture)
+from nl2sql_pipeline_tests.core.llm.test_llm_client import Scripted, ok, scripted  # noqa: F401 (fixture)
 
 
 def demo_db(name: str = "concert_singer"):

@@ -20,12 +20,12 @@ import pytest
 import yaml
 
 from nl2sql_pipeline.core.ask.feedback import feedback_path
+from nl2sql_pipeline_tests.conftest import REPO
+from nl2sql_pipeline_tests.core.ask.test_ask import scripted_answers
+from nl2sql_pipeline_tests.core.llm.test_llm_client import Scripted, scripted  # noqa: F401 (fixture)
+from nl2sql_pipeline_tests.defs.test_web_ui import ARTIFACTS, CHROMIUM, _need_browser
 from nl2sql_pipeline_tests.llm_servers import free_port
-from nl2sql_pipeline_tests.test_ask import scripted_answers
-from nl2sql_pipeline_tests.test_llm_client import Scripted, scripted  # noqa: F401 (fixture)
-from nl2sql_pipeline_tests.test_web_ui import ARTIFACTS, CHROMIUM, _need_browser
 
-REPO = Path(__file__).resolve().parents[1]
 TOKEN = "test-token-not-a-secret"
 
 

@@ -22,7 +22,7 @@ from nl2sql_pipeline.core.training.rewards import (
 )
 from nl2sql_pipeline.demo import load_demo
 from nl2sql_pipeline_tests.conftest import SPIDER_DE
-from nl2sql_pipeline_tests.test_execution import checksum, hostile_cases, sqlite_copy  # noqa: F401 (a fixture)
+from nl2sql_pipeline_tests.core.execution.test_execution import checksum, hostile_cases, sqlite_copy  # noqa: F401 (a fixture)
 
 OFFICIAL = SPIDER_DE.parent / "spider_de_official"
 ALL = RewardWeights(execution=1, table_overlap=0.2, column_overlap=0.2, syntax=0.1, format=0.1)

@@ -26,7 +26,7 @@ from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.synthesis import synthesize, template_key
 from nl2sql_pipeline.core.validation.validator import validate_samples
 from nl2sql_pipeline.demo import DESCRIPTIONS
-from nl2sql_pipeline_tests.conftest import SPIDER_DE
+from nl2sql_pipeline_tests.conftest import REPO, SPIDER_DE
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -219,7 +219,7 @@ def test_deterministic_across_processes(demo_dir: Path, tmp_path: Path) -> None:
     """Set iteration order changes with PYTHONHASHSEED; the samples must not."""
     script = (
         "import sys, json; from pathlib import Path\n"
-        "from nl2sql_pipeline_tests.test_synthesis import demo_db, generate\n"
+        "from nl2sql_pipeline_tests.core.synthesis.test_synthesis import demo_db, generate\n"
         "_, raw = generate(demo_db(Path(sys.argv[1]), 'sales_cn'), 40)\n"
         "print(json.dumps([[s.sql, s.question] for s in raw.samples], ensure_ascii=False))\n"
     )
@@ -227,6 +227,6 @@ def test_deterministic_across_processes(demo_dir: Path, tmp_path: Path) -> None:
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
         done = subprocess.run([sys.executable, "-c", script, str(demo_dir)], capture_output=True, text=True,
-                              env=env, cwd=Path(__file__).resolve().parents[1], check=True)
+                              env=env, cwd=REPO, check=True)
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1] and len(outputs[0]) > 100
