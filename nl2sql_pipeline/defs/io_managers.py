@@ -71,6 +71,15 @@ def _wants_mapping(context: dg.InputContext) -> bool:
     return getattr(typing_type, "__origin__", typing_type) is dict
 
 
+# Modules whose models were stored under another path before a move: stored assets keep loading
+# (a downstream-only run must not fail on a materialization it did not redo).
+MOVED_MODULES = {
+    f"nl2sql_pipeline.core.{old}": f"nl2sql_pipeline.core.schema.{new}"
+    for old, new in (("catalog", "catalog"), ("metadata", "metadata"), ("reflection", "reflection"),
+                     ("descriptions", "descriptions"), ("schema_diff", "diff"))
+}
+
+
 class PydanticJsonIOManager(_PartitionedFileIOManager):
     """Pydantic models as JSON, with the model's class recorded so any reader gets the type back."""
 
@@ -91,7 +100,7 @@ class PydanticJsonIOManager(_PartitionedFileIOManager):
     def _read(self, path: Path) -> BaseModel:
         data = json.loads(path.read_text(encoding="utf-8"))
         module, _, name = data["model"].partition(":")
-        cls = importlib.import_module(module)
+        cls = importlib.import_module(MOVED_MODULES.get(module, module))
         for part in name.split("."):
             cls = getattr(cls, part)
         return cls.model_validate(data["value"])

@@ -1,5 +1,6 @@
 """The typed IO managers: round trips, partition-aware paths, atomic writes, fan-in loading."""
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -58,3 +59,13 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
     except TypeError:
         pass
     assert manager._read(path).database == "old"
+
+
+def test_a_model_stored_before_its_module_moved_still_loads(tmp_path: Path) -> None:
+    from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
+
+    stored = tmp_path / "db_metadata.json"
+    value = SchemaMetadata(database="d", backend="sqlite", dialect="sqlite", tables=[]).model_dump(mode="json")
+    stored.write_text(json.dumps({"model": "nl2sql_pipeline.core.metadata:SchemaMetadata", "value": value}))
+    loaded = PydanticJsonIOManager(base_dir=str(tmp_path))._read(stored)
+    assert isinstance(loaded, SchemaMetadata) and loaded.database == "d"
