@@ -56,6 +56,10 @@ class ExportConfig(BaseModel):
     schema_max_tables: int = Field(0, ge=0)  # 0: only the budget limits the tables of a prompt
     value_hints: bool = True
     oracle_dev: bool = False  # also export the dev split with oracle schemas (`<name>_oracle_*`), for diagnosis
+    # LLaMA-Factory has no per-row weight, so a query the company runs often weighs more by
+    # repetition: a logged statement run n times is written min(cap, 1 + floor(log2 n)) times to
+    # train (log-damped, so one hot dashboard query cannot crowd out the rest); 1 turns it off.
+    log_repeat_cap: int = Field(4, ge=1)
 
     def prompt_settings(self, database: str) -> PromptSettings:
         return PromptSettings(instruction=self.instruction, system_prompt=self.system_prompt,
@@ -100,6 +104,24 @@ def item_prompt(item: ValidatedSample, index: SchemaIndex, settings: PromptSetti
                            gold_tables=gold)
 
 
+def train_repeats(item: ValidatedSample, cap: int) -> int:
+    """How many times a train pair is written: more than once only for a logged query run often.
+
+    >>> from nl2sql_pipeline.core.samples import Sample
+    >>> from nl2sql_pipeline.core.validation import ValidatedSample
+    >>> def logged(count):
+    ...     sample = Sample(database="d", topic="t", question="q", sql="SELECT 1", language="en",
+    ...                     source="log", meta={"count": count})
+    ...     return ValidatedSample(sample=sample, passed=True, split="train")
+    >>> [train_repeats(logged(n), 4) for n in (1, 2, 3, 4, 1000)]
+    [1, 2, 2, 3, 4]
+    """
+    if item.sample.source != "log" or (item.split or "train") != "train":
+        return 1
+    count = int(item.sample.meta.get("count") or 1)
+    return max(1, min(cap, count.bit_length()))
+
+
 def _rows_of(prompt: Prompt, sql: str) -> tuple[dict, dict]:
     # the system prompt in Alpaca rows too: training and prediction then see what serving sends
     alpaca = {"instruction": prompt.instruction, "input": prompt.input, "output": sql, "system": prompt.system}
@@ -126,6 +148,7 @@ def build_files(
     over_budget = 0
     exported: list[ValidatedSample] = []
     linking: dict[str, dict[str, object]] = {}
+    log_repeats: dict[str, int] = {}  # database -> extra train rows of often-run logged queries
     indexes = indexes or {}
     for batch in sorted(validated, key=lambda v: v.database):
         index = indexes.get(batch.database)
@@ -144,8 +167,11 @@ def build_files(
             split = item.split or "train"
             tally.add(split, item.tables, prompt.linked)
             alpaca, sharegpt = _rows_of(prompt, item.sample.sql)
-            rows[(split, "alpaca")].append(alpaca)
-            rows[(split, "sharegpt")].append(sharegpt)
+            repeats = train_repeats(item, config.log_repeat_cap)
+            rows[(split, "alpaca")].extend([alpaca] * repeats)
+            rows[(split, "sharegpt")].extend([sharegpt] * repeats)
+            if repeats > 1:
+                log_repeats[batch.database] = log_repeats.get(batch.database, 0) + repeats - 1
             if config.oracle_dev and split == "dev":
                 oracle = language.model_copy(update={"schema_context": "oracle"})
                 alpaca, sharegpt = _rows_of(item_prompt(item, index, oracle), item.sample.sql)
@@ -194,11 +220,19 @@ def build_files(
         "rejections": {v.database: v.rejection_counts() for v in sorted(validated, key=lambda v: v.database)},
         "validation": {v.database: v.summary() for v in sorted(validated, key=lambda v: v.database)},
         "schema_over_budget": over_budget,
-        "query_log": {v.database: notes for v in sorted(validated, key=lambda v: v.database)
+        "query_log": {v.database: notes + _repeat_note(log_repeats.get(v.database, 0), config)
+                      for v in sorted(validated, key=lambda v: v.database)
                       if (notes := [n for n in v.notes if n.startswith("query log")])},
         "linking": linking,
     }
     return files, facts
+
+
+def _repeat_note(extra_rows: int, config: ExportConfig) -> list[str]:
+    if not extra_rows:
+        return []
+    return [f"query log: {extra_rows} extra train rows repeat the often-run logged queries "
+            f"(at most {config.log_repeat_cap} copies each, ExportConfig.log_repeat_cap)"]
 
 
 def report_markdown(report: ExportReport) -> str:

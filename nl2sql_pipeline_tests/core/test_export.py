@@ -200,3 +200,26 @@ def test_bad_input_names_cause_and_fix(inputs, tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="No validated pair to export"):
         export_dataset(nothing, cards, tmp_path)
     assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_often_run_logged_queries_weigh_more_in_train_only(inputs, tmp_path: Path) -> None:
+    validated, cards = inputs
+    concert = next(v for v in validated if v.database == "concert")
+    train = next(i for i in concert.accepted if i.split == "train")
+    dev = next(i for i in concert.accepted if i.split == "dev")
+
+    def logged(item, count: int):
+        sample = item.sample.model_copy(update={"source": "log", "meta": {"count": count}})
+        return item.model_copy(update={"sample": sample})
+
+    items = [logged(train, 40) if i is train else logged(dev, 40) if i is dev else i for i in concert.items]
+    notes = [*concert.notes, "query log: 2 pairs"]
+    weighted = concert.model_copy(update={"items": items, "notes": notes})
+    plain = export_dataset([weighted], cards, tmp_path / "plain", ExportConfig(log_repeat_cap=1))
+    heavy = export_dataset([weighted], cards, tmp_path / "heavy")
+    assert heavy.files["alpaca_train.jsonl"] == plain.files["alpaca_train.jsonl"] + 3  # 40 runs -> 4 copies
+    assert heavy.files["alpaca_dev.jsonl"] == plain.files["alpaca_dev.jsonl"]  # dev scores each question once
+    assert heavy.files["sharegpt_train.jsonl"] == heavy.files["alpaca_train.jsonl"]
+    outputs = [r["output"] for r in _rows(tmp_path / "heavy" / "alpaca_train.jsonl")]
+    assert outputs.count(train.sample.sql) == 4
+    assert any("3 extra train rows" in n for n in heavy.query_log["concert"])
