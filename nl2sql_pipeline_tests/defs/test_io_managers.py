@@ -5,6 +5,8 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
+import pytest
 
 from nl2sql_pipeline.core.samples import Topic, TopicPlan
 from nl2sql_pipeline.defs.io_managers import ParquetIOManager, PydanticJsonIOManager
@@ -54,11 +56,17 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
     manager = PydanticJsonIOManager(base_dir=str(tmp_path))
     path = tmp_path / "x.json"
     manager._write(path, _plan("old"))
-    try:
+    with pytest.raises(TypeError, match="stores pydantic models, got object"):
         manager._write(path, object())  # type: ignore[arg-type]
-    except TypeError:
-        pass
     assert manager._read(path).database == "old"
+    # a failure inside the writer itself, after the temporary file exists
+    parquet = ParquetIOManager(base_dir=str(tmp_path))
+    table_path = tmp_path / "t.parquet"
+    parquet._write(table_path, pd.DataFrame({"k": ["old"]}))
+    with pytest.raises(pa.ArrowInvalid, match="Conversion failed for column k"):
+        parquet._write(table_path, pd.DataFrame({"k": [object()]}))
+    assert list(parquet._read(table_path)["k"]) == ["old"]
+    assert not list(tmp_path.rglob("*.tmp"))
 
 
 def test_a_model_stored_before_its_module_moved_still_loads(tmp_path: Path) -> None:
