@@ -4,9 +4,20 @@ sample budget among them.
 `plan_topics` builds a plan from table cards alone; `validate_plan` repairs any plan, offline or
 from an LLM, into one that the synthesizer can trust:
 
-    >>> plan = validate_plan(llm_plan, cards, PlanningConfig(), total=300)  # doctest: +SKIP
-    >>> sum(t.count for t in plan.topics) == 300
-    True
+    >>> from nl2sql_pipeline.core.cards import build_cards
+    >>> from nl2sql_pipeline.core.schema.metadata import ColumnInfo, ForeignKey, SchemaMetadata, TableInfo
+    >>> col = lambda n: ColumnInfo(name=n, type="integer", raw_type="INTEGER", nullable=False)
+    >>> cards = build_cards(SchemaMetadata(database="d", backend="sqlite", dialect="sqlite", tables=[
+    ...     TableInfo(name="singer", columns=[col("singer_id")]),
+    ...     TableInfo(name="concert", columns=[col("concert_id"), col("singer_id")], foreign_keys=[
+    ...         ForeignKey(columns=["singer_id"], ref_table="singer", ref_columns=["singer_id"])])]))
+    >>> llm_plan = TopicPlan(database="d", dialect="sqlite", total=7,
+    ...                      topics=[Topic(name="gigs", tables=["Concert", "tickets"], count=7)])
+    >>> plan = validate_plan(llm_plan, cards, PlanningConfig(), total=300)
+    >>> [(t.name, t.tables, t.count) for t in plan.topics]
+    [('gigs', ['concert', 'singer'], 300)]
+    >>> plan.notes
+    ["topic 'gigs': unknown table 'tickets' dropped", 'counts rescaled from 7 to 300']
 """
 
 from __future__ import annotations

@@ -91,9 +91,13 @@ class ReadOnlyExecutor:
     connection's default schema, all of it); `allowed_sources`: opt-in `schema.table` patterns
     outside it (`information_schema.*`); `limits`: the parser-safe and byte limits.
 
-    >>> with ReadOnlyExecutor("sqlite:///file:/tmp/x.db?mode=ro&uri=true", "sqlite") as ex:  # doctest: +SKIP
-    ...     ex.execute("SELECT 1").rows
-    [(1,)]
+    >>> import sqlite3, tempfile
+    >>> from nl2sql_pipeline.core.connection import sqlite_url
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     sqlite3.connect(f"{tmp}/x.db").close()
+    ...     with ReadOnlyExecutor(sqlite_url(f"{tmp}/x.db", read_only=True), "sqlite") as ex:
+    ...         ex.execute("SELECT 1").rows, ex.execute("CREATE TABLE t (a)").error
+    ([(1,)], 'only queries (SELECT / WITH) may run, not CREATE')
     """
 
     def __init__(self, url: URL | str, dialect: str, *, timeout_s: float = 5.0, row_cap: int = 1000,

@@ -6,8 +6,12 @@ real model directory. This builds one in a few seconds: a byte-level BPE tokeniz
 a fast tokenizer with Qwen's ChatML special tokens and chat template, and a random-init
 `Qwen3ForCausalLM` saved as safetensors. The same arguments give the same files.
 
-    >>> path = build_tiny_model(tmp_path / "tiny")          # doctest: +SKIP
-    >>> AutoModelForCausalLM.from_pretrained(path)           # doctest: +SKIP
+    >>> import tempfile
+    >>> from transformers import AutoModelForCausalLM
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = build_tiny_model(Path(tmp) / "tiny")
+    ...     type(AutoModelForCausalLM.from_pretrained(path)).__name__
+    'Qwen3ForCausalLM'
 """
 
 from __future__ import annotations

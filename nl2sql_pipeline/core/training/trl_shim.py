@@ -14,7 +14,9 @@ wrong (vllm, deepspeed, liger ...).
 A second gap, at run time: GRPOTrainer writes `model.warnings_issued[...]`, a dict transformers
 5.x models no longer carry; `prepare_model` gives the model an empty one.
 
-    >>> GRPOTrainer, GRPOConfig = import_grpo()   # doctest: +SKIP
+    >>> GRPOTrainer, GRPOConfig = import_grpo()
+    >>> GRPOTrainer.__name__, GRPOConfig.__name__
+    ('GRPOTrainer', 'GRPOConfig')
 """
 
 from __future__ import annotations
