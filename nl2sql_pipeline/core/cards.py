@@ -23,6 +23,9 @@ def estimate_tokens(text: str) -> int:
     """A tokenizer-free estimate: ~1 token per CJK character, ~4 characters per token otherwise.
 
     Close enough (within ~20% for Qwen/DeepSeek BPE) to decide what fits in a prompt.
+
+    >>> estimate_tokens("SELECT name FROM singer"), estimate_tokens("客户数量")
+    (6, 4)
     """
     cjk = len(_CJK.findall(text))
     return cjk + math.ceil((len(text) - cjk) / 4)
@@ -104,7 +107,19 @@ def _ident(name: str, dialect: str) -> str:
 def render_ddl(table: TableInfo, dialect: str) -> str:
     """Simplified CREATE TABLE in the dialect: types and identifiers rendered by sqlglot, one
     definition per line so that a column's comment can follow it (compact and readable for an
-    LLM). Types and identifiers are cached: a 500-table schema renders in milliseconds."""
+    LLM). Types and identifiers are cached: a 500-table schema renders in milliseconds.
+
+    >>> print(render_ddl(TableInfo(name="orders", comment="订单", primary_key=["order_id"], columns=[
+    ...     ColumnInfo(name="order_id", type="integer", raw_type="INTEGER", nullable=False, primary_key=True),
+    ...     ColumnInfo(name="status", type="integer", raw_type="TINYINT", nullable=False, comment="1已付 2已发货"),
+    ... ]), "postgres"))
+    -- 订单
+    CREATE TABLE orders (
+      order_id INT,
+      status SMALLINT NOT NULL, -- 1已付 2已发货
+      PRIMARY KEY (order_id)
+    );
+    """
 
     def idents(names: list[str]) -> str:
         return ", ".join([_ident(n, dialect) for n in names])
@@ -135,7 +150,11 @@ def render_ddl(table: TableInfo, dialect: str) -> str:
 @lru_cache(maxsize=65536)
 def column_note(comment: str | None) -> str:
     """A column's comment as the card shows it: the label, then legend, unit, range and format
-    compactly (`在职状态 [1=在职, 2=离职; unit 元; range 0-1]`); a plain description as it is."""
+    compactly (`在职状态 [1=在职, 2=离职; unit 元; range 0-1]`); a plain description as it is.
+
+    >>> column_note("在职状态：1在职 2离职"), column_note("标准单价（元）"), column_note("联系地址（省/市/区）")
+    ('在职状态 [1=在职, 2=离职]', '标准单价 [unit 元]', '联系地址（省/市/区）')
+    """
     if not comment:
         return ""
     parsed = parse_comment(comment)

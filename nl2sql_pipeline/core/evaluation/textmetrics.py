@@ -46,7 +46,11 @@ class TextScores(BaseModel):
 def normalize_sql(sql: str) -> str:
     """The reference design's normalize_sql: sqlparse lower-cases keywords, drops comments,
     then all whitespace runs become one space; trailing semicolons go too (extraction drops
-    them from predictions, and a gold's `;` is no difference in the query)."""
+    them from predictions, and a gold's `;` is no difference in the query).
+
+    >>> normalize_sql("SELECT  Name\\n FROM Singer -- oldest\\n;")
+    'select Name from Singer'
+    """
     formatted = sqlparse.format(sql, keyword_case="lower", strip_comments=True)
     return " ".join(formatted.split()).rstrip("; ")
 
@@ -56,7 +60,11 @@ def exact_match(pred: str, gold: str) -> bool:
 
 
 def token_f1(pred: str, gold: str) -> float:
-    """F1 of the sets of lower-cased word tokens (the reference design's calculate_token_f1)."""
+    """F1 of the sets of lower-cased word tokens (the reference design's calculate_token_f1).
+
+    >>> round(token_f1("SELECT name FROM singer", "select name, age from singer"), 3)  # P 4/4, R 4/5
+    0.889
+    """
     pred_tokens = set(_WORD.findall(pred.lower()))
     gold_tokens = set(_WORD.findall(gold.lower()))
     common = len(pred_tokens & gold_tokens)
