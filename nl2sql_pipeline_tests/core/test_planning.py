@@ -86,13 +86,16 @@ def test_validate_plan_repairs_an_llm_style_plan(demo_dir: Path) -> None:
     assert first.count > plan.topics[1].count  # the LLM's weights survive rescaling
 
 
-def test_small_budgets_trim_topics_and_still_add_up(demo_dir: Path) -> None:
+@pytest.mark.parametrize("total", [1, 4, 7, 12, 16])
+def test_small_budgets_trim_topics_and_still_add_up(demo_dir: Path, total: int) -> None:
     cards = demo_cards(demo_dir, "sales_cn")
-    for total in (1, 4, 7, 12, 16):
-        plan = validate_plan(plan_topics(cards, 300, CFG), cards, CFG, total)
-        assert sum(t.count for t in plan.topics) == total
-        assert len(plan.topics) == max(1, min(3, total // CFG.min_per_topic))
-    assert plan_topics(cards, 0, CFG).topics == []
+    plan = validate_plan(plan_topics(cards, 300, CFG), cards, CFG, total)
+    assert sum(t.count for t in plan.topics) == total
+    assert len(plan.topics) == max(1, min(3, total // CFG.min_per_topic))
+
+
+def test_a_zero_budget_plans_nothing(demo_dir: Path) -> None:
+    assert plan_topics(demo_cards(demo_dir, "sales_cn"), 0, CFG).topics == []
 
 
 def test_fewer_tables_than_min_tables(tmp_path: Path) -> None:

@@ -60,8 +60,8 @@ def test_roles_on_the_enterprise_schema(erp: DatabaseConfig) -> None:
     for t in meta.tables:
         keys = set(t.primary_key) | {c for fk in t.foreign_keys for c in fk.columns}
         assert all(index.column(t.name, k).role == "identifier" for k in keys)
-    for table, column in [("employees", "monthly_salary"), ("sales_contracts", "amount"), ("contract_lines", "discount_rate")]:
-        assert index.column(table, column).role == "measure"
+    measures = [("employees", "monthly_salary"), ("sales_contracts", "amount"), ("contract_lines", "discount_rate")]
+    assert {m: index.column(*m).role for m in measures} == dict.fromkeys(measures, "measure")
     assert index.column("payroll", "pay_month").role == "datetime" and index.column("payroll", "pay_month").format == "YYYY-MM"
     assert index.column("sales_contracts", "amount").unit == "万元"  # from the structured override
     assert index.table_label("operation_logs") == "操作日志"
