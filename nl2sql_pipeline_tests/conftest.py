@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,11 +12,20 @@ DATA = Path(__file__).parent / "data"
 SPIDER_DE = DATA / "spider_de"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Module- and session-scoped fixtures run before any test's own home exists (a module's
+    validated demo samples, say): they write under the session's temporary folder instead of the
+    checkout's artifacts/."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NL2SQL_HOME", str(tmp_path_factory.mktemp("nl2sql_session_home")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test writes artifacts under its own NL2SQL_HOME, never into the checkout."""
-    if "NL2SQL_HOME" not in os.environ or not os.environ["NL2SQL_HOME"].startswith(str(tmp_path_factory.getbasetemp())):
-        monkeypatch.setenv("NL2SQL_HOME", str(tmp_path_factory.mktemp("nl2sql_home")))
+    monkeypatch.setenv("NL2SQL_HOME", str(tmp_path_factory.mktemp("nl2sql_home")))
 
 
 @pytest.fixture(scope="session")
