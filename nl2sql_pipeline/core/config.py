@@ -12,13 +12,15 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from nl2sql_pipeline.core.config_loader import REPO_ROOT as REPO_ROOT  # where the rest of the code finds it
+from nl2sql_pipeline.core.config_loader import ConfigFile, StrictModel
 from nl2sql_pipeline.core.errors import ConfigError
 
 DEMO_DATABASES = ("concert_singer", "sales_cn")
-REPO_ROOT = Path(__file__).resolve().parents[2]
+DATABASES_FILE = ConfigFile("databases.yaml", "NL2SQL_DATABASES", "database configuration",
+                            see="configs/databases.yaml and README 'Configuration'")
 
 
 def nl2sql_home() -> Path:
@@ -28,23 +30,15 @@ def nl2sql_home() -> Path:
 
 def databases_config_path() -> Path:
     """`$NL2SQL_DATABASES`, else `configs/databases.yaml` in the working or the repository folder."""
-    chosen = os.environ.get("NL2SQL_DATABASES")
-    if chosen:
-        return Path(chosen).resolve()
-    local = Path("configs/databases.yaml")
-    return local.resolve() if local.exists() else REPO_ROOT / "configs" / "databases.yaml"
+    return DATABASES_FILE.path()
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PlanningConfig(_Strict):
+class PlanningConfig(StrictModel):
     """How tables are grouped into topics and the sample budget divided."""
 
-    min_tables: int = Field(2, ge=1)
-    max_tables: int = Field(4, ge=1)
-    min_per_topic: int = Field(5, ge=1)
+    min_tables: int = Field(2, ge=1, description="fewest tables in one topic")
+    max_tables: int = Field(4, ge=1, description="most tables in one topic (at least min_tables)")
+    min_per_topic: int = Field(5, ge=1, description="fewest samples a topic is given")
 
     @model_validator(mode="after")
     def _range(self) -> PlanningConfig:
@@ -53,41 +47,54 @@ class PlanningConfig(_Strict):
         return self
 
 
-class SynthesisConfig(_Strict):
+class SynthesisConfig(StrictModel):
     """The offline synthesizer: seed, hardness mix, and which values may be sampled."""
 
-    seed: int = 0
+    seed: int = Field(0, description="seed of the offline synthesizer; the same seed, the same samples")
     hardness_mix: dict[Literal["easy", "medium", "hard", "extra"], float] = Field(
-        default_factory=lambda: {"easy": 0.25, "medium": 0.30, "hard": 0.25, "extra": 0.20}
+        default_factory=lambda: {"easy": 0.25, "medium": 0.30, "hard": 0.25, "extra": 0.20},
+        description="share of samples per Spider hardness level (easy, medium, hard, extra)",
     )
-    # Real values make queries return rows; switch off for private data. Patterns are
-    # `table` or `table.column` (fnmatch).
-    sample_values: bool = True
-    no_sample: list[str] = Field(default_factory=list)
+    # Real values make queries return rows; private data may need them off.
+    sample_values: bool = Field(True, description="whether real column values may appear in generated queries")
+    no_sample: list[str] = Field(
+        default_factory=list, description="`table` or `table.column` patterns (fnmatch) whose values are never sampled"
+    )
 
 
-class ValidationConfig(_Strict):
-    timeout_s: float = Field(5.0, gt=0)
-    row_cap: int = Field(1000, ge=1)
-    keep_empty: bool = True
-    # Opt-in `schema.table` patterns outside the configured schema that queries may read
-    # (e.g. `information_schema.columns`); system catalogs are refused without them.
-    allowed_sources: list[str] = Field(default_factory=list)
+class ValidationConfig(StrictModel):
+    """How generated queries are executed to check them."""
+
+    timeout_s: float = Field(5.0, gt=0, description="seconds a validation query may run before it is stopped")
+    row_cap: int = Field(1000, ge=1, description="most rows read from one validation query")
+    keep_empty: bool = Field(True, description="whether queries that return no rows are kept")
+    # System catalogs are refused unless named here.
+    allowed_sources: list[str] = Field(
+        default_factory=list,
+        description="`schema.table` patterns outside the configured schema that queries may read "
+        "(e.g. information_schema.columns)",
+    )
 
 
-class QueryLogConfig(_Strict):
+class QueryLogConfig(StrictModel):
     """The company's own SQL as training data: report files, query logs, the server's statement stats.
 
     Paths are relative to the config file. `share` caps the log pairs at that share of
     `sample_budget`; the configured generator fills the rest.
     """
 
-    sql_dir: Path | None = None  # *.sql files; a `-- question: ...` line right before a statement is its question
-    file: Path | None = None  # JSONL or CSV with sql[, question, count]
-    pg_stat_statements: bool = False  # PostgreSQL, when the extension is installed and readable
-    performance_schema: bool = False  # MySQL/MariaDB statement digests, when readable
-    share: float = Field(0.3, ge=0.0, le=1.0)
-    min_count: int = Field(1, ge=1)  # statements the server saw fewer times are left out
+    sql_dir: Path | None = Field(
+        None, description="folder of *.sql files; a `-- question: ...` line right before a statement is its question"
+    )
+    file: Path | None = Field(None, description="JSONL or CSV file with sql[, question, count]")
+    pg_stat_statements: bool = Field(
+        False, description="read PostgreSQL's pg_stat_statements, when the extension is installed and readable"
+    )
+    performance_schema: bool = Field(
+        False, description="read MySQL/MariaDB statement digests from performance_schema, when readable"
+    )
+    share: float = Field(0.3, ge=0.0, le=1.0, description="most log pairs, as a share of sample_budget")
+    min_count: int = Field(1, ge=1, description="statements the server saw fewer times are left out")
 
     @model_validator(mode="after")
     def _some_source(self) -> QueryLogConfig:
@@ -100,41 +107,54 @@ class QueryLogConfig(_Strict):
         return self.model_copy(update=fix) if fix else self
 
 
-class PiiConfig(_Strict):
+class PiiConfig(StrictModel):
     """Personal data in prompts (core/llm/pii.py): `auto` masks for any endpoint not on loopback."""
 
-    mode: Literal["auto", "mask", "drop", "off"] = "auto"
-    extra_columns: list[str] = Field(default_factory=list)  # `table.column` patterns that are sensitive too
-    allow_columns: list[str] = Field(default_factory=list)  # detected columns that may be shown after all
+    mode: Literal["auto", "mask", "drop", "off"] = Field(
+        "auto", description="auto (mask unless the endpoint is on loopback), mask, drop or off"
+    )
+    extra_columns: list[str] = Field(default_factory=list, description="`table.column` patterns that are sensitive too")
+    allow_columns: list[str] = Field(default_factory=list, description="detected columns that may be shown after all")
 
 
-class DatabaseConfig(_Strict):
+class DatabaseConfig(StrictModel):
     """One database to turn into training data; its name is its Dagster partition key."""
 
-    name: str
-    url: str | None = None
-    url_env: str | None = None
-    demo: Literal["concert_singer", "sales_cn"] | None = None
-    dialect: str | None = None
-    db_schema: str | None = Field(None, alias="schema")
-    # Evaluation's neighbour databases of a PostgreSQL/MariaDB source are written here (never the source)
-    scratch_url_env: str | None = None
-    include: list[str] = Field(default_factory=lambda: ["*"])
-    exclude: list[str] = Field(default_factory=list)
-    descriptions: Path | None = None
-    sample_budget: int = Field(300, ge=1)
-    language: Literal["zh", "en"] | None = None
-    generator: Literal["offline", "llm", "llm-sql-first"] = "offline"
-    # Which tables a prompt shows (core.linking): linked (the whole schema when it fits), full,
-    # or oracle (the gold SQL's tables: a labelled diagnostic, never what a deployed model sees).
-    schema_context: Literal["full", "linked", "oracle"] = "linked"
-    planning: PlanningConfig = Field(default_factory=PlanningConfig)
-    synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
-    validation: ValidationConfig = Field(default_factory=ValidationConfig)
-    query_log: QueryLogConfig | None = None
-    pii: PiiConfig = Field(default_factory=PiiConfig)
+    name: str = Field(description="partition key and folder name: letters, digits, '_', '-' or '.'")
+    url: str | None = Field(None, description="SQLAlchemy URL without a password")
+    url_env: str | None = Field(None, description="name of the environment variable that holds the URL")
+    demo: Literal["concert_singer", "sales_cn"] | None = Field(None, description="an embedded demo database")
+    dialect: str | None = Field(None, description="sqlglot dialect name; default: the URL's")
+    db_schema: str | None = Field(None, alias="schema", description="the database schema to read")
+    scratch_url_env: str | None = Field(
+        None,
+        description="environment variable with the URL where evaluation writes the neighbour databases of a "
+        "PostgreSQL/MariaDB source (never the source)",
+    )
+    include: list[str] = Field(default_factory=lambda: ["*"], description="table-name patterns to read (fnmatch)")
+    exclude: list[str] = Field(default_factory=list, description="table-name patterns to leave out (fnmatch)")
+    descriptions: Path | None = Field(
+        None, description="YAML of table/column comments, relative to this file; it wins over the catalog"
+    )
+    sample_budget: int = Field(300, ge=1, description="NL/SQL pairs to generate for this database")
+    language: Literal["zh", "en"] | None = Field(None, description="zh or en; default: zh when the comments are Chinese")
+    generator: Literal["offline", "llm", "llm-sql-first"] = Field(
+        "offline", description="offline, llm or llm-sql-first (the LLM ones use configs/llm.yaml)"
+    )
+    schema_context: Literal["full", "linked", "oracle"] = Field(
+        "linked",
+        description="which tables a prompt shows: linked (the whole schema when it fits), full, or oracle "
+        "(the gold SQL's tables: a labelled diagnostic, never what a deployed model sees)",
+    )
+    planning: PlanningConfig = Field(default_factory=PlanningConfig, description="how tables are grouped into topics")
+    synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig, description="the offline synthesizer")
+    validation: ValidationConfig = Field(
+        default_factory=ValidationConfig, description="how generated queries are executed to check them"
+    )
+    query_log: QueryLogConfig | None = Field(None, description="the company's own SQL as training data")
+    pii: PiiConfig = Field(default_factory=PiiConfig, description="personal data in LLM prompts")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
 
     @field_validator("name")
     @classmethod
@@ -172,8 +192,10 @@ class DatabaseConfig(_Strict):
         )
 
 
-class DatabasesFile(_Strict):
-    databases: list[DatabaseConfig] = Field(min_length=1)
+class DatabasesFile(StrictModel):
+    """`configs/databases.yaml`: the databases to turn into training data."""
+
+    databases: list[DatabaseConfig] = Field(min_length=1, description="one entry per database (Dagster partition)")
 
     @model_validator(mode="after")
     def _unique(self) -> DatabasesFile:
@@ -193,22 +215,8 @@ class DatabasesFile(_Strict):
         )
 
 
-def _describe(err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"  - {key}: {e['msg']}")
-    return "\n".join(lines)
-
-
 def parse_databases(data: object, source: str = "<dict>") -> DatabasesFile:
-    try:
-        parsed = DatabasesFile.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(
-            f"Invalid database configuration in {source}:\n{_describe(err)}\n",
-            "correct the keys named above (see configs/databases.yaml and README 'Configuration').",
-        ) from None
+    parsed = DATABASES_FILE.validate(DatabasesFile, data, source)
     base = Path(source).parent if source != "<dict>" else Path.cwd()
     # Descriptions files are relative to the config file, so a config travels with its folder.
     fixed = [
@@ -222,14 +230,5 @@ def parse_databases(data: object, source: str = "<dict>") -> DatabasesFile:
 
 
 def load_databases(path: Path | None = None) -> DatabasesFile:
-    path = Path(path) if path else databases_config_path()
-    if not path.exists():
-        raise ConfigError(
-            f"Database configuration file {path} does not exist.",
-            "create it (copy configs/databases.yaml) or point NL2SQL_DATABASES at an existing file.",
-        )
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}", "fix the YAML syntax at the line shown.") from None
+    data, path = DATABASES_FILE.read(path)
     return parse_databases(data, str(path))

@@ -1,15 +1,12 @@
 """Where configuration comes from, read once per process when the code location loads."""
 
-import os
 from functools import lru_cache
-from pathlib import Path
 
 import dagster as dg
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from nl2sql_pipeline.core.config import REPO_ROOT, DatabaseConfig, DatabasesFile, load_databases
-from nl2sql_pipeline.core.errors import ConfigError
+from nl2sql_pipeline.core.config import DatabaseConfig, DatabasesFile, load_databases
+from nl2sql_pipeline.core.config_loader import ConfigFile, StrictModel
 
 
 @lru_cache(maxsize=1)
@@ -25,7 +22,7 @@ def database_partitions() -> dg.StaticPartitionsDefinition:
 class DatabasesResource(dg.ConfigurableResource):
     """The parsed `databases.yaml`; URLs with credentials stay in the environment (`url_env`)."""
 
-    config_path: str = ""
+    config_path: str = Field("", description="a databases.yaml to read; default $NL2SQL_DATABASES or configs/databases.yaml")
 
     def file(self) -> DatabasesFile:
         return load_databases(self.config_path) if self.config_path else databases()
@@ -34,44 +31,41 @@ class DatabasesResource(dg.ConfigurableResource):
         return self.file().get(name)
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class NightlySchedule(StrictModel):
+    """The nightly data_create run for every database."""
+
+    enabled: bool = Field(False, description="whether the nightly data_create run is scheduled")
+    cron: str = Field("0 2 * * *", description="when it runs, as a cron expression")
+    timezone: str = Field("UTC", description="the timezone of the cron expression")
 
 
-class NightlySchedule(_Section):
-    enabled: bool = False
-    cron: str = "0 2 * * *"
-    timezone: str = "UTC"
+class SchemaDrift(StrictModel):
+    """The sensor that notices a database's schema changed."""
+
+    enabled: bool = Field(False, description="whether the sensor starts running (it exists either way)")
+    interval_seconds: int = Field(3600, ge=30, description="seconds between ticks; one catalog read per database a tick")
 
 
-class SchemaDrift(_Section):
-    enabled: bool = False
-    interval_seconds: int = Field(3600, ge=30)
+class Concurrency(StrictModel):
+    """How many runs of a kind may run at once."""
+
+    llm_runs: int = Field(4, ge=1, description="runs that may call the LLM at once (tag nl2sql/llm, the llm pool)")
+    gpu_runs: int = Field(1, ge=1, description="runs that use the GPU at once (tag nl2sql/gpu, the gpu pool)")
 
 
-class Concurrency(_Section):
-    llm_runs: int = Field(4, ge=1)
-    gpu_runs: int = Field(1, ge=1)
+class Orchestration(StrictModel):
+    """`configs/orchestration.yaml`: how the pipeline runs on its own."""
+
+    nightly_schedule: NightlySchedule = Field(default_factory=NightlySchedule, description="the nightly run")
+    schema_drift: SchemaDrift = Field(default_factory=SchemaDrift, description="the schema-change sensor")
+    concurrency: Concurrency = Field(default_factory=Concurrency, description="limits on runs at once")
 
 
-class Orchestration(_Section):
-    nightly_schedule: NightlySchedule = Field(default_factory=NightlySchedule)
-    schema_drift: SchemaDrift = Field(default_factory=SchemaDrift)
-    concurrency: Concurrency = Field(default_factory=Concurrency)
+ORCHESTRATION_FILE = ConfigFile("orchestration.yaml", "NL2SQL_ORCHESTRATION", "orchestration settings", optional=True)
 
 
 @lru_cache(maxsize=1)
 def orchestration() -> Orchestration:
-    """`configs/orchestration.yaml` (or `$NL2SQL_ORCHESTRATION`); defaults when absent."""
-    chosen = os.environ.get("NL2SQL_ORCHESTRATION")
-    path = Path(chosen) if chosen else Path("configs/orchestration.yaml")
-    if not path.exists():
-        path = REPO_ROOT / "configs" / "orchestration.yaml"
-    if not path.exists():
-        if chosen:
-            raise ConfigError(f"{chosen} does not exist.", "point NL2SQL_ORCHESTRATION at an existing file or unset it.")
-        return Orchestration()
-    try:
-        return Orchestration.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-    except (yaml.YAMLError, ValidationError) as err:
-        raise ConfigError(f"Invalid orchestration settings in {path}: {err}", "correct the keys named above (see configs/orchestration.yaml).") from None
+    """`$NL2SQL_ORCHESTRATION`, else `configs/orchestration.yaml`; defaults when absent and not named."""
+    data, path = ORCHESTRATION_FILE.read()
+    return ORCHESTRATION_FILE.validate(Orchestration, data, str(path))

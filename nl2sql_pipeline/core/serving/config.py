@@ -11,10 +11,9 @@ import os
 import shlex
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from nl2sql_pipeline.core.config import REPO_ROOT, _describe
+from nl2sql_pipeline.core.config_loader import ConfigFile, StrictModel
 from nl2sql_pipeline.core.errors import ConfigError
 
 COMMAND_ENV = "NL2SQL_VLLM_COMMAND"
@@ -22,38 +21,48 @@ ATTACH_ENV = "NL2SQL_SERVE_URL"
 FIXED_PROMPT = "List the names of all singers ordered by age."
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+SERVE_FILE = ConfigFile("serve.yaml", "NL2SQL_SERVE_CONFIG", "serving configuration")
 
 
-class CheckConfig(_Strict):
-    prompt: str = FIXED_PROMPT  # base and adapter must answer it differently
-    max_tokens: int = Field(32, ge=1)
-    probe_limit: int = Field(200, ge=0)  # dev items probed per model; 0 = the whole split
-    probe_max_tokens: int = Field(256, ge=1)
-    concurrency: int = Field(8, ge=1)
-    exec_timeout_s: float = Field(10.0, gt=0)
-    ignore_eos: bool = False  # vLLM sampling option: fixed-length answers, for throughput benchmarks
+class CheckConfig(StrictModel):
+    """How the served adapter is checked: one fixed prompt, then a probe of the dev split."""
+
+    prompt: str = Field(FIXED_PROMPT, description="a fixed prompt the base and the adapter must answer differently")
+    max_tokens: int = Field(32, ge=1, description="answer token limit for the fixed prompt")
+    probe_limit: int = Field(200, ge=0, description="dev items probed per model; 0: the whole split")
+    probe_max_tokens: int = Field(256, ge=1, description="answer token limit for a probe item")
+    concurrency: int = Field(8, ge=1, description="probe requests in flight at once")
+    exec_timeout_s: float = Field(10.0, gt=0, description="seconds a probed query may run on the database")
+    ignore_eos: bool = Field(False, description="vLLM sampling option: fixed-length answers, for throughput benchmarks")
 
 
-class ServeConfig(_Strict):
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    attach_url: str | None = None  # an already running OpenAI-compatible endpoint: launch nothing
-    launch_command: list[str] = Field(default_factory=lambda: ["vllm"])
-    adapter_name: str = "nl2sql"
-    # The environment variable holding the server's API key (vLLM's --api-key), never the key itself.
-    api_key_env: str | None = None
-    tensor_parallel_size: int = Field(1, ge=1)
-    max_model_len: int | None = Field(4096, ge=16)
-    gpu_memory_utilization: float | None = Field(0.9, gt=0, le=1)
-    max_lora_rank: int | None = None  # None: the adapter's rank, rounded up to one vLLM accepts
-    extra_args: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
-    startup_timeout_s: float = Field(900, gt=0)
-    request_timeout_s: float = Field(120, gt=0)
-    stop_grace_s: float = Field(20, gt=0)
-    check: CheckConfig = Field(default_factory=CheckConfig)
+class ServeConfig(StrictModel):
+    """`configs/serve.yaml`: how the fine-tuned model is launched (or attached to) and checked."""
+
+    host: str = Field("127.0.0.1", description="address the launched server listens on")
+    port: int = Field(8000, ge=1, le=65535, description="port the launched server listens on")
+    attach_url: str | None = Field(
+        None, description="an already running OpenAI-compatible endpoint (http:// or https://): launch nothing"
+    )
+    launch_command: list[str] = Field(
+        default_factory=lambda: ["vllm"], description="the executable (and arguments) that runs `vllm serve ...`"
+    )
+    adapter_name: str = Field("nl2sql", description="the name the server lists the LoRA adapter under")
+    api_key_env: str | None = Field(
+        None, description="name of the environment variable holding the server's API key (never the key itself)"
+    )
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs the model is split over")
+    max_model_len: int | None = Field(4096, ge=16, description="vLLM --max-model-len; null: the model's")
+    gpu_memory_utilization: float | None = Field(0.9, gt=0, le=1, description="vLLM --gpu-memory-utilization")
+    max_lora_rank: int | None = Field(
+        None, description="vLLM --max-lora-rank; null: the adapter's rank, rounded up to one vLLM accepts"
+    )
+    extra_args: list[str] = Field(default_factory=list, description="more arguments appended to the launch command")
+    env: dict[str, str] = Field(default_factory=dict, description="environment variables of the launched server")
+    startup_timeout_s: float = Field(900, gt=0, description="seconds the server may take to list the adapter")
+    request_timeout_s: float = Field(120, gt=0, description="seconds per request to the server")
+    stop_grace_s: float = Field(20, gt=0, description="seconds between asking the server to stop and killing it")
+    check: CheckConfig = Field(default_factory=CheckConfig, description="how the served adapter is checked")
 
     @field_validator("attach_url")
     @classmethod
@@ -89,32 +98,13 @@ class ServeConfig(_Strict):
 
 
 def serve_config_path() -> Path:
-    chosen = os.environ.get("NL2SQL_SERVE_CONFIG")
-    if chosen:
-        return Path(chosen).resolve()
-    local = Path("configs/serve.yaml")
-    return local.resolve() if local.exists() else REPO_ROOT / "configs" / "serve.yaml"
+    return SERVE_FILE.path()
 
 
 def parse_serve_config(data: object, source: str = "<dict>") -> ServeConfig:
-    try:
-        return ServeConfig.model_validate(data or {})
-    except ValidationError as err:
-        raise ConfigError(
-            f"Invalid serving configuration in {source}:\n{_describe(err)}\n",
-            "correct the keys named above (see configs/serve.yaml).",
-        ) from None
+    return SERVE_FILE.validate(ServeConfig, data or {}, source)
 
 
 def load_serve_config(path: Path | None = None) -> ServeConfig:
-    path = Path(path) if path else serve_config_path()
-    if not path.exists():
-        raise ConfigError(
-            f"Serving configuration file {path} does not exist.",
-            "create it (copy configs/serve.yaml) or point NL2SQL_SERVE_CONFIG at an existing file.",
-        )
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}", "fix the YAML syntax at the line shown.") from None
+    data, path = SERVE_FILE.read(path)
     return parse_serve_config(data, str(path)).with_environment()

@@ -17,10 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from nl2sql_pipeline.core.config import REPO_ROOT
+from nl2sql_pipeline.core.config_loader import REPO_ROOT, StrictModel, read_mapping, validate
 from nl2sql_pipeline.core.errors import ConfigError
 from nl2sql_pipeline.core.training.grpo_recipe import GrpoRecipe
 
@@ -33,39 +32,41 @@ REFERENCE_COMMAND_KEYS = (
 )
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+RECIPE_WHAT = "training recipe"
+RECIPE_SEE = "configs/train/*.yaml; `backend` is llamafactory, peft or grpo"
 
 
-class Generation(_Strict):
+class Generation(StrictModel):
     """Decoding for prediction. Greedy by default (deterministic scores); `do_sample: true` gives the
     reference design's before/after settings (top_p 0.7, temperature 0.95)."""
 
-    max_new_tokens: int = Field(512, ge=1)
-    do_sample: bool = False
-    top_p: float = Field(0.7, gt=0, le=1)
-    temperature: float = Field(0.95, gt=0)
-    per_device_eval_batch_size: int = Field(8, ge=1)
+    max_new_tokens: int = Field(512, ge=1, description="answer token limit of a prediction")
+    do_sample: bool = Field(False, description="sample instead of greedy decoding (then top_p and temperature apply)")
+    top_p: float = Field(0.7, gt=0, le=1, description="nucleus sampling, when do_sample")
+    temperature: float = Field(0.95, gt=0, description="sampling temperature, when do_sample")
+    per_device_eval_batch_size: int = Field(8, ge=1, description="prompts predicted at once per device")
 
 
-class _Recipe(_Strict):
-    model_name_or_path: str | None = None
-    model_env: str = "NL2SQL_BASE_MODEL"
-    cutoff_len: int = Field(2048, ge=16)
-    learning_rate: float = Field(gt=0)
-    num_train_epochs: float = Field(gt=0)
-    per_device_train_batch_size: int = Field(ge=1)
-    gradient_accumulation_steps: int = Field(1, ge=1)
-    lr_scheduler_type: str = "cosine"
-    bf16: bool = False
-    lora_rank: int = Field(ge=1)
-    lora_alpha: int = Field(ge=1)
-    lora_dropout: float = Field(0.0, ge=0, lt=1)
-    logging_steps: int = Field(10, ge=1)
-    max_steps: int | None = Field(None, ge=1)  # a cap for smoke runs and benchmarks
-    seed: int = 42
-    template: str | None = None  # LLaMA-Factory chat template (training there; prediction for both backends)
-    generation: Generation = Generation()
+class _Recipe(StrictModel):
+    model_name_or_path: str | None = Field(None, description="the local base-model folder; default: $<model_env>")
+    model_env: str = Field("NL2SQL_BASE_MODEL", description="environment variable naming the base-model folder")
+    cutoff_len: int = Field(2048, ge=16, description="tokens per training example; longer ones are cut")
+    learning_rate: float = Field(gt=0, description="peak learning rate")
+    num_train_epochs: float = Field(gt=0, description="passes over the training split")
+    per_device_train_batch_size: int = Field(ge=1, description="examples per device and step")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="steps accumulated into one optimizer update")
+    lr_scheduler_type: str = Field("cosine", description="transformers learning-rate schedule, e.g. cosine or constant")
+    bf16: bool = Field(False, description="train in bfloat16 (needs a CUDA GPU)")
+    lora_rank: int = Field(ge=1, description="rank of the LoRA matrices")
+    lora_alpha: int = Field(ge=1, description="LoRA scaling numerator (the update is scaled by alpha / rank)")
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the LoRA input")
+    logging_steps: int = Field(10, ge=1, description="steps between logged losses")
+    max_steps: int | None = Field(None, ge=1, description="a cap on optimizer steps, for smoke runs and benchmarks")
+    seed: int = Field(42, description="seed of data order and initialisation")
+    template: str | None = Field(
+        None, description="LLaMA-Factory chat template (training there; prediction for both backends)"
+    )
+    generation: Generation = Field(Generation(), description="decoding for the before/after predictions")
 
     @field_validator("template")
     @classmethod
@@ -80,14 +81,14 @@ class _Recipe(_Strict):
 class LlamaFactoryRecipe(_Recipe):
     """The reference design's `llamafactory-cli train` command as data (plus LLaMA-Factory pass-through keys)."""
 
-    backend: Literal["llamafactory"]
-    stage: Literal["sft"] = "sft"
-    finetuning_type: Literal["lora"] = "lora"
-    template: str  # required here: LLaMA-Factory formats training examples with it
-    dataset_format: Literal["alpaca", "sharegpt"] = "alpaca"
-    lora_target: str = "all"
-    save_steps: int = Field(500, ge=1)
-    extra_args: dict[str, Any] = Field(default_factory=dict)  # any other LLaMA-Factory argument
+    backend: Literal["llamafactory"] = Field(description="which trainer runs the recipe")
+    stage: Literal["sft"] = Field("sft", description="LLaMA-Factory stage (supervised fine-tuning)")
+    finetuning_type: Literal["lora"] = Field("lora", description="LLaMA-Factory fine-tuning type")
+    template: str = Field(description="LLaMA-Factory chat template; required here: it formats the training examples")
+    dataset_format: Literal["alpaca", "sharegpt"] = Field("alpaca", description="which exported dataset is trained on")
+    lora_target: str = Field("all", description="modules LoRA adapts (LLaMA-Factory's lora_target)")
+    save_steps: int = Field(500, ge=1, description="steps between checkpoints")
+    extra_args: dict[str, Any] = Field(default_factory=dict, description="any other LLaMA-Factory argument")
 
     @field_validator("extra_args")
     @classmethod
@@ -101,18 +102,18 @@ class LlamaFactoryRecipe(_Recipe):
 class PeftRecipe(_Recipe):
     """The DeepSeek-Coder branch: transformers Trainer + peft LoRA with early stopping on eval loss."""
 
-    backend: Literal["peft"]
-    target_modules: list[str] = Field(min_length=1)
-    dataset_format: Literal["auto", "alpaca", "sharegpt"] = "auto"
-    early_stopping_patience: int = Field(3, ge=1)
-    eval_steps: int = Field(50, ge=1)
-    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    backend: Literal["peft"] = Field(description="which trainer runs the recipe")
+    target_modules: list[str] = Field(min_length=1, description="module names LoRA adapts, e.g. [q_proj, v_proj]")
+    dataset_format: Literal["auto", "alpaca", "sharegpt"] = Field(
+        "auto", description="which exported dataset is trained on; auto: whichever the export holds"
+    )
+    early_stopping_patience: int = Field(3, ge=1, description="evaluations without a better eval loss before stopping")
+    eval_steps: int = Field(50, ge=1, description="steps between evaluations of the dev loss")
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="share of the steps spent warming up the learning rate")
 
 
 AnyRecipe = LlamaFactoryRecipe | PeftRecipe | GrpoRecipe
 Recipe = Annotated[AnyRecipe, Field(discriminator="backend")]
-_RECIPE = TypeAdapter(Recipe)
-_CLASSES: dict[str, type[BaseModel]] = {"llamafactory": LlamaFactoryRecipe, "peft": PeftRecipe, "grpo": GrpoRecipe}
 
 
 @functools.cache
@@ -125,35 +126,8 @@ def llamafactory_templates() -> frozenset[str]:
     return frozenset(re.findall(r'register_template\(\s*name="([^"]+)"', source))
 
 
-def _known_keys(loc: tuple) -> list[str]:
-    """The keys allowed where an unknown key `loc` was found (the recipe's, or a nested section's)."""
-    model: Any = _CLASSES.get(str(loc[0])) if loc else None
-    for part in loc[1:-1]:
-        field = model.model_fields.get(str(part)) if model else None
-        model = field.annotation if field and isinstance(field.annotation, type) else None
-    return sorted(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
-
-
-def _describe(err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        where = ".".join(map(str, e["loc"][1:] or e["loc"])) or "(top level)"
-        hint = ""
-        if e["type"] == "extra_forbidden":
-            near = difflib.get_close_matches(str(e["loc"][-1]), _known_keys(e["loc"]), n=3, cutoff=0.6)
-            hint = f" (did you mean {', '.join(near)}?)" if near else ""
-        lines.append(f"  - {where}: {e['msg']}{hint}")
-    return "\n".join(lines)
-
-
 def parse_recipe(data: Mapping[str, Any], source: str = "<dict>") -> AnyRecipe:
-    try:
-        return _RECIPE.validate_python(dict(data))
-    except ValidationError as err:
-        raise ConfigError(
-            f"Invalid training recipe {source}:\n{_describe(err)}\n",
-            "correct the keys named above (see configs/train/*.yaml; `backend` is llamafactory, peft or grpo).",
-        ) from None
+    return validate(Recipe, dict(data), source, what=RECIPE_WHAT, see=RECIPE_SEE)
 
 
 def load_recipe(path_or_name: str | Path, overrides: Mapping[str, Any] | None = None) -> AnyRecipe:
@@ -164,10 +138,7 @@ def load_recipe(path_or_name: str | Path, overrides: Mapping[str, Any] | None = 
     if not path.exists():
         known = ", ".join(p.stem for p in sorted(RECIPES_DIR.glob("*.yaml")))
         raise ConfigError(f"Training recipe {path} does not exist.", f"use one of: {known}, or a path to a YAML file.")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"Training recipe {path} is not a mapping of keys.", "write it as `key: value` lines.")
-    merged = _merge(data, dict(overrides or {}))
+    merged = _merge(read_mapping(path, RECIPE_SEE), dict(overrides or {}))
     return parse_recipe(merged, str(path))
 
 

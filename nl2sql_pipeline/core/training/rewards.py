@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 import sqlglot
 from sqlglot import exp
 from sqlglot.tokens import TokenType
@@ -40,6 +40,7 @@ from sqlglot.tokens import TokenType
 from nl2sql_pipeline.core.evaluation.compare import Semantics, gold_orders, results_match, spider_postprocess, strip_distinct
 from nl2sql_pipeline.core.evaluation.extract import extract_sql
 from nl2sql_pipeline.core.audit import AuditTarget, audited
+from nl2sql_pipeline.core.config_loader import StrictModel
 from nl2sql_pipeline.core.execution import ExecutionResult, ReadOnlyExecutor, parse_query
 
 COMPONENTS = ("execution", "table_overlap", "column_overlap", "syntax", "format")
@@ -50,16 +51,12 @@ _THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.S | re.I)
 _EMPTY_THINK = re.compile(r"\A\s*<think>\s*</think>", re.I)  # Qwen3 "no-think" answers start with one
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ExecutionCredit(_Strict):
+class ExecutionCredit(StrictModel):
     """What an execution verdict is worth (Arctic-Text2SQL-R1's 1 / 0.1 / 0 by default)."""
 
-    match: float = Field(1.0, ge=0, le=1)
-    executes: float = Field(0.1, ge=0, le=1)
-    fails: float = Field(0.0, ge=0, le=1)
+    match: float = Field(1.0, ge=0, le=1, description="credit when the result equals the gold's")
+    executes: float = Field(0.1, ge=0, le=1, description="credit when the query runs but its result differs")
+    fails: float = Field(0.0, ge=0, le=1, description="credit when the query does not run")
 
     @model_validator(mode="after")
     def _ordered(self) -> ExecutionCredit:
@@ -69,14 +66,14 @@ class ExecutionCredit(_Strict):
         return self
 
 
-class RewardWeights(_Strict):
+class RewardWeights(StrictModel):
     """Weight of each component in the total reward; 0 leaves a component out."""
 
-    execution: float = Field(1.0, ge=0)
-    table_overlap: float = Field(0.0, ge=0)
-    column_overlap: float = Field(0.0, ge=0)
-    syntax: float = Field(0.0, ge=0)
-    format: float = Field(0.0, ge=0)
+    execution: float = Field(1.0, ge=0, description="weight of the execution verdict's credit")
+    table_overlap: float = Field(0.0, ge=0, description="weight of the F1 of table names with the gold's")
+    column_overlap: float = Field(0.0, ge=0, description="weight of the F1 of column names with the gold's")
+    syntax: float = Field(0.0, ge=0, description="weight of 'the database accepts the syntax'")
+    format: float = Field(0.0, ge=0, description="weight of 'the completion is exactly one query'")
 
     @model_validator(mode="after")
     def _something(self) -> RewardWeights:
@@ -89,14 +86,16 @@ class RewardWeights(_Strict):
         return {c: getattr(self, c) for c in COMPONENTS if getattr(self, c) > 0}
 
 
-class RewardSettings(_Strict):
-    weights: RewardWeights = RewardWeights()
-    execution: ExecutionCredit = ExecutionCredit()
-    semantics: Semantics = "test-suite"
-    strip_distinct: bool = False
-    timeout_s: float = Field(2.0, gt=0)  # per rollout query, enforced inside the engine
-    row_cap: int = Field(10_000, ge=1)
-    workers: int = Field(4, ge=1)  # concurrent queries
+class RewardSettings(StrictModel):
+    """How a GRPO rollout is rewarded, judged as the evaluation judges."""
+
+    weights: RewardWeights = Field(RewardWeights(), description="weight of each reward component")
+    execution: ExecutionCredit = Field(ExecutionCredit(), description="what an execution verdict is worth")
+    semantics: Semantics = Field("test-suite", description="result comparison: test-suite, set or ordered")
+    strip_distinct: bool = Field(False, description="drop DISTINCT from both queries before comparing")
+    timeout_s: float = Field(2.0, gt=0, description="seconds per rollout query, enforced inside the engine")
+    row_cap: int = Field(10_000, ge=1, description="most rows read from one rollout query")
+    workers: int = Field(4, ge=1, description="rollout queries run at once")
 
 
 class RolloutScore(BaseModel):

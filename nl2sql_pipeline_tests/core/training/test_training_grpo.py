@@ -102,7 +102,8 @@ def test_prompts_are_the_training_prompts(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("override", "message"), [
     ({"num_generation": 4}, "num_generation: Extra inputs are not permitted (did you mean num_generations"),
-    ({"reward": {"weights": {"exection": 1}}}, "reward.weights.exection: Extra inputs are not permitted (did you mean execution?)"),
+    ({"reward": {"weights": {"exection": 1}}}, "reward.weights.exection: Extra inputs are not permitted "
+     "(did you mean execution: weight of the execution verdict's credit?)"),
     ({"num_generations": 3}, "not a multiple of num_generations = 3"),
     ({"reward": {"weights": {"execution": 0, "table_overlap": 0, "column_overlap": 0, "syntax": 0, "format": 0}}},
      "every reward weight is 0"),
