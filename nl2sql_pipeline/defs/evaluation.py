@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from nl2sql_pipeline.core import execution, hardness
 from nl2sql_pipeline.core.config import nl2sql_home
@@ -54,19 +55,25 @@ AFTER_RUNS = ("adapter", "grpo")  # each compared with its source's "base" run i
 class EvalConfig(dg.Config):
     """How predictions are judged, and an optional Spider-format benchmark to score beside the dev split."""
 
-    semantics: str = "test-suite"  # test-suite | set | ordered
-    strip_distinct: bool = False
-    timeout_s: float = 5.0
-    row_cap: int = 100_000
-    workers: int = 0
-    spider_gold: str = ""  # SQL<TAB>db_id file or dev.json
-    spider_db_dir: str = ""  # <db_id>/<db_id>.sqlite folder
-    spider_predictions: dict[str, str] = {}  # label ("base", "adapter") -> prediction file
-    spider_neighbours: int = 0  # neighbour databases per Spider database (0: one database)
-    use_neighbours: bool = True  # judge matches on neighbour_databases when it is materialized
-    gold_hygiene: bool = True
-    ves_repeats: int = 0
-    golden_dir: str = ""  # <database>.jsonl / .csv golden sets, scored apart ("": $NL2SQL_HOME/golden if it exists)
+    semantics: compare.Semantics = Field(
+        "test-suite", description="result comparison: test-suite (Spider's), set (BIRD's) or ordered (strict)"
+    )
+    strip_distinct: bool = Field(False, description="drop DISTINCT from gold and prediction before comparing")
+    timeout_s: float = Field(5.0, description="seconds a query may run before it is stopped")
+    row_cap: int = Field(100_000, description="most rows read from one query")
+    workers: int = Field(0, description="judging processes; 0: one per CPU, 1: in this process")
+    spider_gold: str = Field("", description="a Spider-format benchmark to score too: SQL<TAB>db_id file or dev.json")
+    spider_db_dir: str = Field("", description="the benchmark's <db_id>/<db_id>.sqlite folder")
+    spider_predictions: dict[str, str] = Field(
+        {}, description="the benchmark's predictions: run label (\"base\", \"adapter\") -> prediction file"
+    )
+    spider_neighbours: int = Field(0, description="neighbour databases per benchmark database (0: one database)")
+    use_neighbours: bool = Field(True, description="judge matches on neighbour_databases when it is materialized")
+    gold_hygiene: bool = Field(True, description="flag empty and tie-dependent gold queries")
+    ves_repeats: int = Field(0, description="extra timings of gold and prediction per matched item for R-VES")
+    golden_dir: str = Field(
+        "", description="folder of <database>.jsonl / .csv golden sets, scored apart (\"\": $NL2SQL_HOME/golden if it exists)"
+    )
 
 
 class EvaluationInputError(Nl2SqlError):
@@ -74,9 +81,7 @@ class EvaluationInputError(Nl2SqlError):
 
 
 def _options(config: EvalConfig) -> EvalOptions:
-    if config.semantics not in compare.SEMANTICS:
-        raise EvaluationInputError(f"Unknown semantics {config.semantics!r}.", f"use one of {', '.join(compare.SEMANTICS)}.")
-    return EvalOptions(semantics=config.semantics, strip_distinct=config.strip_distinct,  # type: ignore[arg-type]
+    return EvalOptions(semantics=config.semantics, strip_distinct=config.strip_distinct,
                        timeout_s=config.timeout_s, row_cap=config.row_cap, workers=config.workers,
                        gold_hygiene=config.gold_hygiene, ves_repeats=config.ves_repeats)
 
@@ -105,9 +110,9 @@ def _spider_runs(config: EvalConfig) -> tuple[PredictionRuns, dict[str, Database
 class NeighbourConfig(dg.Config):
     """How many neighbour copies per database, and their seed (a new seed, new copies)."""
 
-    n: int = 8
-    seed: int = 0
-    workdir: str = ""  # default $NL2SQL_HOME/neighbours
+    n: int = Field(8, description="neighbour copies per database (8 is the test-suite default)")
+    seed: int = Field(0, description="seed of the copies: a new seed, new copies")
+    workdir: str = Field("", description="where SQLite copies are written; default $NL2SQL_HOME/neighbours")
 
 
 def _stored_gold(json_io_manager: PydanticJsonIOManager) -> dict[str, list[str]]:
@@ -230,8 +235,10 @@ def eval_predictions(
 class PromotionConfig(dg.Config):
     """The promotion criterion on the golden set."""
 
-    margin_pct: float = 1.0  # percentage points of golden-set execution match
-    baseline: str = "base"  # the label to beat; "previous_adapter" also requires beating the last run's adapter
+    margin_pct: float = Field(1.0, description="percentage points of golden-set execution match a run must win by")
+    baseline: str = Field(
+        "base", description="the run label to beat; previous_adapter: beat the base and the last run's adapter"
+    )
 
 
 def _chart_markdown(path: Path) -> str:

@@ -6,6 +6,7 @@ One server session yields both assets (launching vLLM twice would double a minut
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from nl2sql_pipeline.core.config import nl2sql_home
 from nl2sql_pipeline.core.fsutil import atomic_write_text
@@ -23,9 +24,9 @@ GROUP = "serving"
 class ServingResource(dg.ConfigurableResource):
     """`configs/serve.yaml` (or `config_path`), with optional overrides for one deployment."""
 
-    config_path: str = ""
-    attach_url: str = ""  # an OpenAI-compatible server already running: launch nothing
-    launch_command: list[str] = []
+    config_path: str = Field("", description="a serve.yaml to read; default $NL2SQL_SERVE_CONFIG or configs/serve.yaml")
+    attach_url: str = Field("", description="an OpenAI-compatible server already running: launch nothing")
+    launch_command: list[str] = Field([], description="overrides the file's launch_command")
 
     def config(self) -> ServeConfig:
         loaded = load_serve_config(self.config_path or None)

@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 import yaml
+from pydantic import Field
 
 from nl2sql_pipeline.core.config import nl2sql_home
 from nl2sql_pipeline.core.errors import ConfigError
@@ -34,13 +35,19 @@ ORACLE_LABEL = "adapter (oracle schema)"
 class TrainerResource(dg.ConfigurableResource):
     """Which recipe trains the adapter, and per-run overrides (no code change to smoke-test on CPU)."""
 
-    recipe: str = "qwen3_4b_lora"  # a name under configs/train/ or a path to a recipe YAML
-    model_path: str = ""  # the base model folder; empty: the recipe's model_name_or_path or $<model_env>
-    overrides_yaml: str = ""  # a YAML mapping merged over the recipe, e.g. "{bf16: false, max_steps: 20}"
-    merge_adapter: bool = False  # materialize `merged_model` (llamafactory-cli export); off by default
-    grpo: bool = False  # materialize `rl_adapter` / `rl_predictions` (GRPO after fine-tuning); off by default
-    grpo_recipe: str = "qwen3_4b_grpo"
-    grpo_overrides_yaml: str = ""  # e.g. "{bf16: false, max_steps: 5, start_from: base}"
+    recipe: str = Field("qwen3_4b_lora", description="a recipe name under configs/train/ or a path to a recipe YAML")
+    model_path: str = Field(
+        "", description="the base model folder; empty: the recipe's model_name_or_path or $<model_env>"
+    )
+    overrides_yaml: str = Field(
+        "", description='a YAML mapping merged over the recipe, e.g. "{bf16: false, max_steps: 20}"'
+    )
+    merge_adapter: bool = Field(False, description="materialize merged_model (llamafactory-cli export)")
+    grpo: bool = Field(False, description="materialize rl_adapter / rl_predictions (GRPO after fine-tuning)")
+    grpo_recipe: str = Field("qwen3_4b_grpo", description="the GRPO recipe: a name under configs/train/ or a path")
+    grpo_overrides_yaml: str = Field(
+        "", description='a YAML mapping merged over the GRPO recipe, e.g. "{bf16: false, max_steps: 5, start_from: base}"'
+    )
 
     def load(self) -> LlamaFactoryRecipe | PeftRecipe:
         """Returns:

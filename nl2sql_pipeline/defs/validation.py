@@ -5,6 +5,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import dagster as dg
+from pydantic import Field
 
 from nl2sql_pipeline.core import execution, export, hardness
 from nl2sql_pipeline.core.config import nl2sql_home
@@ -146,12 +147,12 @@ def validated_samples(context: dg.AssetExecutionContext, databases: DatabasesRes
 class ExportSettings(dg.Config):
     """How prompts are written; the defaults follow the reference design."""
 
-    instruction_language: Literal["zh", "en"] = "zh"
-    instruction: str = ""  # overrides the language's default instruction when set
-    schema_format: Literal["ddl", "cards"] = "ddl"
-    schema_budget_tokens: int = 1200
-    schema_max_tables: int = 0  # 0: only the budget limits a prompt's tables
-    oracle_dev: bool = False  # also export the dev split with oracle schemas, for the diagnostic score
+    instruction_language: Literal["zh", "en"] = Field("zh", description="language of the prompts' instruction")
+    instruction: str = Field("", description="an instruction that replaces the language's default one")
+    schema_format: Literal["ddl", "cards"] = Field("ddl", description="how a prompt shows the schema: DDL or table cards")
+    schema_budget_tokens: int = Field(1200, description="most schema tokens in one prompt")
+    schema_max_tables: int = Field(0, description="most tables in one prompt; 0: only the budget limits them")
+    oracle_dev: bool = Field(False, description="also export the dev split with oracle schemas, for the diagnostic score")
 
 
 @dg.asset(
