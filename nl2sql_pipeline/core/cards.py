@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import re
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic.dataclasses import dataclass as pydantic_dataclass
@@ -35,7 +36,7 @@ def estimate_tokens(text: str) -> int:
 class FkLink:
     """`columns` of this table reference (out) or are referenced by (in) `other_table.other_columns`."""
 
-    direction: str  # "out" | "in"
+    direction: Literal["out", "in"]
     columns: list[str]
     other_table: str
     other_columns: list[str]

@@ -21,7 +21,9 @@ class PredictionItem(BaseModel):
 
 
 class PredictionSet(BaseModel):
-    label: str  # "base" | "adapter"
+    # "base", "adapter", "grpo", ...: not a Literal, since nl2sql-eval --labels and the
+    # spider_predictions run config name runs freely.
+    label: str
     model: str  # base model path or served model name
     source: str  # "llamafactory" | "openai:<base_url>"
     items: list[PredictionItem]

@@ -12,6 +12,9 @@ from pydantic import BaseModel, Field
 
 Language = Literal["zh", "en"]
 Hardness = Literal["easy", "medium", "hard", "extra"]
+# Who wrote a sample: the offline synthesizer, the LLM (first answer or a top-up round, or questions
+# for SQL it was given), the company's own query log, or a user's feedback on an answer.
+SampleSource = Literal["offline", "llm", "top-up", "llm-sql-first", "log", "feedback"]
 
 
 class Topic(BaseModel):
@@ -44,7 +47,7 @@ class Sample(BaseModel):
     question: str
     sql: str
     language: Language
-    source: str = "offline"  # offline | llm | llm-sql-first | top-up | log (the company's own SQL)
+    source: SampleSource = "offline"
     hardness: Hardness | None = None  # the generator's intent; validation computes the real one
     meta: dict[str, Any] = Field(default_factory=dict)
 

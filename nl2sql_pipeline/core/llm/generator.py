@@ -26,7 +26,7 @@ from nl2sql_pipeline.core.llm.parse import first_int, parse_items, pick
 from nl2sql_pipeline.core.llm.prompting import (
     HARDNESS, Prompts, Values, chunks, normalize, questions_schema, samples_schema,
 )
-from nl2sql_pipeline.core.samples import RawSamples, Sample, Topic, TopicPlan
+from nl2sql_pipeline.core.samples import RawSamples, Sample, SampleSource, Topic, TopicPlan
 from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.synthesis import synthesizer
 from nl2sql_pipeline.core.validation.validator import validate_samples
@@ -60,7 +60,7 @@ class TopicResult:
                 f"{self.duplicates} duplicates, {self.rounds} top-up round(s), {self.filled} filled offline")
 
 
-def _samples(text: str, topic: Topic, prompts: Prompts, source: str, round_no: int) -> list[Sample]:
+def _samples(text: str, topic: Topic, prompts: Prompts, source: SampleSource, round_no: int) -> list[Sample]:
     out = []
     for item in parse_items(text).items:
         question, sql = pick(item, "question", "nl", "问题", "query_text"), pick(item, "sql", "query", "SQL语句")
@@ -68,7 +68,7 @@ def _samples(text: str, topic: Topic, prompts: Prompts, source: str, round_no: i
             continue
         hardness = str(pick(item, "hardness", "difficulty", "难度") or "").lower()
         out.append(Sample(database=prompts.db.name, topic=topic.name, question=question.strip(), sql=sql.strip(),
-                          language=prompts.language, source=source,  # type: ignore[arg-type]
+                          language=prompts.language, source=source,
                           hardness=hardness if hardness in HARDNESS else None,  # type: ignore[arg-type]
                           meta={"round": round_no, **({"style": str(st)} if (st := pick(item, "style")) else {})}))
     return out

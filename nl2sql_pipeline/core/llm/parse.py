@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.S)
 _FENCE = re.compile(r"```[\w+-]*[ \t]*\n?(.*?)(?:```|$)", re.S)
@@ -26,7 +26,7 @@ WRAPPERS = ("topics", "samples", "items", "data", "pairs", "questions", "example
 @dataclass
 class Parsed:
     items: list[dict[str, Any]]
-    method: str  # json | json-lines | embedded | none
+    method: Literal["json", "json-lines", "embedded", "none"]
     salvaged: bool = False  # some text could not be parsed (truncation, prose with broken JSON)
     wrapper: dict[str, Any] = field(default_factory=dict, repr=False)
 

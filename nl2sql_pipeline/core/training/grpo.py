@@ -18,7 +18,7 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -61,7 +61,7 @@ class RlAdapterResult(BaseModel):
     rollouts: int
     train_s: float
     reward_s: float = 0.0  # of train_s, spent scoring rollouts (queries included)
-    generation: str  # "vllm" | "transformers"
+    generation: Literal["vllm", "transformers"]
     trainable_params: int | None = None
     reward_stats: dict[str, int] = Field(default_factory=dict)  # queries run, cache hits, refused, timeouts
     notes: list[str] = Field(default_factory=list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -46,7 +47,7 @@ class AdapterResult(BaseModel):
 
     adapter_dir: str
     base_model: str
-    backend: str  # "llamafactory" | "peft"
+    backend: Literal["llamafactory", "peft"]
     recipe: str
     dataset_dir: str
     dataset_version: str  # content digest of the exported files it was trained on
