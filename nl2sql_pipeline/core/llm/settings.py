@@ -24,7 +24,8 @@ class PlannerSettings(StrictModel):
         "zh", description="planner prompt: zh (the reference design's), en, or auto (the database's language)"
     )
     attempts: int = Field(3, ge=1, description="LLM tries before the offline plan takes over")
-    # Above the budget the offline planner clusters first and the LLM names and sizes the topics.
+    # When even the compressed view is above it, the offline planner clusters first and the LLM
+    # names and sizes the topics.
     context_budget_tokens: int = Field(
         6000, ge=1, description="cards above this many tokens are replaced by a compressed view (names, comments, FK graph)"
     )
