@@ -34,7 +34,11 @@ def _owner(col: exp.Column, tree: exp.Expression, meta: SchemaMetadata) -> str |
     aliases = _aliases(tree)
     if col.table:
         return aliases.get(col.table.lower())
-    for name in aliases.values():
+    # An unqualified column belongs to its own SELECT's tables (a subquery's, not the outer query's).
+    scope = col.find_ancestor(exp.Select)
+    own = [t.name.lower() for t in (scope.find_all(exp.Table) if scope is not None else ())
+           if t.find_ancestor(exp.Select) is scope]
+    for name in own + list(aliases.values()):
         t = meta.table(name)
         if t is not None and t.column(col.name) is not None:
             return t.name.lower()

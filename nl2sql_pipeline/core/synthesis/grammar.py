@@ -50,6 +50,23 @@ def proj(view: TableView, alias: str | None, rng: random.Random, n: int = 1, exc
     return [Col(c, alias) for c in chosen]
 
 
+def set_columns(view: TableView, alias: str | None, rng: random.Random,
+                n: int = 1) -> tuple[list[Col], tuple[str, ...]]:
+    """Columns for a set operation and the operations they suit: "which names are in both" asks
+    about things (names, descriptions); "which genders or weights are in both" asks nothing, so
+    other columns only take UNION."""
+    names = [c for c in view.columns if c.role == "text"]
+    if names:
+        return [Col(c, alias) for c in rng.sample(names, min(n, len(names)))], ("union", "intersect", "except")
+    return proj(view, alias, rng, n=n), ("union",)
+
+
+def join_keys(q: Query, alias: str) -> tuple[str, ...]:
+    """The joined table's columns its join matches: they only repeat the other side's key
+    (销售合同的签约人编号 next to the employee it joins), so a question does not ask for them."""
+    return tuple(b for j in q.joins if j.right_alias == alias for _, b in j.step.pairs)
+
+
 def measure(view: TableView, alias: str | None, rng: random.Random, allow_dates: bool = False) -> Col | None:
     """A measure (amounts, quantities); with `allow_dates` a date to sort by when none exists.
     Codes, flags and identifiers are never measures."""
@@ -61,7 +78,12 @@ def aggregate(view: TableView, alias: str | None, rng: random.Random) -> Agg:
     m = measure(view, alias, rng)
     if m is None or rng.random() < 0.3:
         return Agg("count")
-    return Agg(rng.choice(("sum", "avg", "min", "max")), m)
+    return Agg(rng.choice(summaries(m)), m)
+
+
+def summaries(m: Col) -> tuple[str, ...]:
+    """The aggregates a measure takes: no SUM of unit prices or rates."""
+    return ("sum", "avg", "min", "max") if m.column.additive else ("avg", "min", "max")
 
 
 def tie_breaker(q: Query) -> Col | None:

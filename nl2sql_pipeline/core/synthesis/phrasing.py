@@ -9,76 +9,128 @@ import re
 from typing import Any
 
 from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Compound, Cond, Item, Query, Tree, YearOf
-from nl2sql_pipeline.core.synthesis.schema import Column
+from nl2sql_pipeline.core.synthesis.relations import chain, hop, owned_en, owned_zh, role_of, plain_link
+from nl2sql_pipeline.core.synthesis.schema import Column, to_one
 
-_ID_SUFFIX = re.compile(r"(\s*(编号|编码|代码|id|ID|号|code|no))$", re.IGNORECASE)
 STYLES = ("formal", "colloquial", "imperative", "interrogative", "concise")
 _ZH_UNIT_GLUED = True  # 5,000元, 13%, 12.5kg: Chinese writes units without a space
 
 
-def role_label(col: Col, q: Query, views: dict) -> str | None:
-    """The role a joined row plays, from the linking column's label: `直属上级` (employees.manager_id),
-    `签约人` (sales_contracts.signer_id), `上级部门`; None when the link is the table itself."""
-    join = next((j for j in q.joins if j.right_alias == col.alias), None)
-    if join is None:
+def _sub_key(c: Cond, views: dict) -> tuple[Column, bool] | None:
+    """(the subquery's selected column, whether it is its table's whole primary key)."""
+    if c.sub is None or not c.sub.select or not isinstance(c.sub.select[0], Col) or not isinstance(c.left, Col):
         return None
-    left = views.get(join.step.left)
-    right = views.get(join.step.right)
-    if left is None or right is None:
-        return None
-    # Only a step from a foreign key to the referenced key names a role; the other direction
-    # reaches "the rows that point here" (an employee's contracts), named by their table.
-    if tuple(b for _, b in join.step.pairs) != right.primary_key or len(join.step.pairs) != 1:
-        return None
-    link = next((x for x in left.columns if x.name == join.step.pairs[0][0]), None)
-    if link is None:
-        return None
-    role = _ID_SUFFIX.sub("", link.label).strip()
-    return role if role and role != right.label and role != link.label else None
+    col = c.sub.select[0].column
+    return col, (col.name,) == getattr(views.get(c.sub.table), "primary_key", None)
 
 
 def link_role(c: Cond, q: Query, views: dict) -> str | None:
     """For `fk IN (SELECT pk FROM other WHERE ...)`: the role the other row plays, from the
     foreign key's label (`签约人` for signer_id, `员工` for emp_id); None for the other direction."""
-    if c.sub is None or not isinstance(c.left, Col):
+    got = _sub_key(c, views)
+    if got is None or not got[1] or not c.left.column.key:
         return None
-    key = c.left.column
-    base = views.get(q.table)
-    if base is None or key.name in base.primary_key or not key.key:
-        return None
-    return _ID_SUFFIX.sub("", key.label).strip() or None
+    return role_of(c.left.column.label) or None
+
+
+def reverses(c: Cond, q: Query, views: dict) -> bool:
+    """`pk IN (SELECT fk FROM other ...)`: the base row is what the other rows point to."""
+    got = _sub_key(c, views)
+    return got is not None and got[0].key and not got[1] and c.left.column.name in getattr(
+        views.get(q.table), "primary_key", ())
 
 
 def reverse_role(c: Cond, q: Query, views: dict) -> str | None:
     """For `pk IN (SELECT fk FROM other WHERE ...)`: what the base row is to the other row, from
-    the foreign key's label (`签约人` for sales_contracts.signer_id, `仓库管理员` for keeper_id)."""
-    if c.sub is None or not c.sub.select or not isinstance(c.sub.select[0], Col):
+    the foreign key's label (`签约人` for sales_contracts.signer_id, `仓库管理员` for keeper_id);
+    None for a plain link (payroll.emp_id names the employee, no role)."""
+    if not reverses(c, q, views):
         return None
     fk = c.sub.select[0].column
-    if not fk.key or not isinstance(c.left, Col) or c.left.column.name not in getattr(views.get(q.table), "primary_key", ()):
+    role = role_of(fk.label)
+    return None if not role or role == fk.label or plain_link(role, q.entity) else role
+
+
+def rows_label(q: Query, views: dict, language: str) -> str | None:
+    """What COUNT(*) counts in a joined query when a role leads there (所签约的销售合同,
+    所管理的仓库的库存); None when no role does (the counted table's label says it)."""
+    many = [j for j in q.joins if not to_one(j.step, views)]
+    if not many or language != "zh":
         return None
-    return _ID_SUFFIX.sub("", fk.label).strip() or None
+    path = chain(many[-1].right_alias, q)
+    hops = [hop(j, views) for j in path]
+    if not any(role for _, role in hops):
+        return None
+    right = views[path[-1].step.right].label
+    along, role = hops[-1]
+    last = owned_zh(role, right) if role and not along else right
+    return _glue(_before(path, hops, views, language), last)
 
 
-def col_label(col: Col, q: Query, views: dict, language: str) -> str:
-    """A column's label, qualified by its table (or the role the joined row plays) when the query
-    joins and it is not the base table's."""
-    c = col.column
-    if not q.joins or (col.alias in (None, q.alias) and c.table == q.table):
-        return c.label
-    table_label = views[c.table].label if c.table in views else c.table
-    role = role_label(col, q, views)
-    if role:  # 直属上级的姓名, not 员工的员工姓名
-        own = c.label[len(table_label):] if c.label.startswith(table_label) and len(c.label) > len(table_label) else c.label
-        if own.startswith(role) or own.lower().startswith(role.lower()):
-            return own  # 合同状态 of the invoice's 合同: already says whose it is
-        return f"{role}的{own}" if language == "zh" else f"{possessive(role)} {own}"
+def _glue(before: list[str], last: str) -> str:
+    """签约人 + 所属部门的成立日期 -> 签约人所属部门的成立日期; 所管理的仓库 + 库存 -> 所管理的仓库的库存."""
+    return "".join(p + ("" if nxt.startswith("所") else "的") for p, nxt in zip(before, before[1:] + [last])) + last
+
+
+def _own(label: str, table_label: str) -> str:
+    return label[len(table_label):] if label.startswith(table_label) and len(label) > len(table_label) else label
+
+
+def _tail(c: Column, table_label: str, language: str) -> str:
+    """A joined table's column named by its table: 仓库的库容, 库存数量, expense claim's amount."""
     if c.label.startswith(table_label):
         return c.label
     if language == "zh":  # 商品类别 + 类别名称 -> 商品类别名称; otherwise 支付记录的支付编号
         overlap = next((k for k in range(min(len(table_label), len(c.label)), 1, -1) if table_label.endswith(c.label[:k])), 0)
         return table_label + c.label[overlap:] if overlap else f"{table_label}的{c.label}"
     return f"{possessive(table_label)} {c.label}"
+
+
+def col_label(col: Col, q: Query, views: dict, language: str) -> str:
+    """A column's label, qualified by its table, or by the roles along the joins that reach it
+    (签约人所属部门的成立日期, 所管理的仓库的库容, approver's grade), when the query joins and
+    it is not the base table's."""
+    c = col.column
+    if not q.joins or (col.alias in (None, q.alias) and c.table == q.table):
+        return c.label
+    table_label = views[c.table].label if c.table in views else c.table
+    path = chain(col.alias, q)
+    hops = [hop(j, views) for j in path]
+    before = _before(path, hops, views, language)
+    along, role = hops[-1] if hops else (True, None)
+    if role and along:  # 直属上级的姓名, not 员工的员工姓名
+        own = _own(c.label, table_label)
+        if own.startswith(role) or own.lower().startswith(role.lower()):
+            last = own  # 合同状态 of the invoice's 合同: already says whose it is
+        else:
+            last = f"{role}的{own}" if language == "zh" else f"{possessive(role)} {own}"
+    elif role:  # 所签约的销售合同的合同状态; amount of expense claims approved by the staff member
+        if language == "zh":
+            last = f"{owned_zh(role, table_label)}的{_own(c.label, table_label)}"
+        else:
+            last = f"{c.label} of {owned_en(role, plural(table_label), singular(q.entity))}"
+    else:
+        last = _tail(c, table_label, language)
+    if not before:
+        return last
+    if language == "zh":
+        return _glue(before, last)
+    return " ".join(before) + f" {last}"
+
+
+def _before(path: list, hops: list[tuple[bool, str | None]], views: dict, language: str) -> list[str]:
+    """The hops before the last that say whose row it is: each role on the way (签约人, 所签约的
+    销售合同, signer's) and, in Chinese, each table a later role hangs on (部门的员工所签约的…)."""
+    out = []
+    for i, (join, (along, role)) in enumerate(zip(path[:-1], hops[:-1])):
+        right = views[join.step.right].label if join.step.right in views else join.step.right
+        if language != "zh":
+            out += [possessive(role)] if role and along else []
+        elif role:
+            out.append(role if along else owned_zh(role, right))
+        elif any(r for _, r in hops[i + 1:]):
+            out.append(right)
+    return out
 
 
 def singular(label: str) -> str:

@@ -7,7 +7,9 @@ Each recipe returns an IR tree, or None when the topic's tables cannot support i
 from __future__ import annotations
 
 from nl2sql_pipeline.core.synthesis.conditions import condition, group_columns
-from nl2sql_pipeline.core.synthesis.grammar import NO_LIKE, Ctx, aggregate, cond_column, join, measure, proj, single, where
+from nl2sql_pipeline.core.synthesis.grammar import (
+    NO_LIKE, Ctx, aggregate, cond_column, join, join_keys, measure, proj, set_columns, single, where,
+)
 from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Compound, Cond, Query, Tree
 from nl2sql_pipeline.core.synthesis.schema import JoinStep, TableView
 
@@ -57,10 +59,10 @@ def h_above_average(ctx: Ctx, extra: bool = False) -> Tree | None:
 
 def h_set(ctx: Ctx, extra: bool = False) -> Tree | None:
     view, sample, w, _ = single(ctx)
-    cols = proj(view, None, ctx.rng, n=2 if extra else 1)
+    cols, ops = set_columns(view, None, ctx.rng, n=2 if extra else 1)
     left = Query(table=view.name, entity=view.label, select=cols)
     right = Query(table=view.name, entity=view.label, select=list(cols))
-    op = ctx.rng.choice(("union", "intersect", "except"))
+    op = ctx.rng.choice(ops)
     if not where(left, view, None, ctx, w, ops=NO_LIKE):
         return None
     used = {cond_column(c) for c in left.where}
@@ -90,7 +92,7 @@ def h_join_filter_sort(ctx: Ctx) -> Tree | None:
         return None
     q, members = got
     (v1, a1), (vn, an) = members[0], members[-1]
-    q.select = proj(v1, a1, ctx.rng) if ctx.rng.random() < 0.5 else proj(vn, an, ctx.rng)
+    q.select = proj(v1, a1, ctx.rng) if ctx.rng.random() < 0.5 else proj(vn, an, ctx.rng, exclude=join_keys(q, an))
     fv, fa = ctx.rng.choice(members)
     if not where(q, fv, fa, ctx, ctx.witness(fv), ops=NO_LIKE + ("like",) if ctx.rng.random() < 0.4 else NO_LIKE):
         return None
@@ -147,7 +149,7 @@ def x_join_set(ctx: Ctx) -> Tree | None:
         return None
     left, members = got
     (v1, a1), (v2, a2) = members
-    cols = proj(v1, a1, ctx.rng)
+    cols, ops = set_columns(v1, a1, ctx.rng)
     left.select = cols
     right = Query(table=left.table, entity=left.entity, select=list(cols), alias="T1", joins=list(left.joins))
     if not where(left, v2, a2, ctx, ctx.witness(v2), ops=NO_LIKE):
@@ -156,4 +158,4 @@ def x_join_set(ctx: Ctx) -> Tree | None:
         return None
     if left.where == right.where:
         return None
-    return Compound(ctx.rng.choice(("union", "intersect", "except")), left, right)
+    return Compound(ctx.rng.choice(ops), left, right)

@@ -6,7 +6,9 @@ Each recipe returns an IR tree, or None when the topic's tables cannot support i
 from __future__ import annotations
 
 from nl2sql_pipeline.core.synthesis.conditions import group_columns
-from nl2sql_pipeline.core.synthesis.grammar import NO_LIKE, Ctx, aggregate, join, measure, proj, single, where
+from nl2sql_pipeline.core.synthesis.grammar import (
+    NO_LIKE, Ctx, aggregate, join, join_keys, measure, proj, single, summaries, where,
+)
 from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Cond, Tree
 
 
@@ -41,7 +43,7 @@ def e_aggregate(ctx: Ctx) -> Tree | None:
     m = measure(view, None, ctx.rng)
     if m is None:
         return None
-    q.select = [Agg(ctx.rng.choice(("sum", "avg", "min", "max")), m)]
+    q.select = [Agg(ctx.rng.choice(summaries(m)), m)]
     if ctx.rng.random() < 0.6 and not where(q, view, None, ctx, w, ops=NO_LIKE):
         return None
     return q
@@ -124,7 +126,7 @@ def e_join_project(ctx: Ctx) -> Tree | None:
         return None
     q, members = got
     (v1, a1), (v2, a2) = members
-    q.select = proj(v1, a1, ctx.rng) + proj(v2, a2, ctx.rng)
+    q.select = proj(v1, a1, ctx.rng) + proj(v2, a2, ctx.rng, exclude=join_keys(q, a2))
     return q
 
 
@@ -152,9 +154,9 @@ def m_join(ctx: Ctx) -> Tree | None:
     q, members = got
     (v1, a1), (v2, a2) = members
     if ctx.rng.random() < 0.5:
-        q.select = proj(v1, a1, ctx.rng) + proj(v2, a2, ctx.rng)
+        q.select = proj(v1, a1, ctx.rng) + proj(v2, a2, ctx.rng, exclude=join_keys(q, a2))
         return q
-    q.select = proj(v2, a2, ctx.rng)
+    q.select = proj(v2, a2, ctx.rng, exclude=join_keys(q, a2))
     if ctx.rng.random() < 0.3 and where(q, v1, a1, ctx, ctx.witness(v1), ops=("like",)):
         return q  # names matched by a word: 名称包含“华信”的客户
     return q if where(q, v1, a1, ctx, ctx.witness(v1), ops=NO_LIKE) else None

@@ -12,6 +12,8 @@ from nl2sql_pipeline.core.semantics import ColumnSemantics, SemanticIndex
 NUMERIC = {"integer", "decimal", "float"}
 TEMPORAL = {"date", "datetime"}
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_RATIO = re.compile(r"(单价|价格|均价|率|比例|比率|占比|百分比|年龄|评分|price|rate|ratio|percent|pct|share|age$|score|average|avg)",
+                    re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,12 @@ class Column:
     def measure(self) -> bool:
         """A number worth summing, averaging or ranking by."""
         return self.role == "measure" and self.numeric
+
+    @property
+    def additive(self) -> bool:
+        """A measure whose total means something: amounts and quantities, not prices per unit,
+        rates or shares (a sum of unit prices answers no question)."""
+        return self.measure and self.unit not in ("%", "％") and not (_RATIO.search(self.label) or _RATIO.search(self.name))
 
     @property
     def orderable(self) -> bool:

@@ -30,7 +30,9 @@ from nl2sql_pipeline.core.synthesis.render_sql import Renderer
 from nl2sql_pipeline.core.synthesis.schema import TableView, topic_views
 from nl2sql_pipeline.core.synthesis.text_en import English
 from nl2sql_pipeline.core.synthesis.text_zh import Chinese
-from nl2sql_pipeline.core.synthesis.tidy import distinct_through_fanout, multi_table, prune_joins, state_tie_breaker
+from nl2sql_pipeline.core.synthesis.tidy import (
+    distinct_through_fanout, fixed_output, multi_table, prune_joins, state_tie_breaker,
+)
 from nl2sql_pipeline.core.synthesis.values import Executor, ValueSource
 from nl2sql_pipeline.core.validation.semantic import SemanticChecker
 
@@ -132,6 +134,9 @@ def _fill(run: _Run, topic: Topic, database: str, quotas: dict[str, int], need: 
             run.rejected["recipe does not fit the tables"] += 1
             continue
         prune_joins(tree, views)
+        if fixed_output(tree):
+            run.rejected["shows a value its filter fixes"] += 1
+            continue
         if not distinct_through_fanout(tree, views):
             run.rejected["ordered by a row the question cannot name"] += 1
             continue

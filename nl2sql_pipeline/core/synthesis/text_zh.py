@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Cond, Item, Query, Tree, YearOf
 from nl2sql_pipeline.core.synthesis.phrasing import (
-    Writer, col_label, cond_key, flag_core, is_temporal, item_key, like_text, link_role, reverse_role, value_text,
+    Writer, col_label, cond_key, flag_core, is_temporal, item_key, like_text, link_role, reverse_role, reverses,
+    rows_label, value_text,
 )
+from nl2sql_pipeline.core.synthesis.relations import role_of, sub_zh
+from nl2sql_pipeline.core.synthesis.schema import to_one
 
 AGG = {"sum": ("总{}", "{}总和"), "avg": ("平均{}", "{}的平均值"), "min": ("最低{}", "最小{}"), "max": ("最高{}", "最大{}")}
 DATE_AGG = {"min": "最早{}", "max": "最晚{}"}
@@ -17,6 +20,10 @@ CMP = {
 }
 _YES = {"是", "有", "yes", "y", "true", "1"}
 _GENERIC = {"数量", "个数", "总数", "数"}  # too bare without the table's name (read as a count)
+_OWNED = ("所", "以其为")  # 员工所管理的仓库: the base row's own rows, said without 的
+_CLAUSE = ("有", "没有", "是", "不是", "已", "未")  # 员工有直属上级: a predicate, glued to its subject
+YEAR_CMP = {"=": "在{v}年", "!=": "不在{v}年", ">": "晚于{v}年", "<": "早于{v}年", ">=": "在{v}年及以后",
+            "<=": "在{v}年及以前"}
 
 
 def joined(of: str, what: str, entity: str) -> str:
@@ -24,7 +31,18 @@ def joined(of: str, what: str, entity: str) -> str:
     …的库存数量, 部门 + 部门数量 -> 部门数量; a joined row's label (仓库管理员的邮箱) stays whole."""
     if what.startswith(entity) and of.endswith(entity) and "的" not in what:
         return of + what[len(entity):]
-    return f"{of}的{what}"
+    return of + what if what.startswith(_OWNED) else f"{of}的{what}"
+
+
+def stat_alias(q: Query, views: dict) -> str | None:
+    """The alias whose rows a grouped statistic is over: its argument's, or COUNT(*)'s last to-many join."""
+    for it in q.select:
+        if isinstance(it, Agg):
+            if it.arg is not None:
+                return it.arg.alias
+            many = [j for j in q.joins if not to_one(j.step, views)]
+            return many[-1].right_alias if many else q.alias
+    return None
 
 
 class Chinese(Writer):
@@ -35,19 +53,36 @@ class Chinese(Writer):
             rest = text[len(q.entity):]
             if short and text == it.column.label and text.startswith(q.entity) and len(rest) >= 2 and rest not in _GENERIC:
                 text = rest
-            if short and it.column.role == "flag" and flag_core(text) != text:
-                return f"{flag_core(text)}标志"  # 发票的红冲发票标志, not 发票的是否红冲发票
+            label = it.column.label
+            if it.column.role == "flag" and flag_core(label) != label and text.endswith(label):
+                return text[:-len(label)] + f"{flag_core(label)}标志"  # 发票的红冲发票标志, not 发票的是否红冲发票
             return text
         if isinstance(it, YearOf):
             return f"{self.label(it.arg, q)}的年份"
         if it.arg is None:
-            return f"{q.counted or q.entity}{self.count_word(q.counted or q.entity)}"
+            rows = rows_label(q, self.views, "zh") or q.counted or q.entity
+            return f"{rows}{self.count_word(q.counted or q.entity)}"
         inner = self.label(it.arg, q)
         if it.func == "count":
             return f"不同{inner}的个数" if it.distinct else f"{inner}的个数"
         owner, _, own = inner.rpartition("的")  # 仓库管理员的最低月薪, not 最低仓库管理员的月薪
         form = DATE_AGG[it.func] if it.arg.column.temporal and it.func in DATE_AGG else self.pick(*AGG[it.func])
         return f"{owner}的{form.format(own)}" if owner else form.format(inner)
+
+    def shown(self, it: Item, q: Query) -> str:
+        """An item the question already shows, named again without its path (按最低合同金额排序,
+        not 按员工所签约的销售合同的最低合同金额排序) unless another shown item ends the same way."""
+        full = self.owned(it, q)
+        if it not in q.select or "的" not in full:
+            return full
+        tail = full.rpartition("的")[2]
+        others = [self.label(i, q).rpartition("的")[2] for i in q.select if i != it]
+        return full if tail in others or tail in _GENERIC else tail
+
+    def owned(self, it: Item, q: Query) -> str:
+        """A label said on its own (a group or order key) names whose rows it means: 员工所管理的仓库的…"""
+        text = self.label(it, q)
+        return q.entity + text if text.startswith(_OWNED) else text
 
     def count_word(self, entity: str) -> str:
         """数量, or 记录数 where `<entity>数量` is a column's label (库存数量 is a quantity, not a count)."""
@@ -58,7 +93,15 @@ class Chinese(Writer):
         self.say(*(f"{kind}:{item_key(i)}" for i in items))
         return "、".join(self.label(i, q, short) for i in items)
 
-    def _flag(self, c: Cond, col: Col, who: str) -> str:
+    def group_items(self, q: Query) -> str:
+        """Group keys; a key of the very rows the statistic is over needs no path (按支付方式统计
+        部门的员工所签约的销售合同的最低合同金额, not 按部门的员工所签约的销售合同的支付方式…)."""
+        self.say(*(f"group:{item_key(i)}" for i in q.group))
+        over = stat_alias(q, self.views)
+        return "、".join(i.column.label if isinstance(i, Col) and over not in (None, q.alias) and i.alias == over
+                        else self.owned(i, q) for i in q.group)
+
+    def _flag(self, c: Cond, col: Col, who: str, q: Query) -> str:
         value = c.values[0]
         meaning = col.column.meaning(value)
         yes = (meaning or str(value)).lower() in _YES if not isinstance(value, bool) else value
@@ -68,20 +111,30 @@ class Chinese(Writer):
         core = flag_core(label)
         if core == label:
             return f"{who}为{'是' if yes else '否'}"
+        # A joined row's flag says whose it is: 物料已启用的合同明细, not 已启用的合同明细.
+        named = col_label(col, q, self.views, "zh")
+        owner = named[:-len(label)].removesuffix("的") if named.endswith(label) and named != label else ""
         if core.startswith("已"):
-            return core if yes else "未" + core[1:]
+            return owner + (core if yes else "未" + core[1:])
         if len(core) <= 2:
-            return ("已" if yes else "未") + core
-        return ("是" if yes else "不是") + core
+            return owner + ("已" if yes else "未") + core
+        return owner + ("是" if yes else "不是") + core
 
     def cond(self, c: Cond, q: Query) -> str:
         self.say(f"where:{cond_key(c)}")
-        who = self.label(c.left, q)
+        who = self.label(c.left, q, short=True)  # 姓名以“张”开头的员工, not 员工姓名以…的员工
         col = c.left if isinstance(c.left, Col) else None
         column = col.column if col is not None else None
         if col is not None and c.op in ("=", "!=") and (column.role == "flag" or column.type == "boolean"):
-            return self._flag(c, col, who)
+            return self._flag(c, col, who, q)
         v = [value_text(x, "zh", column) for x in c.values]
+        if isinstance(c.left, YearOf) and c.op in YEAR_CMP:  # 盘点日期在2025年
+            return self.label(c.left.arg, q, short=True) + YEAR_CMP[c.op].format(v=v[0])
+        if isinstance(c.left, YearOf) and c.op == "between":
+            return f"{self.label(c.left.arg, q, short=True)}在{v[0]}年到{v[1]}年之间"
+        if col is not None and column.key and c.op in ("is-null", "not-null") and (role := role_of(who)) != who:
+            owner, _, own = role.rpartition("的")  # 有直属上级的员工, not 填写了直属上级编号
+            return owner + ("没有" if c.op == "is-null" else "有") + own
         if c.op in (">", "<") and is_temporal(c.left):
             return f"{who}{'晚于' if c.op == '>' else '早于'}{v[0]}"
         if c.op in CMP:
@@ -99,14 +152,19 @@ class Chinese(Writer):
             return self.pick(f"{who}不为空", f"填写了{who}")
         assert c.sub is not None
         sub = c.sub
+        own = sub.table == q.table
         if c.op == "not-in-sub":
+            if role := reverse_role(c, q, self.views):  # 没有签约过任何销售合同的员工
+                return sub_zh(role, sub.entity, "", True, self_ref=own)
             return self.pick(f"没有任何相关{sub.entity}记录", f"不存在对应{sub.entity}")
         if c.op == "in-sub":
             inner = "且".join(self.cond(x, sub) for x in sub.where)
             if role := link_role(c, q, self.views):  # 签约人的月薪超过…的销售合同
-                return inner if inner.startswith(role) else f"{role}的{inner}"
-            if role := reverse_role(c, q, self.views):  # 是…的销售合同的签约人(的员工)
-                return f"有{inner}的{sub.entity}" if role == q.entity else f"是{inner}的{sub.entity}的{role}"
+                return inner if inner.startswith(role) else role + ("" if inner.startswith(_CLAUSE) else "的") + inner
+            if role := reverse_role(c, q, self.views):  # 签约过…的销售合同的员工, 管理…的仓库的员工
+                return sub_zh(role, sub.entity, inner, False, self_ref=own)
+            if reverses(c, q, self.views):  # 有…的工资发放的员工 (存在有直属上级的员工的部门)
+                return f"{'存在' if inner.startswith(_CLAUSE) else '有'}{inner}的{sub.entity}"
             return self.pick(f"存在{inner}的相关{sub.entity}", f"关联的{sub.entity}中有{inner}的记录")
         higher = "高于" if c.op == ">sub" else "低于"
         return f"{who}{higher}所有{sub.entity}的{self.label(sub.select[0], sub)}"
@@ -117,11 +175,11 @@ class Chinese(Writer):
     def order(self, q: Query) -> str:
         self.say(*(f"order:{item_key(i)}" for i, _ in q.order))
         (it, desc), *rest = q.order
-        what = self.label(it, q)
+        what = self.shown(it, q)
         tie = ""
         if rest:
             tb, tb_desc = rest[0]
-            tie = f"，{what}相同时按{self.label(tb, q)}{'降序' if tb_desc else '升序'}"
+            tie = f"，{what}相同时按{self.shown(tb, q)}{'降序' if tb_desc else '升序'}"
         high = ("最晚" if desc else "最早") if is_temporal(it) else ("最高" if desc else "最低")
         way = ("从晚到早" if desc else "从早到晚") if is_temporal(it) else ("从高到低" if desc else "从低到高")
         if q.limit is not None:
@@ -136,7 +194,7 @@ class Chinese(Writer):
         of = f"{where}的{q.entity}" if where else q.entity
         order = self.order(q) if q.order else ""
         if q.group:
-            g = self.items(q.group, q, "group")
+            g = self.group_items(q)
             rest = [i for i in q.select if i not in q.group]
             self.say(*(f"select:{item_key(i)}" for i in q.group))
             if not rest:
@@ -153,6 +211,10 @@ class Chinese(Writer):
             else:
                 stat = self.items(rest, q)
             ofs = joined(of, stat, q.entity)
+            if "的" in g:  # 按仓库管理员的在职状态统计…, not 每个仓库管理员的在职状态的仓库…
+                return self.styled(formal=f"请按{g}统计{ofs}{order}。", colloquial=f"按{g}分一下，{ofs}分别是多少{order}？",
+                                   imperative=f"按{g}列出{ofs}{order}。", interrogative=f"按{g}来分，{ofs}各是多少{order}？",
+                                   concise=f"按{g}统计的{ofs}{order}。")
             return self.styled(formal=f"请按{g}统计{ofs}{order}。", colloquial=f"每个{g}的{ofs}分别是多少{order}？",
                                imperative=f"列出每个{g}及其{ofs}{order}。",
                                interrogative=f"不同{g}的{ofs}各是多少{order}？", concise=f"各{g}的{ofs}{order}。")
@@ -192,13 +254,13 @@ class Chinese(Writer):
                                interrogative=f"{a}的{entity}和{b}的{entity}各有哪些{what}？合并列出。",
                                concise=f"{a}或{b}的{entity}的{what}。")
         if t.op == "intersect":
-            return self.styled(formal=f"请找出{a}且同时{b}的{entity}共有的{what}。",
+            return self.styled(formal=f"请找出既出现在{a}的{entity}中、也出现在{b}的{entity}中的{what}。",
                                colloquial=f"哪些{what}既在{a}的{entity}里，也在{b}的{entity}里？",
-                               imperative=f"找出{a}且同时{b}的{entity}共有的{what}。",
+                               imperative=f"找出{a}的{entity}和{b}的{entity}都有的{what}。",
                                interrogative=f"哪些{what}既出现在{a}的{entity}中，也出现在{b}的{entity}中？",
-                               concise=f"{a}且{b}的{entity}共有的{what}。")
-        return self.styled(formal=f"请列出{a}但不属于{b}的{entity}的{what}。",
+                               concise=f"{a}的{entity}与{b}的{entity}都有的{what}。")
+        return self.styled(formal=f"请列出{a}的{entity}的{what}，去掉{b}的{entity}也有的。",
                            colloquial=f"{a}的{entity}里，去掉{b}的以后还剩哪些{what}？",
-                           imperative=f"列出{a}但不属于{b}的{entity}的{what}。",
+                           imperative=f"列出{a}的{entity}的{what}，但不含{b}的{entity}的{what}。",
                            interrogative=f"在{a}的{entity}中，排除{b}的{entity}之后，还有哪些{what}？",
-                           concise=f"{a}而非{b}的{entity}的{what}。")
+                           concise=f"{a}的{entity}的{what}，不含{b}的{entity}的{what}。")

@@ -98,3 +98,17 @@ def distinct_through_fanout(t: Tree, views: dict) -> bool:
         return False  # DISTINCT ordered by a value not shown: which row's value orders it is undefined
     t.distinct = True
     return True
+
+
+def fixed_output(t: Tree) -> bool:
+    """A shown or grouped column that an equality filter fixes to one value (每个合同状态的合同状态为
+    草稿的销售合同, 所在城市为北京的仓库的所在城市): the answer repeats the question."""
+    if isinstance(t, Compound):
+        return fixed_output(t.left) and fixed_output(t.right)
+    if t.conj != "and" and len(t.where) > 1:
+        return False
+    fixed = {c.left for c in t.where if c.op == "=" and isinstance(c.left, Col)}
+    listed = {c.left for c in t.where if c.op == "in" and isinstance(c.left, Col)}  # 城市为北京或杭州的仓库的城市
+    args = [i.arg for i in t.select if isinstance(i, Agg) and i.arg is not None]  # 金额为5万元的合同的总金额
+    return any(i in fixed for i in list(t.select) + list(t.group) + args) or (
+        len(t.select) == 1 and not t.group and t.select[0] in listed)
