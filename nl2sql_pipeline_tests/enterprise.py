@@ -1,4 +1,5 @@
-"""A Chinese ERP/HR/finance schema for tests (13 tables), and a small English HR variant.
+"""A Chinese ERP/HR/finance schema for tests (13 tables), and a small English HR variant (whose
+expense claims reference staff twice: the claimant and the approver).
 
 Comments carry legends, units, ranges and formats in the styles real schemas use; departments
 and employees reference themselves; deliveries reference contract lines by a composite key;
@@ -168,6 +169,7 @@ def metadata_en() -> sa.MetaData:
     sa.Table("expense_claims", md,
              C("claim_id", I, primary_key=True, autoincrement=False, comment="claim id"),
              C("staff_id", I, _fk("staff.staff_id"), comment="staff id"),
+             C("approver_id", I, _fk("staff.staff_id"), comment="approver id"),  # a second key to staff
              C("expense_type", I, comment="expense type: 1=travel, 2=meals, 3=training"),
              C("amount", N(10, 2), comment="amount (USD)"),
              C("approved", S(1), comment="approved: Y/N"),
@@ -252,7 +254,7 @@ def rows_en(rng: random.Random) -> dict[str, list[dict]]:
               "start_date": dt.date(rng.randint(2015, 2024), rng.randint(1, 12), 1)} for i in range(1, 61)]
     claims = [{"claim_id": i, "staff_id": rng.randint(1, 60), "expense_type": rng.choice([1, 1, 2, 3]),
                "amount": rng.choice([45, 120, 120, 800, 1500]), "approved": rng.choice("YYN"),
-               "claim_month": f"2025-{rng.randint(1, 6):02d}"} for i in range(1, 151)]
+               "claim_month": f"2025-{rng.randint(1, 6):02d}", "approver_id": rng.randint(1, 8)} for i in range(1, 151)]
     return {"offices": offices, "staff": staff, "expense_claims": claims}
 
 

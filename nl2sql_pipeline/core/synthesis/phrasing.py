@@ -55,7 +55,7 @@ def rows_label(q: Query, views: dict, language: str) -> str | None:
     """What COUNT(*) counts in a joined query when a role leads there (所签约的销售合同,
     所管理的仓库的库存); None when no role does (the counted table's label says it)."""
     many = [j for j in q.joins if not to_one(j.step, views)]
-    if not many or language != "zh":
+    if not many:
         return None
     path = chain(many[-1].right_alias, q)
     hops = [hop(j, views) for j in path]
@@ -63,6 +63,9 @@ def rows_label(q: Query, views: dict, language: str) -> str | None:
         return None
     right = views[path[-1].step.right].label
     along, role = hops[-1]
+    if language != "zh":  # expense claims approved by the staff member
+        left = views[path[-1].step.left].label
+        return owned_en(role, plural(right), singular(left)) if role and not along else None
     last = owned_zh(role, right) if role and not along else right
     return _glue(_before(path, hops, views, language), last)
 
@@ -108,7 +111,8 @@ def col_label(col: Col, q: Query, views: dict, language: str) -> str:
         if language == "zh":
             last = f"{owned_zh(role, table_label)}的{_own(c.label, table_label)}"
         else:
-            last = f"{c.label} of {owned_en(role, plural(table_label), singular(q.entity))}"
+            left = views[path[-1].step.left].label if path[-1].step.left in views else q.entity
+            last = f"{c.label} of {owned_en(role, plural(table_label), singular(left))}"
     else:
         last = _tail(c, table_label, language)
     if not before:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Cond, Item, Query, Tree, YearOf
 from nl2sql_pipeline.core.synthesis.phrasing import (
     Writer, article, col_label, cond_key, flag_core, is_temporal, item_key, like_text, link_role, plural, possessive,
-    singular, value_text,
+    reverse_role, rows_label, singular, value_text,
 )
+from nl2sql_pipeline.core.synthesis.relations import role_of, sub_en
 
 AGG = {"sum": ("total", "sum of the"), "avg": ("average", "mean"), "min": ("minimum", "lowest"), "max": ("maximum", "highest")}
 DATE_AGG = {"min": "earliest", "max": "latest"}
@@ -31,7 +32,7 @@ class English(Writer):
         if isinstance(it, YearOf):
             return f"year of the {col_label(it.arg, q, self.views, 'en')}"
         if it.arg is None:
-            return f"number of {self.plural(q.counted or q.entity)}"
+            return f"number of {rows_label(q, self.views, 'en') or self.plural(q.counted or q.entity)}"
         inner = col_label(it.arg, q, self.views, "en")
         if it.func == "count":
             return f"number of distinct {self.plural(inner)}" if it.distinct else f"number of {self.plural(inner)}"
@@ -61,6 +62,8 @@ class English(Writer):
         if c.op == "like":
             kind, word = like_text(c.values[0])
             return f"{who} {'contains' if kind == 'contains' else 'starts with'} \"{word}\""
+        if c.op in ("is-null", "not-null") and column is not None and column.key:
+            who = role_of(who) or who  # whose direct manager is missing, not whose direct manager id is missing
         if c.op == "is-null":
             return self.pick(f"{who} is missing", f"{who} is not recorded")
         if c.op == "not-null":
@@ -74,12 +77,16 @@ class English(Writer):
         """A condition as a relative phrase after the entity: `whose ...` or `that have ...`."""
         if c.op == "not-in-sub":
             self.say(f"where:{cond_key(c)}")
+            if role := reverse_role(c, q, self.views):  # who are not the approver of any expense claim
+                return sub_en(role, singular(c.sub.entity), "", True)
             return self.pick(f"that have no related {c.sub.entity}", f"without any matching {c.sub.entity}")
         if c.op == "in-sub":
             self.say(f"where:{cond_key(c)}")
             inner = " and ".join(self.clause(x, c.sub) for x in c.sub.where)
             if role := link_role(c, q, self.views):  # contracts whose signer's salary is ...
                 return f"whose {possessive(role)} " + " and ".join(self.clause(x, c.sub) for x in c.sub.where)
+            if role := reverse_role(c, q, self.views):  # who are the approver of an expense claim whose ...
+                return sub_en(role, singular(c.sub.entity), inner, False)
             one = singular(c.sub.entity)
             return self.pick(f"that have {article('related ' + one)} whose {inner}", f"linked to {article(one)} whose {inner}")
         col = c.left if isinstance(c.left, Col) else None

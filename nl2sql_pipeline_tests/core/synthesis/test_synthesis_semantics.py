@@ -111,6 +111,32 @@ def test_enterprise_schema_in_english(erp_files: dict) -> None:
     assert "USD" in text and "marked as approved" in text
 
 
+# The words a reader needs to tell which link a query follows (the schema's truth, not the writer's).
+ROLE_WORDS = {"zh": {"signer_id": ("签约",), "keeper_id": ("管理",), "sales_rep_id": ("负责", "客户经理"),
+                     "manager_id": ("上级", "下属"), "parent_dept_id": ("上级", "下级")},
+              "en": {"approver_id": ("approv",), "manager_id": ("manager",)}}
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_roles_said_in_both_directions(erp_files: dict, language: str) -> None:
+    """Every pair that follows a role key (a second key to the same table, a self-reference), along
+    it or against it (the contracts an employee signed, the staff who approve claims), says the role."""
+    db = erp_db(erp_files[language], name="erp_cn" if language == "zh" else "hr_en")
+    meta, raw = generate(db, 300 if language == "zh" else 120)
+    words = ROLE_WORDS[language]
+    missing, against = [], 0
+    for s in raw.samples:
+        tree = sqlglot.parse_one(s.sql, read=meta.dialect)
+        used = {c.name for node in [*tree.find_all(exp.Join), *tree.find_all(exp.Subquery), *tree.find_all(exp.In)]
+                for c in node.find_all(exp.Column) if c.name in words}
+        for key in used:
+            against += bool(re.search(rf"IN \(SELECT {key}\b|= \w+\.{key}\b", s.sql))
+            if not any(w in s.question for w in words[key]):
+                missing.append((key, s.question, s.sql))
+    assert not missing, missing[:5]
+    assert against >= 3  # the reverse direction is exercised, not only "the signer's ..."
+
+
 @pytest.mark.parametrize("name", ["concert_singer", "sales_cn"])
 def test_demos(demo_dir: Path, name: str) -> None:
     db = demo_db(demo_dir, name)
