@@ -103,8 +103,8 @@ def col_label(col: Col, q: Query, views: dict, language: str) -> str:
     along, role = hops[-1] if hops else (True, None)
     if role and along:  # 直属上级的姓名, not 员工的员工姓名
         own = _own(c.label, table_label)
-        if own.startswith(role) or own.lower().startswith(role.lower()):
-            last = own  # 合同状态 of the invoice's 合同: already says whose it is
+        if (own.startswith(role) or own.lower().startswith(role.lower())) and path[-1].step.left != path[-1].step.right:
+            last = own  # 合同状态 of the invoice's 合同 says whose it is; 直属上级编号 of the manager does not
         else:
             last = f"{role}的{own}" if language == "zh" else f"{possessive(role)} {own}"
     elif role:  # 所签约的销售合同的合同状态; amount of expense claims approved by the staff member

@@ -156,6 +156,6 @@ def x_join_set(ctx: Ctx) -> Tree | None:
         return None
     if not where(right, v2, a2, ctx, ctx.witness(v2), ops=NO_LIKE):
         return None
-    if left.where == right.where:
-        return None
+    if cond_column(left.where[0]) == cond_column(right.where[0]):
+        return None  # one column filtered twice is one filter (状态为草稿或生效或状态为终止), not a set question
     return Compound(ctx.rng.choice(ops), left, right)

@@ -8,7 +8,7 @@ from nl2sql_pipeline.core.synthesis.phrasing import (
     Writer, col_label, cond_key, flag_core, is_temporal, item_key, like_text, link_role, reverse_role, reverses,
     rows_label, value_text,
 )
-from nl2sql_pipeline.core.synthesis.relations import role_of, sub_zh
+from nl2sql_pipeline.core.synthesis.relations import chain, hop, role_of, sub_zh
 from nl2sql_pipeline.core.synthesis.schema import to_one
 
 AGG = {"sum": ("总{}", "{}总和"), "avg": ("平均{}", "{}的平均值"), "min": ("最低{}", "最小{}"), "max": ("最高{}", "最大{}")}
@@ -20,6 +20,7 @@ CMP = {
 }
 _YES = {"是", "有", "yes", "y", "true", "1"}
 _GENERIC = {"数量", "个数", "总数", "数"}  # too bare without the table's name (read as a count)
+_BARE = _GENERIC | {"方式", "日期", "时间", "金额"}  # 回款方式不是现金的回款, not 方式不是现金的回款
 _OWNED = ("所", "以其为")  # 员工所管理的仓库: the base row's own rows, said without 的
 _CLAUSE = ("有", "没有", "是", "不是", "已", "未")  # 员工有直属上级: a predicate, glued to its subject
 YEAR_CMP = {"=": "在{v}年", "!=": "不在{v}年", ">": "晚于{v}年", "<": "早于{v}年", ">=": "在{v}年及以后",
@@ -51,7 +52,7 @@ class Chinese(Writer):
             text = col_label(it, q, self.views, "zh")
             # 员工的姓名, not 员工的员工姓名: after "<entity>的" the entity already names the table.
             rest = text[len(q.entity):]
-            if short and text == it.column.label and text.startswith(q.entity) and len(rest) >= 2 and rest not in _GENERIC:
+            if short and text == it.column.label and text.startswith(q.entity) and len(rest) >= 2 and rest not in _BARE:
                 text = rest
             label = it.column.label
             if it.column.role == "flag" and flag_core(label) != label and text.endswith(label):
@@ -122,6 +123,8 @@ class Chinese(Writer):
 
     def cond(self, c: Cond, q: Query) -> str:
         self.say(f"where:{cond_key(c)}")
+        if (many := self._through_many(c, q)) is not None:
+            return many
         who = self.label(c.left, q, short=True)  # 姓名以“张”开头的员工, not 员工姓名以…的员工
         col = c.left if isinstance(c.left, Col) else None
         column = col.column if col is not None else None
@@ -168,6 +171,24 @@ class Chinese(Writer):
             return self.pick(f"存在{inner}的相关{sub.entity}", f"关联的{sub.entity}中有{inner}的记录")
         higher = "高于" if c.op == ">sub" else "低于"
         return f"{who}{higher}所有{sub.entity}的{self.label(sub.select[0], sub)}"
+
+    def _through_many(self, c: Cond, q: Query) -> str | None:
+        """A filter on rows one join against a key reaches, said as the base row having such rows
+        (有职级为3的员工的部门, 签约过签订日期早于…的销售合同的员工), not as the base row's value
+        (员工的职级为3的部门). Not where a statistic counts those rows: it counts the matching ones."""
+        col = c.left if isinstance(c.left, Col) else None
+        if col is None or c.sub is not None or col.alias in (None, q.alias) or any(
+                isinstance(i, Agg) for i in q.select) or q.having is not None:
+            return None
+        path = chain(col.alias, q)
+        if len(path) != 1 or to_one(path[0].step, self.views):
+            return None
+        _, role = hop(path[0], self.views)
+        view = self.views[path[0].step.right]
+        inner = self.cond(Cond(Col(col.column), c.op, c.values), Query(table=view.name, entity=view.label, select=[]))
+        if role:
+            return sub_zh(role, view.label, inner, False)
+        return ("存在" if inner.startswith(_CLAUSE) else "有") + f"{inner}的{view.label}"
 
     def conds(self, q: Query) -> str:
         return ("且" if q.conj == "and" else "或").join(self.cond(c, q) for c in q.where)
