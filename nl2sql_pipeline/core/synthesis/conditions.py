@@ -79,7 +79,10 @@ def value_cond(col: Col, sample: TableSample, witness: dict[str, Any] | None, rn
                 options.append(Cond(col, "in", tuple(sorted([w, rng.choice(others)], key=str))))
                 options.append(Cond(col, "!=", (rng.choice(others),)))
         elif c.measure:
-            options += [Cond(col, "=", (w,)), Cond(col, ">=", (w,)), Cond(col, "<=", (w,))]
+            options.append(Cond(col, "=", (w,)))
+            # 奖金至少为0元 at the lowest value filters nothing: bounds only inside the values.
+            options += [Cond(col, ">=", (w,))] if _below(values, w) else []
+            options += [Cond(col, "<=", (w,))] if _above(values, w) else []
             options += _around(col, values, w, rng)
         elif c.temporal or _as_date(w) or c.role == "datetime":
             options += _around(col, values, w, rng)

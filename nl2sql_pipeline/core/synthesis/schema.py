@@ -12,6 +12,8 @@ from nl2sql_pipeline.core.semantics import ColumnSemantics, SemanticIndex
 NUMERIC = {"integer", "decimal", "float"}
 TEMPORAL = {"date", "datetime"}
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_COUNT_WORDS = {"数量", "个数", "总数", "数"}
+_CLASSIFIERS = set("件个台套箱张次人份本只条包瓶袋盒辆")
 _RATIO = re.compile(r"(单价|价格|均价|率|比例|比率|占比|百分比|年龄|评分|price|rate|ratio|percent|pct|share|age$|score|average|avg)",
                     re.IGNORECASE)
 
@@ -117,6 +119,9 @@ def _column(table: TableInfo, col: ColumnInfo, fk_cols: set[str], language: str,
             sem: ColumnSemantics | None) -> Column:
     # The parsed label, never the raw comment: a legend or unit in a comment is not a name.
     label = label_for(sem.label if sem is not None and sem.label else None, col.name, language)
+    if language == "zh" and label in _COUNT_WORDS and sem is not None and sem.role == "measure" and sem.unit:
+        # 合同明细的数量 reads as how many lines; 合同明细的件数 is the quantity column.
+        label = f"{sem.unit}数" if sem.unit in _CLASSIFIERS else f"{label}（{sem.unit}）"
     coded = sem is not None and sem.coded
     return Column(table=table.name, name=col.name, type=col.type, label=label,
                   key=col.primary_key or col.name in fk_cols, nullable=col.nullable,

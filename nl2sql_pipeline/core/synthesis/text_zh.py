@@ -35,6 +35,11 @@ def joined(of: str, what: str, entity: str) -> str:
     return of + what if what.startswith(_OWNED) else f"{of}的{what}"
 
 
+def _alias_of(it: Item) -> str | None:
+    col = it if isinstance(it, Col) else it.arg
+    return col.alias if isinstance(col, Col) else None
+
+
 def stat_alias(q: Query, views: dict) -> str | None:
     """The alias whose rows a grouped statistic is over: its argument's, or COUNT(*)'s last to-many join."""
     for it in q.select:
@@ -83,7 +88,7 @@ class Chinese(Writer):
     def owned(self, it: Item, q: Query) -> str:
         """A label said on its own (a group or order key) names whose rows it means: 员工所管理的仓库的…"""
         text = self.label(it, q)
-        return q.entity + text if text.startswith(_OWNED) else text
+        return q.entity + text if text.startswith(_OWNED) and not text.startswith(("所在", "所属")) else text
 
     def count_word(self, entity: str) -> str:
         """数量, or 记录数 where `<entity>数量` is a column's label (库存数量 is a quantity, not a count)."""
@@ -210,8 +215,24 @@ class Chinese(Writer):
             return self.pick(f"，按{what}{way}排序后只取前{q.limit}条", f"，取{what}{high}的前{q.limit}条") + tie
         return self.pick(f"，按{what}{way}排序", f"，结果按{what}{'降序' if desc else '升序'}排列") + tie
 
+    def rows_note(self, q: Query) -> tuple[list[Cond], str]:
+        """(the filters said of the base row, a note for the others): where a statistic runs over
+        joined rows, a filter on them picks the rows it counts, not the base rows that have such
+        rows (各在职状态的员工所签约的销售合同的总金额（只算客户注册日期在2022年的销售合同）)."""
+        if not q.joins or q.conj != "and" or not any(isinstance(i, Agg) for i in q.select):
+            return q.where, ""
+        first = next((i for i, j in enumerate(q.joins) if not to_one(j.step, self.views)), None)
+        beyond = {j.right_alias for j in q.joins[first:]} if first is not None else set()  # rows that multiply
+        on_rows = [c for c in q.where if isinstance(c.left, Col | YearOf | Agg) and _alias_of(c.left) in beyond]
+        if not on_rows:
+            return q.where, ""
+        rows = rows_label(q, self.views, "zh") or q.counted or q.entity
+        note = "且".join(self.cond(c, q) for c in on_rows)
+        return [c for c in q.where if c not in on_rows], f"（只算{note}的{q.entity + rows if rows.startswith('所') else rows}）"
+
     def query(self, q: Query) -> str:
-        where = self.conds(q)
+        base, note = self.rows_note(q)
+        where = ("且" if q.conj == "and" else "或").join(self.cond(c, q) for c in base)
         of = f"{where}的{q.entity}" if where else q.entity
         order = self.order(q) if q.order else ""
         if q.group:
@@ -231,7 +252,7 @@ class Chinese(Writer):
                 stat = self.count_word(q.entity)
             else:
                 stat = self.items(rest, q)
-            ofs = joined(of, stat, q.entity)
+            ofs = joined(of, stat, q.entity) + note
             if "的" in g:  # 按仓库管理员的在职状态统计…, not 每个仓库管理员的在职状态的仓库…
                 return self.styled(formal=f"请按{g}统计{ofs}{order}。", colloquial=f"按{g}分一下，{ofs}分别是多少{order}？",
                                    imperative=f"按{g}列出{ofs}{order}。", interrogative=f"按{g}来分，{ofs}各是多少{order}？",
@@ -250,7 +271,7 @@ class Chinese(Writer):
         if q.distinct:
             self.say("distinct")
         what = ("不同的" if q.distinct else "") + self.items(q.select, q, short=True)
-        ofw = joined(of, what, q.entity)
+        ofw = joined(of, what, q.entity) + note
         if all(isinstance(i, Agg) for i in q.select):
             return self.styled(formal=f"请计算{ofw}{order}。", colloquial=f"想知道{ofw}是多少{order}。",
                                imperative=f"求{ofw}{order}。", interrogative=f"{ofw}是多少{order}？",
