@@ -75,8 +75,9 @@ def value_cond(col: Col, sample: TableSample, witness: dict[str, Any] | None, rn
         elif c.role in ("category", "identifier"):
             # Codes and identifiers are names, not quantities: equality and lists only.
             options.append(Cond(col, "=", (w,)))
-            if others and c.role == "category":
+            if len(others) >= 2 and c.role == "category":  # 性别为女或男 lists every value: no filter
                 options.append(Cond(col, "in", tuple(sorted([w, rng.choice(others)], key=str))))
+            if others and c.role == "category":
                 options.append(Cond(col, "!=", (rng.choice(others),)))
         elif c.measure:
             options.append(Cond(col, "=", (w,)))
@@ -93,8 +94,9 @@ def value_cond(col: Col, sample: TableSample, witness: dict[str, Any] | None, rn
                 options.append(Cond(col, "=", (w,)))
         else:
             options.append(Cond(col, "=", (w,)))
-            if others:
+            if len(others) >= 2:
                 options.append(Cond(col, "in", tuple(sorted([w, rng.choice(others)], key=str))))
+            if others:
                 options.append(Cond(col, "!=", (rng.choice(others),)))
             if isinstance(w, str) and (pattern := _like_pattern(w, rng)):
                 options.append(Cond(col, "like", (pattern,)))

@@ -69,7 +69,8 @@ class Chinese(Writer):
             rows = rows_label(q, self.views, "zh") or q.counted or q.entity
             return f"{rows}{self.count_word(q.counted or q.entity)}"
         inner = self.label(it.arg, q)
-        if it.func == "count":
+        if it.func == "count":  # 物料的不同名称的个数, not 物料的不同物料名称的个数
+            inner = self.label(it.arg, q, short)
             return f"不同{inner}的个数" if it.distinct else f"{inner}的个数"
         owner, _, own = inner.rpartition("的")  # 仓库管理员的最低月薪, not 最低仓库管理员的月薪
         form = DATE_AGG[it.func] if it.arg.column.temporal and it.func in DATE_AGG else self.pick(*AGG[it.func])
@@ -186,11 +187,13 @@ class Chinese(Writer):
                 isinstance(i, Agg) for i in q.select) or q.having is not None:
             return None
         path = chain(col.alias, q)
-        if len(path) != 1 or to_one(path[0].step, self.views):
+        if not path or to_one(path[0].step, self.views):
             return None
         _, role = hop(path[0], self.views)
         view = self.views[path[0].step.right]
-        inner = self.cond(Cond(Col(col.column), c.op, c.values), Query(table=view.name, entity=view.label, select=[]))
+        # The filter as said of those rows, whose own joins go on from there (负责有…的销售合同的客户).
+        inner = self.cond(c, Query(table=view.name, entity=view.label, select=[], alias=path[0].right_alias,
+                                   joins=path[1:]))
         if role:
             return sub_zh(role, view.label, inner, False)
         return ("存在" if inner.startswith(_CLAUSE) else "有") + f"{inner}的{view.label}"
@@ -243,10 +246,10 @@ class Chinese(Writer):
                 if q.having is not None:
                     self.say(f"having:{cond_key(q.having)}")
                 k = q.having.values[0] if q.having else 1
-                more = "超过" if q.having and q.having.op == ">" else "至少有"
-                return self.styled(formal=f"请列出对应的{of}{more}{k}条的{g}。", colloquial=f"哪些{g}的{of}{more}{k}条啊？",
-                                   imperative=f"列出对应{of}{more}{k}条的{g}。", interrogative=f"哪些{g}对应的{of}{more}{k}条？",
-                                   concise=f"{of}{more}{k}条的{g}。")
+                more = "超过" if q.having and q.having.op == ">" else "至少为"
+                n = f"{of}{self.count_word(q.entity)}{more}{k}"  # 员工数量至少为2, not 对应的员工至少有2条
+                return self.styled(formal=f"请列出{n}的{g}。", colloquial=f"哪些{g}的{n}啊？", imperative=f"列出{n}的{g}。",
+                                   interrogative=f"{n}的{g}有哪些？", concise=f"{n}的{g}。")
             if rest == [Agg("count")] and not q.joins:
                 self.say(f"select:{item_key(rest[0])}")
                 stat = self.count_word(q.entity)
@@ -301,7 +304,7 @@ class Chinese(Writer):
                                imperative=f"找出{a}的{entity}和{b}的{entity}都有的{what}。",
                                interrogative=f"哪些{what}既出现在{a}的{entity}中，也出现在{b}的{entity}中？",
                                concise=f"{a}的{entity}与{b}的{entity}都有的{what}。")
-        return self.styled(formal=f"请列出{a}的{entity}的{what}，去掉{b}的{entity}也有的。",
+        return self.styled(formal=f"请列出{a}的{entity}的{what}中，没有出现在{b}的{entity}里的。",
                            colloquial=f"{a}的{entity}里，去掉{b}的以后还剩哪些{what}？",
                            imperative=f"列出{a}的{entity}的{what}，但不含{b}的{entity}的{what}。",
                            interrogative=f"在{a}的{entity}中，排除{b}的{entity}之后，还有哪些{what}？",

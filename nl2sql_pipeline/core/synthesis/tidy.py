@@ -111,4 +111,4 @@ def fixed_output(t: Tree) -> bool:
     listed = {c.left for c in t.where if c.op == "in" and isinstance(c.left, Col)}  # 城市为北京或杭州的仓库的城市
     args = [i.arg for i in t.select if isinstance(i, Agg) and i.arg is not None]  # 金额为5万元的合同的总金额
     return any(i in fixed for i in list(t.select) + list(t.group) + args) or (
-        len(t.select) == 1 and not t.group and t.select[0] in listed)
+        len(t.select) == 1 and not t.group and (t.select[0] in listed or any(a in listed for a in args)))
