@@ -63,7 +63,7 @@ def _check_sample(
         return ValidatedSample(sample=sample, passed=False, failed_layer="schema", reason="; ".join(problems), **facts)
     if executor is None:
         return ValidatedSample(sample=sample, passed=True, **facts)
-    result = executor.execute(sample.sql)
+    result, ordered = _run(sample.sql, pending, executor)
     if not result.ok:
         reason = f"{result.error_kind}: {result.error}"
         return ValidatedSample(sample=sample, passed=False, failed_layer="execution", reason=reason, **facts)
@@ -77,9 +77,21 @@ def _check_sample(
     if counts["empty"] and not keep_empty:
         reason = "empty result (validation.keep_empty is false)"
         return ValidatedSample(sample=sample, passed=False, failed_layer="execution", reason=reason, **facts, **counts)
-    if pending is not None and (reason := semantic.verdict(pending, result, sample)):
+    if pending is not None and (reason := semantic.verdict(pending, result, sample, ordered)):
         return ValidatedSample(sample=sample, passed=False, failed_layer="semantic", reason=reason, **facts, **counts)
     return ValidatedSample(sample=sample, passed=True, **facts, **counts)
+
+
+def _run(sql: str, pending: object, executor: ReadOnlyExecutor) -> tuple[object, object]:
+    """(the query's result, the first tie variant's or None). A query whose ties layer 4 checks
+    runs as that variant, the ORDER BY extended by every output column: where the pair passes,
+    its rows are the query's own, and the tie check needs that run anyway (one execution saved)."""
+    facts = getattr(pending, "facts", None)
+    if facts is not None and not pending.reason and facts.tie_variants and not facts.unused_joins:
+        ordered = executor.execute(facts.tie_variants[0])
+        if ordered.ok:
+            return ordered, ordered
+    return executor.execute(sql), None
 
 
 def validate_samples(

@@ -356,3 +356,22 @@ def test_error_messages_keep_only_what_the_query_wrote() -> None:
     assert stripped('invalid input syntax for type integer: "root:x:0:0"', sql) == 'invalid input syntax for type integer: "…"'
     assert stripped("Unknown column 'nope' in 'field list'", sql) == "Unknown column 'nope' in '…'"
     assert stripped("XPATH syntax error: '~root:x'", sql) == "XPATH syntax error: '…'"
+
+
+def test_gate_reads_a_string_once_and_keeps_refusing(sqlite_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Synthesis, validation and the tie checks run the same SQL several times: the gate parses
+    each string once; a refused string is refused every time, and the table policy still runs
+    on every call (an executor limited to some tables refuses the others each time)."""
+    import nl2sql_pipeline.core.execution.executor as executor_module
+
+    parsed: list[str] = []
+    real = executor_module.parse_query
+    monkeypatch.setattr(executor_module, "parse_query", lambda sql, *a: parsed.append(sql) or real(sql, *a))
+    with ReadOnlyExecutor(sqlite_url(sqlite_copy, read_only=True), "sqlite", include=["customers"]) as ex:
+        for _ in range(3):
+            assert ex.execute("SELECT count(*) FROM customers").ok
+            assert ex.execute("DELETE FROM customers").error_kind == "rejected"
+            outside = ex.execute("SELECT count(*) FROM orders")
+            assert not outside.ok and outside.error_kind == "rejected", outside
+    assert sorted(set(parsed)) == sorted(parsed)  # each string parsed once
+    assert len(parsed) == 3
