@@ -82,7 +82,8 @@ def llm_samples(context: dg.AssetExecutionContext, db: DatabaseConfig, meta: Sch
     raw = generator.generate_with_llm(
         plan, cards, db, client, mode=db.generator,  # type: ignore[arg-type]
         accept=generator.validated_by(meta, executor, db.validation.keep_empty),
-        synthesize=generator.synthesized_by(meta, executor, db), values=values, progress=context.log)
+        synthesize=generator.synthesized_by(meta, executor, db), values=values, progress=context.log,
+        executor=executor)
     return raw.model_copy(update={"notes": [*raw.notes, _endpoint_note(llm, client)]})
 
 

@@ -1,8 +1,8 @@
 """Stage B with an LLM: per-topic NL/SQL generation, concurrent across topics, with top-up.
 
-Mode `llm`: the LLM writes question and SQL. A topic still short after validation asks again for
-the shortfall only, listing what exists, for `topup_rounds` rounds; then the offline synthesizer
-fills the rest (if `offline_fill`). Mode `llm-sql-first` (OmniSQL): SQL comes from the offline
+Mode `llm`: the LLM writes question and SQL. A topic still short after validation (and, with
+`round_trip`, the round-trip check) asks again for the shortfall only, listing what exists, for
+`topup_rounds` rounds; then the offline synthesizer fills the rest (if `offline_fill`). Mode `llm-sql-first` (OmniSQL): SQL comes from the offline
 synthesizer and has run on the database; the LLM writes the question for it in a chosen style.
 
 Validation and the offline synthesizer come in as functions (`accept`, `synthesize`; build them
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -26,6 +26,7 @@ from nl2sql_pipeline.core.llm.parse import first_int, parse_items, pick
 from nl2sql_pipeline.core.llm.prompting import (
     HARDNESS, Prompts, Values, chunks, normalize, questions_schema, samples_schema,
 )
+from nl2sql_pipeline.core.llm.roundtrip import round_trip
 from nl2sql_pipeline.core.samples import RawSamples, Sample, SampleSource, Topic, TopicPlan
 from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.synthesis import synthesizer
@@ -36,6 +37,7 @@ log = logging.getLogger("nl2sql_pipeline.llm")
 Accept = Callable[[list[Sample]], list[Sample]]  # the samples that pass validation
 Synthesize = Callable[[Topic, int], list[Sample]]  # up to n offline samples for a topic
 Mode = Literal["llm", "llm-sql-first"]
+Check = Callable[[Topic, list[Sample]], Awaitable[list[Sample]]]  # the round-trip check
 
 class Progress(Protocol):
     def info(self, msg: str) -> Any: ...
@@ -53,11 +55,13 @@ class TopicResult:
     rounds: int = 0
     filled: int = 0
     truncated: int = 0
+    round_trip_dropped: int | None = None  # None: the round-trip check was off
 
     def note(self) -> str:
+        checked = "" if self.round_trip_dropped is None else f", {self.round_trip_dropped} dropped by the round trip"
         return (f"topic {self.topic!r}: {len(self.samples)}/{self.requested} samples; {self.requests} LLM answers "
                 f"({self.truncated} truncated), {self.parsed} items parsed, {self.rejected} rejected by validation, "
-                f"{self.duplicates} duplicates, {self.rounds} top-up round(s), {self.filled} filled offline")
+                f"{self.duplicates} duplicates, {self.rounds} top-up round(s), {self.filled} filled offline{checked}")
 
 
 def _samples(text: str, topic: Topic, prompts: Prompts, source: SampleSource, round_no: int) -> list[Sample]:
@@ -74,7 +78,7 @@ def _samples(text: str, topic: Topic, prompts: Prompts, source: SampleSource, ro
     return out
 
 
-def _admit(result: TopicResult, candidates: list[Sample], accept: Accept | None, seen: set[str]) -> None:
+def _fresh(result: TopicResult, candidates: list[Sample], seen: set[str]) -> list[Sample]:
     fresh = []
     for s in candidates:
         key_sql, key_q = "sql:" + normalize(s.sql), "q:" + normalize(s.question)
@@ -83,14 +87,19 @@ def _admit(result: TopicResult, candidates: list[Sample], accept: Accept | None,
             continue
         seen.update((key_sql, key_q))
         fresh.append(s)
+    return fresh
+
+
+def _admit(result: TopicResult, candidates: list[Sample], accept: Accept | None, seen: set[str]) -> None:
+    fresh = _fresh(result, candidates, seen)
     good = accept(fresh) if accept and fresh else fresh
     result.rejected += len(fresh) - len(good)
     result.samples.extend(good[: max(0, result.requested - len(result.samples))])
 
 
 async def _llm_topic(prompts: Prompts, client: LLMClient, topic: Topic, accept: Accept | None,
-                     synthesize: Synthesize | None) -> TopicResult:
-    result = TopicResult(topic.name, topic.count)
+                     synthesize: Synthesize | None, check: Check | None = None) -> TopicResult:
+    result = TopicResult(topic.name, topic.count, round_trip_dropped=0 if check else None)
     seen: set[str] = set()
     s = prompts.settings
     for round_no in range(s.topup_rounds + 1):
@@ -110,7 +119,14 @@ async def _llm_topic(prompts: Prompts, client: LLMClient, topic: Topic, accept: 
             parsed = _samples(answer.text, topic, prompts, "llm" if round_no == 0 else "top-up", round_no)
             candidates += client.masker.restored(parsed) if client.masker else parsed
         result.parsed += len(candidates)
-        _admit(result, candidates, accept, seen)
+        fresh = _fresh(result, candidates, seen)
+        good = accept(fresh) if accept and fresh else fresh
+        result.rejected += len(fresh) - len(good)
+        if check is not None and good:  # the LLM's own pairs only: offline fill was checked by construction
+            kept = await check(topic, good)
+            result.round_trip_dropped += len(good) - len(kept)  # type: ignore[operator]
+            good = kept
+        result.samples.extend(good[: max(0, result.requested - len(result.samples))])
     short = topic.count - len(result.samples)
     if short > 0 and s.offline_fill and synthesize is not None:
         before = len(result.samples)
@@ -189,8 +205,10 @@ def synthesized_by(meta: SchemaMetadata, executor: ReadOnlyExecutor | None, db: 
 
 def generate_with_llm(plan: TopicPlan, cards: TableCards, db: DatabaseConfig, client: LLMClient, *,
                       mode: Mode = "llm", accept: Accept | None = None, synthesize: Synthesize | None = None,
-                      values: Values | None = None, progress: Progress | None = None) -> RawSamples:
+                      values: Values | None = None, progress: Progress | None = None,
+                      executor: ReadOnlyExecutor | None = None) -> RawSamples:
     """Samples for every topic of `plan`; topics run concurrently within the client's bound.
+    With `generator.round_trip` (mode `llm`), `executor` runs both queries of the check.
 
     Endpoint failures raise `LLMError` after the client's retries; answers already received are
     in the response cache, so the next run repeats only what was in flight.
@@ -199,6 +217,11 @@ def generate_with_llm(plan: TopicPlan, cards: TableCards, db: DatabaseConfig, cl
         raise ValueError("mode llm-sql-first needs the offline synthesizer (synthesize=...) for its SQL")
     prompts = Prompts(cards, db, client.settings.generator, values)
     reporter = progress or log
+    check: Check | None = None
+    if mode == "llm" and client.settings.generator.round_trip:
+        if executor is None:
+            raise ValueError("generator.round_trip needs the read-only executor (executor=...) to compare results")
+        check = lambda topic, good: round_trip(prompts, client, topic, good, executor)  # noqa: E731
 
     async def run() -> list[TopicResult]:
         done, total_samples = 0, 0
@@ -208,7 +231,7 @@ def generate_with_llm(plan: TopicPlan, cards: TableCards, db: DatabaseConfig, cl
             if mode == "llm-sql-first":
                 res = await _sql_first_topic(prompts, client, topic, accept, synthesize)  # type: ignore[arg-type]
             else:
-                res = await _llm_topic(prompts, client, topic, accept, synthesize)
+                res = await _llm_topic(prompts, client, topic, accept, synthesize, check)
             done, total_samples = done + 1, total_samples + len(res.samples)
             reporter.info(f"LLM generation: {done}/{len(plan.topics)} topics done ({topic.name}: "
                           f"{len(res.samples)}/{topic.count}), {total_samples} samples so far")

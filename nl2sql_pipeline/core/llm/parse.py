@@ -20,7 +20,7 @@ _FENCE = re.compile(r"```[\w+-]*[ \t]*\n?(.*?)(?:```|$)", re.S)
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _DECODER = json.JSONDecoder(strict=False)  # literal newlines inside strings (multi-line SQL) are fine
 # A top-level object that wraps the list we want.
-WRAPPERS = ("topics", "samples", "items", "data", "pairs", "questions", "examples", "results")
+WRAPPERS = ("topics", "samples", "items", "data", "pairs", "questions", "queries", "examples", "results")
 
 
 @dataclass

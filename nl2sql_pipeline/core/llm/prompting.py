@@ -158,7 +158,14 @@ class Prompts:
         meanings = meaning_lines(self.cards, topic.tables, self.language == "zh")
         return render(f"question_{self.language}", topic=topic.name, dialect_name=self.dialect_name,
                       ddl=ddl + ("\n" + meanings if meanings else ""), style=styles[batch % len(styles)], sql_list=sql_list)
-
+    def round_trip_prompt(self, topic: Topic, questions: list[str]) -> str:
+        """The round-trip check: SQL for each numbered question, the pairs' own SQL not shown."""
+        ddl, _ = self.ddl(topic)
+        meanings = meaning_lines(self.cards, topic.tables, self.language == "zh")
+        listed = "\n".join(f"{n}. {q}" for n, q in enumerate(questions, start=1))
+        return render(f"roundtrip_{self.language}", topic=topic.name, dialect_name=self.dialect_name,
+                      ddl=ddl + ("\n" + meanings if meanings else ""), question_list=listed,
+                      dialect_rules=DIALECT_RULES.get(self.dialect, ""))
 
 
 def value_lines(executor: ReadOnlyExecutor, meta: SchemaMetadata, db: DatabaseConfig, per_column: int,

@@ -50,6 +50,10 @@ class GeneratorSettings(StrictModel):
     values_per_column: int = Field(3, ge=1, description="sampled values shown per column")
     context_budget_tokens: int = Field(6000, ge=200, description="most schema tokens in one generator prompt")
     existing_listed: int = Field(40, ge=0, description="at most this many existing items quoted in a top-up prompt")
+    round_trip: bool = Field(
+        False, description="generator: llm only: the LLM writes SQL for each question without seeing the pair's SQL; "
+        "the pair stays only if both return the same result (one more cached request per batch)",
+    )
     max_tokens: int | None = Field(None, description="answer token limit of a generator request; default: llm.max_tokens")
 
 

@@ -191,3 +191,77 @@ def test_sampled_values_reach_the_prompt_only_when_allowed(scripted: list[Script
     client = LLMClient(LLMSettings(base_url=server.url, model="m", cache=False, generator={"topup_rounds": 0}))
     generate_with_llm(plan, build_cards(meta), db, client)  # values off: the default
     assert "Sample values" not in prompts[-1]
+
+
+ROUND_TRIP_PAIRS = [("How many singers are there?", "SELECT count(*) FROM singer"),
+                    ("List all stadium names.", "SELECT Name FROM stadium"),
+                    ("What is the largest stadium capacity?", "SELECT max(Capacity) FROM stadium")]
+
+
+def _round_trip_server(prompts: list[str]) -> Scripted:
+    """Generation prompts get ROUND_TRIP_PAIRS; round-trip prompts get, per question, SQL that
+    returns the same rows in other words, SQL that answers something else, and nothing."""
+    answers = {"How many singers are there?": "SELECT COUNT(singer_id) AS n FROM singer",
+               "List all stadium names.": "SELECT Location FROM stadium"}
+
+    def answer(body: dict) -> tuple[int, dict]:
+        prompt = body["messages"][-1]["content"]
+        prompts.append(prompt)
+        if '"queries"' not in prompt:
+            return 200, ok(json.dumps({"samples": _topic_samples(prompt, ROUND_TRIP_PAIRS)}))
+        asked = re.findall(r"^(\d+)\. (.+)$", prompt, re.MULTILINE)
+        return 200, ok(json.dumps({"queries": [{"id": int(n), "sql": answers[q]} for n, q in asked if q in answers]}))
+
+    return Scripted([(200, {}, answer)])
+
+
+@pytest.mark.parametrize("round_trip", [False, True])
+def test_round_trip_keeps_pairs_whose_question_gives_the_same_result(scripted: list[Scripted],  # noqa: F811
+                                                                      round_trip: bool) -> None:
+    db = database("concert_singer", 3, language="en")
+    meta = read_schema(db)
+    prompts: list[str] = []
+    server = _round_trip_server(prompts)
+    scripted.append(server)
+    client = LLMClient(LLMSettings(base_url=server.url, model="m", cache=False,
+                                   generator={"batch_size": 10, "topup_rounds": 0, "offline_fill": False,
+                                              "round_trip": round_trip}))
+    plan = TopicPlan(database=db.name, dialect="sqlite", total=3,
+                     topics=[Topic(name="music", tables=["singer", "stadium"], count=3)])
+    executor = executor_for(db)
+    raw = generate_with_llm(plan, build_cards(meta), db, client, accept=validated_by(meta, executor),
+                            executor=executor)
+    checks = [p for p in prompts if '"queries"' in p]
+    if not round_trip:  # off by default: no check, every valid pair stays
+        assert not checks and [s.question for s in raw.samples] == [q for q, _ in ROUND_TRIP_PAIRS]
+        return
+    assert len(checks) == 1 and all(sql not in checks[0] for _, sql in ROUND_TRIP_PAIRS)  # the SQL is not shown
+    assert all(q in checks[0] for q, _ in ROUND_TRIP_PAIRS)
+    assert [(s.question, s.meta["round_trip_sql"]) for s in raw.samples] == [
+        ("How many singers are there?", "SELECT COUNT(singer_id) AS n FROM singer")]
+    assert "2 dropped by the round trip" in raw.notes[0]
+
+
+def test_round_trip_on_a_free_text_server_is_cached(openai_server: str, tiny_model) -> None:
+    """The real endpoint's free text gives no SQL with the same result: the pair is dropped, and the
+    same check again is answered from the response cache without a request."""
+    import asyncio
+
+    from nl2sql_pipeline.core.llm.prompting import Prompts
+    from nl2sql_pipeline.core.llm.roundtrip import round_trip
+    from nl2sql_pipeline.core.samples import Sample
+
+    db = database("concert_singer", 3, language="en")
+    meta = read_schema(db)
+    cards = build_cards(meta)
+    topic = Topic(name="music", tables=["singer", "stadium"], count=1)
+    pair = Sample(database=db.name, topic="music", question="How many singers are there?",
+                  sql="SELECT count(*) FROM singer", language="en", source="llm")
+    counts = []
+    for _ in range(2):
+        client = LLMClient(llm_settings(openai_server, str(tiny_model), generator={"round_trip": True}))
+        kept = asyncio.run(round_trip(Prompts(cards, db, client.settings.generator), client, topic, [pair],
+                                      executor_for(db)))
+        assert kept == []
+        counts.append((client.stats.requests, client.stats.answered))
+    assert counts[0][0] == 1 and counts[1][0] == 0
