@@ -9,7 +9,9 @@ import re
 from typing import Any
 
 from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Compound, Cond, Item, Query, Tree, YearOf
-from nl2sql_pipeline.core.synthesis.relations import chain, hop, owned_en, owned_zh, role_of, plain_link
+from nl2sql_pipeline.core.synthesis.relations import (
+    chain, hop, owned_en, owned_zh, plain_link, role_of, shared_target,
+)
 from nl2sql_pipeline.core.synthesis.schema import Column, to_one
 
 STYLES = ("formal", "colloquial", "imperative", "interrogative", "concise")
@@ -59,13 +61,15 @@ def rows_label(q: Query, views: dict, language: str) -> str | None:
         return None
     path = chain(many[-1].right_alias, q)
     hops = [hop(j, views) for j in path]
-    if not any(role for _, role in hops):
-        return None
     right = views[path[-1].step.right].label
     along, role = hops[-1]
-    if language != "zh":  # expense claims approved by the staff member
+    if language != "zh":  # expense claims approved by the staff member; their own expense claims
         left = views[path[-1].step.left].label
+        if len(path) == 1 and not along and not role and shared_target(views, path[-1].step.right, path[-1].step.left):
+            return f"their own {plural(right)}"
         return owned_en(role, plural(right), singular(left)) if role and not along else None
+    if not any(r for _, r in hops):
+        return None
     last = owned_zh(role, right) if role and not along else right
     return _glue(_before(path, hops, views, language), last)
 
@@ -113,6 +117,9 @@ def col_label(col: Col, q: Query, views: dict, language: str) -> str:
         else:
             left = views[path[-1].step.left].label if path[-1].step.left in views else q.entity
             last = f"{c.label} of {owned_en(role, plural(table_label), singular(left))}"
+    elif language != "zh" and len(path) == 1 and not along and shared_target(views, path[-1].step.right,
+                                                                              path[-1].step.left):
+        last = f"{c.label} of their own {plural(table_label)}"  # not the claims they approve
     else:
         last = _tail(c, table_label, language)
     if not before:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from nl2sql_pipeline.core.synthesis.ir import Join, Query
+from nl2sql_pipeline.core.synthesis.schema import to_one
 
 ID_SUFFIX = re.compile(r"(\s*(编号|编码|代码|id|ID|号|code|no))$", re.IGNORECASE)
 # Role nouns whose verb is not the noun without its last character (管理员 -> 管理 is).
@@ -53,6 +54,14 @@ def hop(join: Join, views: dict) -> tuple[bool, str | None]:
     # Along the key 所属部门 is a fine name for the department; against it, it is no role.
     plain = role == named.label if along else plain_link(role, named.label)
     return along, (None if not role or role == link.label or plain else role)
+
+
+def shared_target(views: dict, table: str, target: str) -> bool:
+    """`table` points at `target` by more than one key (a claim's claimant and its approver): the
+    plain one no longer goes without saying, so English names those rows as the target's own."""
+    view = views.get(table)
+    return view is not None and sum(1 for s in view.steps if s.right == target and len(s.pairs) == 1
+                                    and to_one(s, views)) > 1
 
 
 def chain(alias: str | None, q: Query) -> list[Join]:

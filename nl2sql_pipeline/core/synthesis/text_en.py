@@ -6,9 +6,9 @@ from __future__ import annotations
 from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Cond, Item, Query, Tree, YearOf
 from nl2sql_pipeline.core.synthesis.phrasing import (
     Writer, article, col_label, cond_key, flag_core, is_temporal, item_key, like_text, link_role, plural, possessive,
-    reverse_role, rows_label, singular, value_text,
+    reverse_role, reverses, rows_label, singular, value_text,
 )
-from nl2sql_pipeline.core.synthesis.relations import role_of, sub_en
+from nl2sql_pipeline.core.synthesis.relations import role_of, shared_target, sub_en
 
 AGG = {"sum": ("total", "sum of the"), "avg": ("average", "mean"), "min": ("minimum", "lowest"), "max": ("maximum", "highest")}
 DATE_AGG = {"min": "earliest", "max": "latest"}
@@ -79,6 +79,8 @@ class English(Writer):
             self.say(f"where:{cond_key(c)}")
             if role := reverse_role(c, q, self.views):  # who are not the approver of any expense claim
                 return sub_en(role, singular(c.sub.entity), "", True)
+            if reverses(c, q, self.views) and shared_target(self.views, c.sub.table, q.table):
+                return f"without any {c.sub.entity} of their own"  # not: that they approve
             return self.pick(f"that have no related {c.sub.entity}", f"without any matching {c.sub.entity}")
         if c.op == "in-sub":
             self.say(f"where:{cond_key(c)}")
@@ -88,6 +90,8 @@ class English(Writer):
             if role := reverse_role(c, q, self.views):  # who are the approver of an expense claim whose ...
                 return sub_en(role, singular(c.sub.entity), inner, False)
             one = singular(c.sub.entity)
+            if reverses(c, q, self.views) and shared_target(self.views, c.sub.table, q.table):
+                return f"with {article(one)} of their own whose {inner}"
             return self.pick(f"that have {article('related ' + one)} whose {inner}", f"linked to {article(one)} whose {inner}")
         col = c.left if isinstance(c.left, Col) else None
         if col is not None and c.op in ("=", "!=") and (col.column.role == "flag" or col.column.type == "boolean"):
@@ -143,7 +147,8 @@ class English(Writer):
                                    interrogative=f"Which {g} values appear in {more} {k} {entity}{where}?",
                                    concise=f"{g} values with {more} {k} {entity}{where}.")
             stat = self.items(rest, q)
-            of = "" if rest == [Agg("count")] and not where and not q.joins else f" of {entity}{where}"
+            counted = rest == [Agg("count")] and (q.counted or q.entity) == q.entity  # the base rows themselves
+            of = "" if rest == [Agg("count")] and not where and not q.joins else where if counted else f" of {entity}{where}"
             return self.styled(formal=f"Please report, for each {g}, the {stat}{of}{order}.",
                                colloquial=f"Can you break down the {stat}{of} by {g}{order}?",
                                imperative=f"Show each {g} and the {stat}{of}{order}.",
