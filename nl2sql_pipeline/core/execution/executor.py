@@ -13,7 +13,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +23,7 @@ from sqlalchemy.pool import NullPool
 
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution.errors import ErrorKind, classify_error
-from nl2sql_pipeline.core.execution.gate import QueryCheck, _rejected, parse_query
+from nl2sql_pipeline.core.execution.gate import KnownVerdicts, QueryCheck, _rejected, parse_query
 from nl2sql_pipeline.core.execution.limits import DEFAULT_LIMITS, QueryLimits
 from nl2sql_pipeline.core.execution.sessions import (
     ROW_CAP_MARKER,
@@ -37,7 +36,6 @@ from nl2sql_pipeline.core.execution.sessions import (
 _NATIVE_DIALECTS = {"sqlite": "sqlite", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 _GRACE_S = 0.05
 _MAX_ABANDONED = 8
-_VERDICTS_KEPT = 4096  # strings whose gate verdict is kept (a few MB at most)
 
 
 class ExecutionResult(BaseModel):
@@ -128,10 +126,7 @@ class ReadOnlyExecutor:
         self._lock = threading.Lock()
         self._closed = False
         self._abandoned = 0
-        # The gate's verdicts on recent strings: synthesis, validation and their tie checks run
-        # the same SQL several times, and the verdict depends on the string alone (dialect and
-        # limits are fixed here). The table policy still runs on every execution.
-        self._verdicts: OrderedDict[str, tuple[Any, QueryCheck]] = OrderedDict()
+        self._verdicts = KnownVerdicts()  # the table policy still runs on every execution
 
     def _session(self) -> Session:
         session = getattr(self._local, "session", None)
@@ -173,15 +168,7 @@ class ReadOnlyExecutor:
         return self._check(sql)[1]
 
     def _check(self, sql: str) -> tuple[Any, QueryCheck]:
-        with self._lock:
-            if (known := self._verdicts.get(sql)) is not None:
-                return known
-        known = self._gate(sql)
-        with self._lock:
-            self._verdicts[sql] = known
-            if len(self._verdicts) > _VERDICTS_KEPT:
-                self._verdicts.popitem(last=False)
-        return known
+        return self._verdicts.get(sql, self._gate)
 
     def _gate(self, sql: str) -> tuple[Any, QueryCheck]:
         tree, verdict = parse_query(sql, self.dialect, self.limits)

@@ -14,7 +14,9 @@ against the configured schema by `sources.SourcePolicy`, which needs the databas
 from __future__ import annotations
 
 import threading
-from typing import Literal
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Literal
 
 import sqlglot
 from pydantic import BaseModel
@@ -248,3 +250,25 @@ def quick_parse(sql: str, dialect: str) -> list[exp.Expression] | None:
         return [s for s in _tools(dialect)[1].parse(tokens, sql) if s is not None]
     except (SqlglotError, ValueError, RecursionError, MemoryError):
         return None
+
+
+class KnownVerdicts:
+    """The gate's verdicts on recent strings, for one executor (its dialect and limits fixed):
+    synthesis, validation and their tie checks run the same SQL several times, and the verdict
+    depends on the string alone. Thread-safe; the oldest go first past `kept`."""
+
+    def __init__(self, kept: int = 4096) -> None:
+        self.kept = kept
+        self._known: OrderedDict[str, tuple[Any, QueryCheck]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, sql: str, check: Callable[[str], tuple[Any, QueryCheck]]) -> tuple[Any, QueryCheck]:
+        with self._lock:
+            if (known := self._known.get(sql)) is not None:
+                return known
+        known = check(sql)
+        with self._lock:
+            self._known[sql] = known
+            if len(self._known) > self.kept:
+                self._known.popitem(last=False)
+        return known
