@@ -2,8 +2,9 @@
 
 Mode `llm`: the LLM writes question and SQL. A topic still short after validation (and, with
 `round_trip`, the round-trip check) asks again for the shortfall only, listing what exists, for
-`topup_rounds` rounds; then the offline synthesizer fills the rest (if `offline_fill`). Mode `llm-sql-first` (OmniSQL): SQL comes from the offline
-synthesizer and has run on the database; the LLM writes the question for it in a chosen style.
+`topup_rounds` rounds; then the offline synthesizer fills the rest (if `offline_fill`). Mode
+`llm-sql-first` (OmniSQL): SQL comes from the offline synthesizer and has run on the database;
+the LLM writes the question for it in a chosen style.
 
 Validation and the offline synthesizer come in as functions (`accept`, `synthesize`; build them
 with `validated_by` and `synthesized_by`), so the loop can be tested and reused on its own; the
@@ -122,7 +123,7 @@ async def _llm_topic(prompts: Prompts, client: LLMClient, topic: Topic, accept: 
         fresh = _fresh(result, candidates, seen)
         good = accept(fresh) if accept and fresh else fresh
         result.rejected += len(fresh) - len(good)
-        if check is not None and good:  # the LLM's own pairs only: offline fill was checked by construction
+        if check is not None and good:  # the LLM's pairs only: the synthesizer writes its questions from its SQL
             kept = await check(topic, good)
             result.round_trip_dropped += len(good) - len(kept)  # type: ignore[operator]
             good = kept

@@ -86,7 +86,7 @@ class English(Writer):
             self.say(f"where:{cond_key(c)}")
             inner = " and ".join(self.clause(x, c.sub) for x in c.sub.where)
             if role := link_role(c, q, self.views):  # contracts whose signer's salary is ...
-                return f"whose {possessive(role)} " + " and ".join(self.clause(x, c.sub) for x in c.sub.where)
+                return f"whose {possessive(role)} {inner}"
             if role := reverse_role(c, q, self.views):  # who are the approver of an expense claim whose ...
                 return sub_en(role, singular(c.sub.entity), inner, False)
             one = singular(c.sub.entity)
