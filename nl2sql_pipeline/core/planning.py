@@ -203,7 +203,19 @@ def validate_plan(plan: TopicPlan, cards: TableCards, cfg: PlanningConfig, total
     """
     notes = list(plan.notes)
     graph = fk_graph(cards)
-    chinese = is_chinese(cards)
+    database, dialect = plan.database or cards.database, plan.dialect or cards.dialect
+    topics = _repaired_topics(plan, cards, cfg, graph, notes)
+    topics = _unique_names(topics + _uncovered_topics(topics, cards, cfg, graph, notes))
+    if total <= 0 or not topics:
+        return TopicPlan(database=database, dialect=dialect, total=0, topics=[], source=plan.source,
+                         notes=notes + ["nothing to plan"])
+    return TopicPlan(database=database, dialect=dialect, total=total, source=plan.source,
+                     topics=_budgeted(topics, cards, cfg, graph, total, notes), notes=notes)
+
+
+def _repaired_topics(plan: TopicPlan, cards: TableCards, cfg: PlanningConfig, graph: dict[str, set[str]],
+                     notes: list[str]) -> list[Topic]:
+    """The plan's topics over known tables, each sized to the config; empty and repeated ones dropped."""
     topics: list[Topic] = []
     seen_sets: set[frozenset[str]] = set()
     covered: set[str] = set()
@@ -221,28 +233,46 @@ def validate_plan(plan: TopicPlan, cards: TableCards, cfg: PlanningConfig, total
         seen_sets.add(frozenset(fitted))
         covered.update(fitted)
         topics.append(topic.model_copy(update={"tables": fitted, "dialect": plan.dialect or cards.dialect}))
+    return topics
+
+
+def _uncovered_topics(topics: list[Topic], cards: TableCards, cfg: PlanningConfig, graph: dict[str, set[str]],
+                      notes: list[str]) -> list[Topic]:
+    """A topic of its own neighbourhood for each table no topic mentions, richest first."""
+    chinese = is_chinese(cards)
+    covered = {t for topic in topics for t in topic.tables}
+    added: list[Topic] = []
     for card in sorted(cards.cards, key=lambda c: (-richness(c, graph), c.table)):
         if card.table not in covered:
             tables = _neighbourhood(card.table, graph, cfg.max_tables, covered, cards)
             covered.update(tables)
             notes.append(f"table {card.table!r} was in no topic: added a topic for it")
-            topics.append(Topic(name=topic_name(tables, cards, chinese), tables=tables,
-                                reason=_topic_reason(tables, graph), count=0, dialect=cards.dialect))
+            added.append(Topic(name=topic_name(tables, cards, chinese), tables=tables,
+                               reason=_topic_reason(tables, graph), count=0, dialect=cards.dialect))
+    return added
+
+
+def _unique_names(topics: list[Topic]) -> list[Topic]:
+    """Topics with distinct, non-empty names: samples refer to topics by name."""
     names: set[str] = set()
-    for i, topic in enumerate(topics):  # unique names: samples refer to topics by name
+    unique = []
+    for i, topic in enumerate(topics):
         name, n = topic.name.strip() or f"topic {i + 1}", 2
         while name in names:
             name, n = f"{topic.name} ({n})", n + 1
         names.add(name)
-        topics[i] = topic.model_copy(update={"name": name})
+        unique.append(topic.model_copy(update={"name": name}))
+    return unique
+
+
+def _budgeted(topics: list[Topic], cards: TableCards, cfg: PlanningConfig, graph: dict[str, set[str]], total: int,
+              notes: list[str]) -> list[Topic]:
+    """The topics the budget allows, with counts summing exactly to `total`."""
+    llm_counts = any(t.count for t in topics)  # an LLM's counts are its weights; else the tables' richness
     weights = {
-        t.name: float(t.count) if any(x.count for x in topics) else
-        sum(richness(c, graph) for n in t.tables if (c := cards.card(n)))
+        t.name: float(t.count) if llm_counts else sum(richness(c, graph) for n in t.tables if (c := cards.card(n)))
         for t in topics
     }
-    if total <= 0 or not topics:
-        return TopicPlan(database=plan.database or cards.database, dialect=plan.dialect or cards.dialect,
-                         total=0, topics=[], source=plan.source, notes=notes + ["nothing to plan"])
     keep = max(1, min(len(topics), total // max(1, cfg.min_per_topic)))
     if keep < len(topics):
         notes.append(f"budget {total} allows {keep} of {len(topics)} topics at {cfg.min_per_topic} samples each: "
@@ -252,11 +282,4 @@ def validate_plan(plan: TopicPlan, cards: TableCards, cfg: PlanningConfig, total
     before = sum(t.count for t in topics)
     if before and before != total:
         notes.append(f"counts rescaled from {before} to {total}")
-    return TopicPlan(
-        database=plan.database or cards.database,
-        dialect=plan.dialect or cards.dialect,
-        total=total,
-        topics=[t.model_copy(update={"count": c}) for t, c in zip(topics, counts, strict=True)],
-        source=plan.source,
-        notes=notes,
-    )
+    return [t.model_copy(update={"count": c}) for t, c in zip(topics, counts, strict=True)]
