@@ -18,8 +18,7 @@ from nl2sql_pipeline.defs.io_managers import ParquetIOManager, PydanticJsonIOMan
 from nl2sql_pipeline.defs.jobs import (
     data_create_job, data_refresh_job, dataset_job, evaluation_job, serving_job, training_job,
 )
-from nl2sql_pipeline.defs.llm import LLMResource
-from nl2sql_pipeline.defs.settings import DatabasesResource
+from nl2sql_pipeline.defs.settings import DatabasesResource, LLMResource
 
 # One module per asset group; each only wires the core.
 ASSET_MODULES = [data_create, linking, feedback, querylog, generation, validation, training, serving, evaluation]

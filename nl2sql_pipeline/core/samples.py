@@ -57,7 +57,7 @@ class RawSamples(BaseModel):
     dialect: str
     samples: list[Sample]
     notes: list[str] = Field(default_factory=list)
-    # topic name -> what decided its samples (core.incremental): unchanged topics are reused
+    # topic name -> what decided its samples (core.generation): unchanged topics are reused
     topic_signatures: dict[str, str] = Field(default_factory=dict)
 
     def __len__(self) -> int:

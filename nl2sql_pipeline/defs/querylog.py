@@ -6,16 +6,16 @@ from typing import Any
 import dagster as dg
 
 from nl2sql_pipeline.core import querylog
+from nl2sql_pipeline.core.llm import pii
 from nl2sql_pipeline.core.querylog import (
     LoggedQueries, conditions, llm_questions, logged, normalize, params, sources, to_ir, to_question,
 )
 from nl2sql_pipeline.core.querylog.llm_questions import llm_question_writer
 from nl2sql_pipeline.defs.audit import audited_executor
 from nl2sql_pipeline.defs.data_create import COMMON
-from nl2sql_pipeline.defs.generation import SYNTHESIS_MODULES
-from nl2sql_pipeline.defs.llm import LLM_SAMPLE_PARTS, LLMResource, masked_client
+from nl2sql_pipeline.defs.generation import LLM_SAMPLE_PARTS, SYNTHESIS_MODULES
 from nl2sql_pipeline.defs.partitioned import per_partition_output, upstream
-from nl2sql_pipeline.defs.settings import DatabasesResource
+from nl2sql_pipeline.defs.settings import DatabasesResource, LLMResource
 from nl2sql_pipeline.defs.validation import VALIDATION_MODULES
 from nl2sql_pipeline.defs.versioning import code_version
 
@@ -62,7 +62,7 @@ def logged_queries(context: dg.AssetExecutionContext, databases: DatabasesResour
         said: list[str] = []
         cards = upstream(context, table_cards, key)
         # the log's literals are real customer values: the prompts are masked like generation's
-        ask = (llm_question_writer(db, meta, cards, lambda: masked_client(llm, db, cards), said)
+        ask = (llm_question_writer(db, meta, cards, lambda: pii.with_masking(llm.client(), db, cards), said)
                if db.generator != "offline" else None)
         found = querylog.logged_queries(db, meta, audited_executor(context, db, "query_log"), questions=ask)
         return found.model_copy(update={"notes": [*found.notes, *said]})

@@ -1,4 +1,5 @@
-"""Where configuration comes from, read once per process when the code location loads."""
+"""Where configuration comes from, read once per process when the code location loads, and the
+resources that carry it: the databases and the LLM endpoint."""
 
 from functools import lru_cache
 
@@ -7,6 +8,7 @@ from pydantic import Field
 
 from nl2sql_pipeline.core.config import DatabaseConfig, DatabasesFile, load_databases
 from nl2sql_pipeline.core.config_loader import ConfigFile, StrictModel
+from nl2sql_pipeline.core.llm import LLMClient, LLMSettings, load_llm_settings
 
 
 @lru_cache(maxsize=1)
@@ -29,6 +31,41 @@ class DatabasesResource(dg.ConfigurableResource):
 
     def get(self, name: str) -> DatabaseConfig:
         return self.file().get(name)
+
+
+class LLMResource(dg.ConfigurableResource):
+    """An OpenAI-compatible endpoint for databases with `generator: llm` or `llm-sql-first`.
+
+    The API key is read when a run needs it, from the environment variable named by `api_key_env`
+    (through `dg.EnvVar`, so offline runs need no key), or bound directly with
+    `LLMResource(api_key=dg.EnvVar("MY_KEY"))`. It is never logged, stored or put in metadata.
+    """
+
+    config_path: str = Field("", description="an llm.yaml to read; default $NL2SQL_LLM_CONFIG or configs/llm.yaml")
+    base_url: str = Field("", description="the endpoint's base URL, overriding the file")
+    model: str = Field("", description="the model name, overriding the file")
+    api_key: str = Field("", description="the API key, bound with dg.EnvVar; default: the variable api_key_env names")
+    api_key_env: str = Field("NL2SQL_LLM_API_KEY", description="the environment variable holding the API key")
+
+    def settings(self) -> LLMSettings:
+        """Returns:
+        The validated settings (file, then environment overrides, then this resource's overrides).
+        """
+        return load_llm_settings(self.config_path or None, base_url=self.base_url, model=self.model)
+
+    def client(self) -> LLMClient:
+        """Returns:
+        A client with its own counters, sharing the on-disk response cache.
+        """
+        key = self.api_key or dg.EnvVar(self.api_key_env).get_value()
+        return LLMClient(self.settings(), api_key=key)
+
+    def describe(self) -> dict[str, str]:
+        """Returns:
+        Endpoint facts safe for asset metadata (never the key).
+        """
+        s = self.settings()
+        return {"llm_base_url": s.base_url, "llm_model": s.model, "llm_json_mode": s.json_mode}
 
 
 class NightlySchedule(StrictModel):

@@ -160,8 +160,7 @@ def test_page_in_chromium_asks_shows_rows_and_feedback_becomes_training_data(scr
     from nl2sql_pipeline.defs.feedback import feedback_pairs
     from nl2sql_pipeline.defs.generation import raw_samples, topic_plan
     from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
-    from nl2sql_pipeline.defs.llm import LLMResource
-    from nl2sql_pipeline.defs.settings import DatabasesResource
+    from nl2sql_pipeline.defs.settings import DatabasesResource, LLMResource
 
     config = tmp_path / "databases.yaml"
     config.write_text(yaml.safe_dump({"databases": [{"name": "concert_singer", "demo": "concert_singer",

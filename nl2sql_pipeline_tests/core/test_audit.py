@@ -40,8 +40,7 @@ def test_validation_run_writes_a_line_per_statement_and_no_secret(
     from nl2sql_pipeline.defs.feedback import feedback_pairs
     from nl2sql_pipeline.defs.generation import raw_samples, topic_plan
     from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
-    from nl2sql_pipeline.defs.llm import LLMResource
-    from nl2sql_pipeline.defs.settings import DatabasesResource
+    from nl2sql_pipeline.defs.settings import DatabasesResource, LLMResource
     from nl2sql_pipeline.defs.validation import validated_samples
 
     pii_data.build(pg_db)

@@ -18,7 +18,7 @@ from nl2sql_pipeline.core.serving.config import ServeConfig, load_serve_config
 from nl2sql_pipeline.core.training.recipes import AnyRecipe, load_recipe
 from nl2sql_pipeline.defs import evaluation, validation
 from nl2sql_pipeline.defs.serving import ServingResource
-from nl2sql_pipeline.defs.settings import DatabasesResource, Orchestration, orchestration
+from nl2sql_pipeline.defs.settings import DatabasesResource, LLMResource, Orchestration, orchestration
 from nl2sql_pipeline.defs.training import TrainerResource
 
 
@@ -200,7 +200,7 @@ def test_every_user_facing_config_field_has_a_description() -> None:
     launchpad and the errors show these descriptions."""
     roots: list[Any] = [DatabasesFile, LLMSettings, ServeConfig, Orchestration, *_models(AnyRecipe),
                         evaluation.EvalConfig, evaluation.NeighbourConfig, evaluation.PromotionConfig,
-                        validation.ExportSettings, DatabasesResource, ServingResource, TrainerResource]
+                        validation.ExportSettings, DatabasesResource, LLMResource, ServingResource, TrainerResource]
     seen: set[type] = set()
     missing = [name for root in roots for name in _fields_without_help(root, seen)]
     assert missing == []

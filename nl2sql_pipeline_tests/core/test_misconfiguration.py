@@ -90,7 +90,7 @@ def test_wrong_password_names_the_variable(mysql_db: str, monkeypatch: pytest.Mo
 
 
 def test_llm_resource_takes_the_environment_unless_it_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from nl2sql_pipeline.defs.llm import LLMResource
+    from nl2sql_pipeline.defs.settings import LLMResource
 
     config = tmp_path / "llm.yaml"
     config.write_text("llm:\n  base_url: http://127.0.0.1:8000/v1\n  model: from-file\n", encoding="utf-8")

@@ -12,8 +12,7 @@ import yaml
 from nl2sql_pipeline.defs.data_create import db_metadata, table_cards
 from nl2sql_pipeline.defs.generation import raw_samples, topic_plan
 from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
-from nl2sql_pipeline.defs.llm import LLMResource
-from nl2sql_pipeline.defs.settings import DatabasesResource
+from nl2sql_pipeline.defs.settings import DatabasesResource, LLMResource
 
 SECRET = "sk-dagster-SECRET-value"
 

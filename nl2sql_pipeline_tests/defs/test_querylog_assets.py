@@ -15,9 +15,8 @@ import yaml
 from nl2sql_pipeline.defs.data_create import db_metadata, table_cards
 from nl2sql_pipeline.defs.generation import raw_samples, topic_plan
 from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
-from nl2sql_pipeline.defs.llm import LLMResource
 from nl2sql_pipeline.defs.querylog import logged_queries
-from nl2sql_pipeline.defs.settings import DatabasesResource
+from nl2sql_pipeline.defs.settings import DatabasesResource, LLMResource
 from nl2sql_pipeline.defs.validation import validated_samples
 from nl2sql_pipeline_tests import conftest, querylog_schema
 

@@ -20,7 +20,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
 import sqlglot
@@ -32,6 +32,9 @@ from nl2sql_pipeline.core.cards import TableCards
 from nl2sql_pipeline.core.config import DatabaseConfig, PiiConfig, nl2sql_home
 from nl2sql_pipeline.core.llm.pii_detect import column_kind, find_values, matches_column
 from nl2sql_pipeline.core.samples import Sample
+
+if TYPE_CHECKING:
+    from nl2sql_pipeline.core.llm.client import LLMClient
 
 Mode = Literal["mask", "drop", "off"]
 PLACEHOLDER = re.compile(r"PII_[A-Z_]+?_[0-9a-f]{8,16}")
@@ -253,3 +256,9 @@ def masker_for(db: DatabaseConfig, cards: TableCards, base_url: str) -> PiiMaske
     if mode == "off":
         return None
     return PiiMasker(mode, sensitive_columns(cards, db.pii), cards.dialect, masking_key())
+
+
+def with_masking(client: LLMClient, db: DatabaseConfig, cards: TableCards) -> LLMClient:
+    """The client, masking the database's personal data in every prompt from now on."""
+    client.masker = masker_for(db, cards, client.settings.base_url)
+    return client

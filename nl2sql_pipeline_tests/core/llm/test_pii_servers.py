@@ -77,8 +77,7 @@ def test_dagster_run_takes_the_endpoint_from_the_environment_and_masks(
     from nl2sql_pipeline.defs.feedback import feedback_pairs
     from nl2sql_pipeline.defs.generation import raw_samples, topic_plan
     from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
-    from nl2sql_pipeline.defs.llm import LLMResource
-    from nl2sql_pipeline.defs.settings import DatabasesResource
+    from nl2sql_pipeline.defs.settings import DatabasesResource, LLMResource
 
     url, desc, planted = pii_data.sqlite_database(tmp_path)
     databases = tmp_path / "databases.yaml"
@@ -106,9 +105,8 @@ def test_query_log_literals_are_masked_before_the_llm_writes_questions(
         openai_server: str, tiny_model: Path, tmp_path: Path) -> None:
     from nl2sql_pipeline.defs.data_create import db_metadata, table_cards
     from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
-    from nl2sql_pipeline.defs.llm import LLMResource
     from nl2sql_pipeline.defs.querylog import logged_queries
-    from nl2sql_pipeline.defs.settings import DatabasesResource
+    from nl2sql_pipeline.defs.settings import DatabasesResource, LLMResource
 
     url, desc, planted = pii_data.sqlite_database(tmp_path)
     customer = pii_data.planted_rows()[0][1]
