@@ -17,7 +17,7 @@ from an LLM, into one that the synthesizer can trust:
     >>> [(t.name, t.tables, t.count) for t in plan.topics]
     [('gigs', ['concert', 'singer'], 300)]
     >>> plan.notes
-    ["topic 'gigs': unknown table 'tickets' dropped", 'counts rescaled from 7 to 300']
+    ["topic 'gigs': unknown table 'tickets' dropped", "topic 'gigs': tables adjusted to ['concert', 'singer'] (min 2, max 4)", 'counts rescaled from 7 to 300']
 """
 
 from __future__ import annotations
@@ -149,7 +149,9 @@ def _resolve_tables(topic: Topic, cards: TableCards, notes: list[str]) -> list[s
 
 
 def _fit_size(tables: list[str], graph: dict[str, set[str]], cfg: PlanningConfig, covered: set[str]) -> list[str]:
-    """Trim to max_tables keeping the group connected; grow toward min_tables along FK links."""
+    """Trim to max_tables keeping the group connected; grow toward min_tables along FK links.
+    A new list: the caller compares it with what it passed to note the adjustment."""
+    tables = list(tables)
     if len(tables) > cfg.max_tables:
         kept = _neighbourhood(tables[0], {t: graph[t] & set(tables) for t in tables}, cfg.max_tables, set())
         tables = kept + [t for t in tables if t not in kept][: cfg.max_tables - len(kept)]
