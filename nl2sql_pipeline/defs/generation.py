@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from nl2sql_pipeline.core import generation, planning
+from nl2sql_pipeline.core import generation, planning, sql_template
 from nl2sql_pipeline.core.llm import generator, parse, pii, pii_detect, planner, prompting
 from nl2sql_pipeline.core.querylog import merge as querylog_merge
 from nl2sql_pipeline.core.samples import RawSamples, TopicPlan
@@ -27,7 +27,7 @@ from nl2sql_pipeline.prompts import PROMPTS_DIR
 # Everything that decides the samples: grammar, value sampling, templates, rendering.
 SYNTHESIS_MODULES = (
     conditions, grammar, ir, phrasing, recipes, recipes_deep, recipes_flat, render_sql, schema, synthesizer, text_en, text_zh,
-    tidy, values, roles, index, legend, semantic, semantic_sql,
+    tidy, values, roles, index, legend, semantic, semantic_sql, sql_template,
 )
 # What decides an LLM-made plan or sample set besides the endpoint: prompts, parsing, the loops.
 LLM_PLAN_PARTS = (parse, planner, pii, pii_detect, PROMPTS_DIR)

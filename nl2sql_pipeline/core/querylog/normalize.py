@@ -22,7 +22,7 @@ from sqlglot.tokens import TokenType
 from nl2sql_pipeline.core.execution import parse_query
 from nl2sql_pipeline.core.querylog.models import LoggedStatement
 from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
-from nl2sql_pipeline.core.validation.syntax import sql_template
+from nl2sql_pipeline.core.sql_template import sql_template
 
 _QUESTION = re.compile(r"^\s*(?:--|#)\s*question\s*[:：]\s*(?P<q>.*?)\s*$", re.IGNORECASE)
 _COMMENT_LINE = re.compile(r"^\s*(--|#|/\*|\*)")

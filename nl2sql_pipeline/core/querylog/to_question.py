@@ -17,11 +17,11 @@ from sqlglot import exp
 from nl2sql_pipeline.core.querylog.conditions import Unexpressible
 from nl2sql_pipeline.core.querylog.to_ir import Converter, shape_problem
 from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
+from nl2sql_pipeline.core.sql_template import sql_template
 from nl2sql_pipeline.core.synthesis.render_sql import Renderer
 from nl2sql_pipeline.core.synthesis.schema import topic_views
 from nl2sql_pipeline.core.synthesis.text_en import English
 from nl2sql_pipeline.core.synthesis.text_zh import Chinese
-from nl2sql_pipeline.core.validation.syntax import sql_template
 
 
 _DATE_TYPES = {exp.DataType.Type.DATE, exp.DataType.Type.DATETIME, exp.DataType.Type.TIMESTAMP,

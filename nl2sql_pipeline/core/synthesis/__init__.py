@@ -5,6 +5,6 @@ grammar (ir, schema, conditions, grammar), SQL rendering (render_sql), value sam
 and question templates (phrasing, text_en, text_zh).
 """
 
-from nl2sql_pipeline.core.synthesis.synthesizer import apportion, question_language, synthesize, template_key
+from nl2sql_pipeline.core.synthesis.synthesizer import apportion, question_language, synthesize
 
-__all__ = ["apportion", "question_language", "synthesize", "template_key"]
+__all__ = ["apportion", "question_language", "synthesize"]

@@ -10,7 +10,6 @@ without error and returned rows (empty results only for tables without rows).
 from __future__ import annotations
 
 import random
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from nl2sql_pipeline.core.planning import mostly_chinese
 from nl2sql_pipeline.core.samples import Language, RawSamples, Sample, Topic, TopicPlan
 from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.semantics import SemanticIndex
+from nl2sql_pipeline.core.sql_template import sql_template
 from nl2sql_pipeline.core.synthesis.grammar import Ctx
 from nl2sql_pipeline.core.synthesis.ir import Agg, Compound, Query, Tree
 from nl2sql_pipeline.core.synthesis.phrasing import STYLES, facets
@@ -36,22 +36,8 @@ from nl2sql_pipeline.core.synthesis.tidy import (
 from nl2sql_pipeline.core.synthesis.values import Executor, ValueSource
 from nl2sql_pipeline.core.validation.semantic import SemanticChecker
 
-_STRING = re.compile(r"'(?:[^']|'')*'")
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
-_LIST = re.compile(r"\?(?:\s*,\s*\?)+")
 ATTEMPTS_PER_SAMPLE = 30
 PROBE_ROWS = 50
-
-
-def template_key(sql: str) -> str:
-    """The SQL with literals masked (strings, numbers, IN lists): equal keys are duplicates.
-
-    Without LIMIT/TOP the sort direction is masked too: both directions return the same rows,
-    which validation would count as one question asked twice.
-    """
-    masked = _NUMBER.sub("?", _STRING.sub("?", sql))
-    key = re.sub(r"\s+", " ", _LIST.sub("?", masked)).strip().lower()
-    return key if re.search(r"\b(limit|top)\b", key) else re.sub(r" (asc|desc)\b", "", key)
 
 
 def question_language(meta: SchemaMetadata, db: DatabaseConfig | None) -> Language:
@@ -173,7 +159,7 @@ def _checked(run: _Run, tree: Tree, renderer: Renderer, writer: Chinese | Englis
     for attempt in (0, 1):
         expression = renderer.tree(tree)
         sql = renderer.sql(expression)
-        key = template_key(sql)
+        key = sql_template(expression, run.dialect, rows_only=True)  # both sort directions: one question
         if key in run.seen:
             run.rejected["duplicate template"] += 1
             return None

@@ -7,12 +7,13 @@ from sqlglot.errors import SqlglotError
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor
 from nl2sql_pipeline.core.samples import RawSamples, Sample
 from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
+from nl2sql_pipeline.core.sql_template import template_and_literals
 from nl2sql_pipeline.core.validation.dedup import find_duplicates, result_fingerprint
 from nl2sql_pipeline.core.validation.models import ValidatedSample, ValidatedSamples
 from nl2sql_pipeline.core.validation.schema import SchemaIndex, unresolved
 from nl2sql_pipeline.core.validation.semantic import SemanticChecker
 from nl2sql_pipeline.core.validation.split import split_by_template
-from nl2sql_pipeline.core.validation.syntax import hardness_of, parse_query, template_and_literals, tables_used
+from nl2sql_pipeline.core.validation.syntax import hardness_of, parse_query, tables_used
 
 
 def check_sample(

@@ -19,7 +19,7 @@ from nl2sql_pipeline.core.predictions import PredictionItem
 from nl2sql_pipeline.core.samples import Sample
 from nl2sql_pipeline.core.schema.metadata import ColumnInfo, SchemaMetadata, TableInfo
 from nl2sql_pipeline.core.validation import SchemaIndex, check_sample
-from nl2sql_pipeline.core.validation.syntax import template_and_literals
+from nl2sql_pipeline.core.sql_template import template_and_literals
 
 MB = 1_000_000
 STRESS = {
