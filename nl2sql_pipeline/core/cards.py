@@ -13,11 +13,12 @@ from pydantic import BaseModel, Field
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from sqlglot import exp
 
+from nl2sql_pipeline.core.chinese import CJK
 from nl2sql_pipeline.core.schema.metadata import ColumnInfo, SchemaMetadata, TableInfo, bulk_allocation
 from nl2sql_pipeline.core.semantics.legend import describe, parse_comment
 
 _KEYS = {(False, False): "", (True, False): "PK", (False, True): "FK", (True, True): "PK,FK"}
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
+_CJK = re.compile(f"[{CJK}]")
 
 
 def estimate_tokens(text: str) -> int:

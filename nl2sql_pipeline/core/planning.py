@@ -26,17 +26,10 @@ import re
 from collections import deque
 
 from nl2sql_pipeline.core.cards import TableCard, TableCards
+from nl2sql_pipeline.core.chinese import HAN_CHARACTER, has_chinese, mostly_chinese
 from nl2sql_pipeline.core.config import PlanningConfig
 from nl2sql_pipeline.core.samples import Topic, TopicPlan
 from nl2sql_pipeline.core.semantics.legend import table_label
-
-_CJK = re.compile(r"[\u3400-\u9fff]")
-
-
-def mostly_chinese(texts: list[str]) -> bool:
-    """True when at least half of the (non-empty) texts contain Chinese characters."""
-    texts = [t for t in texts if t]
-    return bool(texts) and sum(1 for t in texts if _CJK.search(t)) * 2 >= len(texts)
 
 
 def is_chinese(cards: TableCards) -> bool:
@@ -65,7 +58,7 @@ def richness(card: TableCard, graph: dict[str, set[str]]) -> float:
 def _tokens(text: str) -> set[str]:
     """Name parts (`sales`, `contract`) and Chinese character pairs (`合同`) a table is known by."""
     words = {w.rstrip("s") for w in re.split(r"[^a-z0-9]+", text.lower()) if len(w) > 2}
-    cjk = "".join(_CJK.findall(text))
+    cjk = "".join(HAN_CHARACTER.findall(text))
     return words | {cjk[i:i + 2] for i in range(len(cjk) - 1)}
 
 
@@ -96,7 +89,7 @@ def _neighbourhood(seed: str, graph: dict[str, set[str]], size: int, covered: se
 def _label(card: TableCard, chinese: bool) -> str:
     """The table's business name from its comment (`操作日志表（无外键）` -> `操作日志`), never the raw comment."""
     label = table_label(card.comment)
-    if label and (bool(_CJK.search(label)) == chinese):
+    if label and has_chinese(label) == chinese:
         return label
     return card.table.replace("_", " ")
 

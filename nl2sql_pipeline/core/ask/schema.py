@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from nl2sql_pipeline.core.audit import audited, session_audit
 from nl2sql_pipeline.core.cards import TableCards, build_cards
+from nl2sql_pipeline.core.chinese import mostly_chinese
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor, executor_for
 from nl2sql_pipeline.core.export import ExportConfig, instruction_for
 from nl2sql_pipeline.core.linking import SchemaIndex as LinkIndex
 from nl2sql_pipeline.core.linking import build_index, question_prompt, sample_values
-from nl2sql_pipeline.core.planning import mostly_chinese
 from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.synthesis.synthesizer import question_language

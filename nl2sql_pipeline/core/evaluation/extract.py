@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from nl2sql_pipeline.core.chinese import HAN
+
 # Quoted strings, quoted names and comments are skipped whole, so only a real ";" ends a statement.
 _SKIP_OR_SEMICOLON = re.compile(r"'(?:[^']|'')*'?|\"[^\"]*\"?|`[^`]*`?|\[[^\]]*\]?|--[^\n]*|/\*.*?(?:\*/|\Z)|;", re.S)
 _THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.S | re.I)
@@ -28,7 +30,7 @@ _SQL_LANGS = {"sql", "sqlite", "mysql", "postgresql", "postgres", "psql", "tsql"
 _QUERY = r"(?:SELECT\b|WITH\s+(?:RECURSIVE\s+)?[^\s(]+\s*(?:\([^)]*\)\s*)?AS\s*\()"
 _START = re.compile(r"(?:^|\n|[:：>]|\bsql\b)[ \t]*[`\"']?[ \t]*(\(?[ \t]*" + _QUERY + ")", re.I)
 _ANY_START = re.compile(r"\b" + _QUERY, re.I)
-_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+_CJK = re.compile(f"[\u3000-\u303f{HAN}\uff00-\uffef]")  # Chinese and its punctuation, full-width forms
 _SQL_LINE = re.compile(
     r"^\s*(?:[,()]|--|/\*|(?:SELECT|FROM|WHERE|AND|OR|NOT|JOIN|INNER|LEFT|RIGHT|FULL|CROSS|ON|GROUP|HAVING|"
     r"ORDER|LIMIT|OFFSET|UNION|INTERSECT|EXCEPT|WITH|AS|CASE|WHEN|THEN|ELSE|END|IN|EXISTS)\b)",

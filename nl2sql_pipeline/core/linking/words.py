@@ -16,11 +16,12 @@ from functools import lru_cache
 
 import jieba
 
+from nl2sql_pipeline.core.chinese import CJK
+
 jieba.setLogLevel(logging.WARNING)  # its dictionary-loading banner is not a warning
 
-_CJK = r"\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff"
-_RUNS = re.compile(rf"[{_CJK}]+|[^\W\d_{_CJK}]+|\d+")
-_CJK_RUN = re.compile(rf"[{_CJK}]+")
+_RUNS = re.compile(rf"[{CJK}]+|[^\W\d_{CJK}]+|\d+")
+_CJK_RUN = re.compile(rf"[{CJK}]+")
 # camelCase / PascalCase / ACRONYMWord boundaries inside a run of letters
 _CAMEL = re.compile(r"[A-ZÀ-ÞĀ-Ž]+(?=[A-ZÀ-ÞĀ-Ž][a-zß-ÿ])|[A-ZÀ-ÞĀ-Ž]?[a-zß-ÿā-ž]+|[A-ZÀ-ÞĀ-Ž]+|[^\W\d_]+")
 PREFIXES = (4, 5, 6)  # several lengths: the more a pair of words shares, the closer they are

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
+from nl2sql_pipeline.core.chinese import mostly_chinese
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor, parse_query
-from nl2sql_pipeline.core.planning import mostly_chinese
 from nl2sql_pipeline.core.querylog import sources
 from nl2sql_pipeline.core.querylog.models import LOG_TOPIC, DroppedStatement, LoggedQueries, LoggedStatement
 from nl2sql_pipeline.core.querylog.normalize import Template, classify, group_by_template, respell

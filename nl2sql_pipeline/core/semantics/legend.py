@@ -19,7 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
+from nl2sql_pipeline.core.chinese import HAN, HAN_CHARACTER, has_chinese
+
 _OPEN, _CLOSE = "(（[【", ")）]】"
 UNITS = (
     "万元", "亿元", "千元", "美元", "欧元", "人民币", "元", "平方米", "立方米", "千克", "公斤", "公里", "厘米", "毫米",
@@ -38,7 +39,7 @@ _RANGE = re.compile(
 # One legend item: a code (digits or 1-3 ASCII letters/underscores) and its meaning.
 _CODE = r"[0-9]{1,3}|[A-Za-z][A-Za-z_]{0,2}"
 _ITEM = re.compile(rf"^({_CODE})\s*(=|:|：|-|－|\.|、|→)?\s*(.+)$")
-_SPLIT_ITEMS = re.compile(r"\s*[,，;；|]\s*|\s+(?=(?:" + _CODE + r")\s*(?:=|:|：|-|－|\.|、|[\u3400-\u9fff]))")
+_SPLIT_ITEMS = re.compile(r"\s*[,，;；|]\s*|\s+(?=(?:" + _CODE + r")\s*(?:=|:|：|-|－|\.|、|[" + HAN + "]))")
 _YES = {"是", "有", "y", "yes", "true", "t", "1"}
 _NO = {"否", "无", "n", "no", "false", "f", "0"}
 _YN_WORDS = {"是", "否", "有", "无", "yes", "no", "true", "false", "y", "n"}
@@ -85,7 +86,7 @@ def _meaning_ok(meaning: str) -> bool:
     meaning = meaning.strip()
     if not meaning or len(meaning) > 24 or re.search(r"[=:：]", meaning):
         return False
-    return bool(_CJK.search(meaning)) or bool(re.fullmatch(r"[A-Za-z][A-Za-z '\-/]{0,23}", meaning))
+    return has_chinese(meaning) or bool(re.fullmatch(r"[A-Za-z][A-Za-z '\-/]{0,23}", meaning))
 
 
 def _legend_items(text: str) -> tuple[tuple[str, str], ...]:
@@ -98,7 +99,7 @@ def _legend_items(text: str) -> tuple[tuple[str, str], ...]:
             return ()
         code, sep, meaning = m.group(1), m.group(2), m.group(3).strip()
         # English meanings need an explicit separator (`1=active`); Chinese ones may follow the code.
-        if not sep and not _CJK.match(meaning):
+        if not sep and not HAN_CHARACTER.match(meaning):
             return ()
         if not _meaning_ok(meaning):
             return ()
@@ -119,7 +120,7 @@ def _bare_codes(text: str, chinese: bool) -> tuple[tuple[str, str], ...]:
     pair = _BARE_PAIRS.get((parts[0].lower(), parts[1].lower()))
     if pair:
         return tuple((c, _ZH_BARE[m] if chinese else m) for c, m in zip(parts, pair))
-    if all(_CJK.fullmatch(p) for p in parts) or {p.lower() for p in parts} <= _YN_WORDS:
+    if all(HAN_CHARACTER.fullmatch(p) for p in parts) or {p.lower() for p in parts} <= _YN_WORDS:
         return tuple((p, p) for p in parts)
     return ()
 
@@ -129,7 +130,7 @@ def _enumeration(text: str) -> tuple[tuple[str, str], ...]:
     parts = [p.strip() for p in re.split(r"\s*[/、|]\s*", text.strip().rstrip("。等")) if p.strip()]
     if len(parts) < 2 or len(set(parts)) != len(parts):
         return ()
-    if not all(_CJK.search(p) and len(p) <= 8 and not re.search(r"[，,。：:]", p) for p in parts):
+    if not all(has_chinese(p) and len(p) <= 8 and not re.search(r"[，,。：:]", p) for p in parts):
         return ()
     if min(len(p) for p in parts) < 2 and len(parts) > 2:
         return ()  # 省/市/区 describes a value's parts, not its choices
@@ -146,7 +147,7 @@ def parse_comment(comment: str | None) -> ParsedComment:
     if not comment or not comment.strip():
         return ParsedComment()
     text = re.sub(r"\s+", " ", comment.strip())
-    chinese = bool(_CJK.search(text))
+    chinese = has_chinese(text)
     main, brackets = _strip_parens(text)
     unit = fmt = None
     rng: tuple[str, str] | None = None
@@ -196,11 +197,11 @@ def _split_head(text: str) -> tuple[str, str, str]:
     m = re.search(r"[:：，,;；]", text)
     if not m:
         # `在职状态 1在职 2离职`: a legend after a space
-        m2 = re.search(rf"\s(?=(?:{_CODE})\s*(?:=|:|：|-|[\u3400-\u9fff]))", text)
+        m2 = re.search(rf"\s(?=(?:{_CODE})\s*(?:=|:|：|-|[{HAN}]))", text)
         if m2 and _legend_items(text[m2.end():]):
             return text[: m2.start()], " ", text[m2.end():]
         m3 = re.search(r"\s(?=\S+/\S+$)", text)  # `gender M/F`
-        if m3 and _bare_codes(text[m3.end():], bool(_CJK.search(text))):
+        if m3 and _bare_codes(text[m3.end():], has_chinese(text)):
             return text[: m3.start()], " ", text[m3.end():]
         return text, "", ""
     return text[: m.start()], m.group(0), text[m.end():]
@@ -233,7 +234,7 @@ def table_label(comment: str | None) -> str | None:
         return None
     main, _ = _strip_parens(comment.strip())
     main = re.split(r"[:：，,;；。.]", main, maxsplit=1)[0].strip()
-    if _CJK.search(main):
+    if has_chinese(main):
         main = re.sub(r"(?:基本)?(?:信息|数据|明细信息|档案|记录)?表$", "", main) or main
         main = re.sub(r"^(?:存储|记录|保存)", "", main) or main
     else:

@@ -11,11 +11,12 @@ import re
 from dataclasses import replace
 from typing import Any
 
+from nl2sql_pipeline.core.chinese import HAN
 from nl2sql_pipeline.core.synthesis.ir import Agg, Col, Cond, Query, YearOf
 from nl2sql_pipeline.core.synthesis.schema import Column, TableView
 from nl2sql_pipeline.core.synthesis.values import TableSample
 
-_WORD = re.compile(r"[^\W\d_]{2,}|[\u3400-\u9fff]{1,3}")
+_WORD = re.compile(r"[^\W\d_]{2,}|[" + HAN + "]{1,3}")
 
 
 def _as_date(value: Any) -> dt.date | None:

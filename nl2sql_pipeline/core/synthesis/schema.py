@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from nl2sql_pipeline.core.chinese import has_chinese
 from nl2sql_pipeline.core.schema.metadata import ColumnInfo, SchemaMetadata, TableInfo
 from nl2sql_pipeline.core.semantics import ColumnSemantics, SemanticIndex
 
 NUMERIC = {"integer", "decimal", "float"}
 TEMPORAL = {"date", "datetime"}
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _COUNT_WORDS = {"数量", "个数", "总数", "数"}
 _CLASSIFIERS = set("件个台套箱张次人份本只条包瓶袋盒辆")
 _RATIO = re.compile(r"(单价|价格|均价|率|比例|比率|占比|百分比|年龄|评分|price|rate|ratio|percent|pct|share|age$|score|average|avg)",
@@ -102,7 +102,7 @@ def humanize(identifier: str) -> str:
 
 
 def _zh_label(comment: str | None, identifier: str) -> str:
-    if comment and _CJK.search(comment):
+    if comment and has_chinese(comment):
         return re.sub(r"[（(].*?[）)]", "", re.sub(r"(信息)?表$", "", comment.strip())) or comment.strip()
     return humanize(identifier)
 
@@ -110,7 +110,7 @@ def _zh_label(comment: str | None, identifier: str) -> str:
 def label_for(comment: str | None, identifier: str, language: str) -> str:
     if language == "zh":
         return _zh_label(comment, identifier)
-    if comment and not _CJK.search(comment) and len(comment) <= 40:
+    if comment and not has_chinese(comment) and len(comment) <= 40:
         return comment.strip().rstrip(".").lower()
     return humanize(identifier)
 

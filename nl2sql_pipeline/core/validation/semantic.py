@@ -27,15 +27,15 @@ from typing import Any
 
 from sqlglot import exp
 
+from nl2sql_pipeline.core.chinese import HAN, has_chinese
 from nl2sql_pipeline.core.samples import Sample
 from nl2sql_pipeline.core.schema.metadata import SchemaMetadata
 from nl2sql_pipeline.core.semantics import SemanticIndex
 from nl2sql_pipeline.core.validation.semantic_sql import Catalog, ColumnUse, SqlFacts, analyse_sql, ordering_facts
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"|'[^']*'|‘[^’]*’|「[^」]*」")
 # A word said twice in a row (员工员工, 部门部门); `电子发票的发票` is a value and its entity, not a stutter.
-_ZH_REPEAT = re.compile(r"((?:(?!的)[\u3400-\u9fff]){2,6})\1|的的")
+_ZH_REPEAT = re.compile(r"((?:(?!的)[" + HAN + r"]){2,6})\1|的的")
 _EN_REPEAT = re.compile(r"\b([A-Za-z]{2,})\s+\1\b", re.IGNORECASE)
 _IDENT = re.compile(r"(?<![A-Za-z0-9_])(?:[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+|[a-z]+[A-Z][A-Za-z0-9]*)(?![A-Za-z0-9_])")
 _CODED_ROLES = ("category", "flag", "identifier")
@@ -104,7 +104,7 @@ class SemanticChecker:
         if tree is not None:  # a built tree: its columns without resolving aliases
             facts.columns = [ColumnUse(t, c.name, c) for c in tree.find_all(exp.Column)
                              if (t := self._owner(c, tree)) is not None]
-        if sample.language == "zh" or _CJK.search(text):
+        if sample.language == "zh" or has_chinese(text):
             if m := _ZH_REPEAT.search(text):
                 return f"wording: repeated words {m.group(0)!r}"
             if m := _IDENT.search(text):
