@@ -5,7 +5,7 @@ from typing import Any
 
 import dagster as dg
 
-from nl2sql_pipeline.core import access, cards, connection, selection
+from nl2sql_pipeline.core import access, cards, chinese, connection, selection
 from nl2sql_pipeline.core.cards import TableCards, build_cards
 from nl2sql_pipeline.core.connection import ConnectionReport, probe
 from nl2sql_pipeline.core.schema import catalog, descriptions, metadata, reflection
@@ -123,7 +123,7 @@ def _cards_metadata(table_cards: TableCards) -> Mapping[str, Any]:
     }
 
 
-@dg.asset(kinds={"python"}, code_version=code_version(cards, legend), **COMMON)
+@dg.asset(kinds={"python"}, code_version=code_version(cards, legend, chinese), **COMMON)
 def table_cards(context: dg.AssetExecutionContext, db_metadata: Any) -> dg.Output:
     """Step 3: a compact card per table (columns, keys, comments, FK links both ways), DDL, tokens."""
     return per_partition_output(context, lambda key: build_cards(upstream(context, db_metadata, key)), _cards_metadata)

@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from nl2sql_pipeline.core import execution, hardness
+from nl2sql_pipeline.core import chinese, execution, hardness
 from nl2sql_pipeline.core.config import nl2sql_home
 from nl2sql_pipeline.core.errors import Nl2SqlError
 from nl2sql_pipeline.core.evaluation import (
@@ -167,8 +167,8 @@ def neighbour_databases(
     kinds={"python", "sql"},
     deps=[*(dg.AssetKey(source) for source in PREDICTION_SOURCES), dg.AssetKey("neighbour_databases")],
     io_manager_key="json_io_manager",
-    code_version=code_version(runner, compare, extract, textmetrics, hardness, execution, results, inputs, hygiene, bird,
-                              golden),
+    code_version=code_version(runner, compare, extract, chinese, textmetrics, hardness, execution, results, inputs, hygiene,
+                              bird, golden),
 )
 def eval_predictions(
     context: dg.AssetExecutionContext,

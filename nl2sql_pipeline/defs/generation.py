@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from nl2sql_pipeline.core import generation, planning, sql_template
+from nl2sql_pipeline.core import chinese, generation, planning, sql_template
 from nl2sql_pipeline.core.llm import generator, parse, pii, pii_detect, planner, prompting
 from nl2sql_pipeline.core.querylog import merge as querylog_merge
 from nl2sql_pipeline.core.samples import RawSamples, TopicPlan
@@ -27,7 +27,7 @@ from nl2sql_pipeline.prompts import PROMPTS_DIR
 # Everything that decides the samples: grammar, value sampling, templates, rendering.
 SYNTHESIS_MODULES = (
     conditions, grammar, ir, phrasing, recipes, recipes_deep, recipes_flat, render_sql, schema, synthesizer, text_en, text_zh,
-    tidy, values, roles, index, legend, semantic, semantic_sql, sql_template,
+    tidy, values, roles, index, legend, semantic, semantic_sql, sql_template, chinese,
 )
 # What decides an LLM-made plan or sample set besides the endpoint: prompts, parsing, the loops.
 LLM_PLAN_PARTS = (parse, planner, pii, pii_detect, PROMPTS_DIR)
@@ -49,7 +49,8 @@ def _plan_metadata(plan: TopicPlan) -> Mapping[str, Any]:
     }
 
 
-@dg.asset(kinds={"python"}, code_version=code_version(generation, planning, legend, *LLM_PLAN_PARTS), pool="llm", **COMMON)
+@dg.asset(kinds={"python"}, code_version=code_version(generation, planning, legend, chinese, *LLM_PLAN_PARTS), pool="llm",
+          **COMMON)
 def topic_plan(context: dg.AssetExecutionContext, databases: DatabasesResource, table_cards: Any,
                llm: LLMResource) -> dg.Output:
     """Step 4: business topics (FK-related tables) and the share of the sample budget for each

@@ -5,6 +5,7 @@ from typing import Any
 
 import dagster as dg
 
+from nl2sql_pipeline.core import chinese
 from nl2sql_pipeline.core.linking import SchemaIndex, build_index, sample_values
 from nl2sql_pipeline.core.linking import index as linking_index
 from nl2sql_pipeline.core.linking import words as linking_words
@@ -26,7 +27,7 @@ def _index_metadata(value: SchemaIndex) -> Mapping[str, Any]:
     }
 
 
-@dg.asset(kinds={"python"}, code_version=code_version(linking_index, linking_words), **COMMON)
+@dg.asset(kinds={"python"}, code_version=code_version(linking_index, linking_words, chinese), **COMMON)
 def schema_index(context: dg.AssetExecutionContext, databases: DatabasesResource, table_cards: Any) -> dg.Output:
     """What schema linking retrieves over: the table cards and distinct values of text columns read
     through the read-only executor (never of columns `synthesis.no_sample` excludes). Its data

@@ -7,7 +7,7 @@ from typing import Any, Literal
 import dagster as dg
 from pydantic import Field
 
-from nl2sql_pipeline.core import execution, export, hardness, sql_template
+from nl2sql_pipeline.core import chinese, execution, export, hardness, sql_template
 from nl2sql_pipeline.core.config import nl2sql_home
 from nl2sql_pipeline.core.export import ExportConfig, ExportReport, export_dataset
 from nl2sql_pipeline.core.fsutil import sha256_files
@@ -28,7 +28,7 @@ from nl2sql_pipeline.defs.settings import DatabasesResource
 from nl2sql_pipeline.defs.versioning import code_version
 
 VALIDATION_MODULES = (execution, hardness, sql_template, dedup, models, schema, split, syntax, validator, semantic,
-                      semantic_sql, roles, index, legend)
+                      semantic_sql, roles, index, legend, chinese)
 
 # Warn (never block) below these: a generator that loses half its pairs needs a look.
 MIN_PASS_RATE = 0.5
