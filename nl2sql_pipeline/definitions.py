@@ -14,7 +14,7 @@ from nl2sql_pipeline.defs import (
     validation,
 )
 from nl2sql_pipeline.defs.automation import nightly_schedule, schema_drift_sensor
-from nl2sql_pipeline.defs.io_managers import ParquetIOManager, PydanticJsonIOManager
+from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
 from nl2sql_pipeline.defs.jobs import (
     data_create_job, data_refresh_job, dataset_job, evaluation_job, serving_job, training_job,
 )
@@ -36,7 +36,6 @@ def build_definitions() -> dg.Definitions:
             "trainer": training.TrainerResource(),
             "serving": serving.ServingResource(),
             "json_io_manager": PydanticJsonIOManager(),
-            "parquet_io_manager": ParquetIOManager(),
         },
     )
 

@@ -1,11 +1,12 @@
 """Evaluation assets: base and adapter predictions scored by execution, then a before/after report.
 
 `eval_predictions` scores whichever predictions exist: LLaMA-Factory's (`lf_predictions`), the
-served model's (`served_predictions`) and, from run config, a Spider-format benchmark. It reads
-them from storage rather than as inputs, so the graph loads whichever producers are defined.
-When `neighbour_databases` is materialized, matches are also judged on its copies (test-suite
-accuracy); a golden set (`golden_dir`) is scored apart, and `eval_metrics` checks that every
-tuned run beats the base on it by a margin.
+served model's (`served_predictions`), GRPO's (`rl_predictions`) and, from run config, a
+Spider-format benchmark. Each producer is an optional input (`| None`: None until it was
+materialized), as are `neighbour_databases` (when materialized, matches are also judged on its
+copies: test-suite accuracy) and `training_dataset` (its schema-linking report). A golden set
+(`golden_dir`) is scored apart, and `eval_metrics` checks that every tuned run beats the base on
+it by a margin.
 """
 
 import base64
@@ -40,6 +41,7 @@ from nl2sql_pipeline.core.evaluation.neighbours import NeighbourIndex
 from nl2sql_pipeline.core.evaluation.report import before_after_markdown, breakdown_markdown, failures_markdown
 from nl2sql_pipeline.core.evaluation.results import EvalReport, EvalResults, ScoredRun
 from nl2sql_pipeline.core.evaluation.runner import DatabaseTarget, EvalOptions
+from nl2sql_pipeline.core.export import ExportReport
 from nl2sql_pipeline.core.linking.report import linking_markdown
 from nl2sql_pipeline.core.predictions import PredictionRuns
 from nl2sql_pipeline.defs.audit import run_audit_target
@@ -50,6 +52,9 @@ from nl2sql_pipeline.defs.versioning import code_version
 GROUP = "evaluation"
 PREDICTION_SOURCES = ("lf_predictions", "served_predictions", "rl_predictions")
 AFTER_RUNS = ("adapter", "grpo")  # each compared with its source's "base" run in the before/after tables
+# Inputs loaded by the JSON IO manager even where the producer is not in the graph a test builds.
+OPTIONAL = dg.AssetIn(input_manager_key="json_io_manager")
+PREDICTION_INS = {source: OPTIONAL for source in PREDICTION_SOURCES}
 
 
 class EvalConfig(dg.Config):
@@ -115,10 +120,9 @@ class NeighbourConfig(dg.Config):
     workdir: str = Field("", description="where SQLite copies are written; default $NL2SQL_HOME/neighbours")
 
 
-def _stored_gold(json_io_manager: PydanticJsonIOManager) -> dict[str, list[str]]:
+def _gold(*sources: PredictionRuns | None) -> dict[str, list[str]]:
     by_db: dict[str, list[str]] = {}
-    for source in PREDICTION_SOURCES:
-        runs = json_io_manager.load_previous(dg.AssetKey(source), None)
+    for runs in sources:
         for run in runs.runs if runs is not None else []:
             for item in run.items:
                 by_db.setdefault(item.database, []).append(item.gold_sql)
@@ -128,7 +132,7 @@ def _stored_gold(json_io_manager: PydanticJsonIOManager) -> dict[str, list[str]]
 @dg.asset(
     group_name=GROUP,
     kinds={"python", "sqlite"},
-    deps=[dg.AssetKey(source) for source in PREDICTION_SOURCES],
+    ins=PREDICTION_INS,
     io_manager_key="json_io_manager",
     code_version=code_version(neighbours, fuzz, variants, server_neighbours),
 )
@@ -136,7 +140,9 @@ def neighbour_databases(
     context: dg.AssetExecutionContext,
     config: NeighbourConfig,
     databases: DatabasesResource,
-    json_io_manager: dg.ResourceParam[PydanticJsonIOManager],
+    lf_predictions: PredictionRuns | None,
+    served_predictions: PredictionRuns | None,
+    rl_predictions: PredictionRuns | None,
 ) -> dg.Output[NeighbourIndex]:
     """Distilled neighbour copies of every configured database (test-suite accuracy), probed with
     the gold queries of the stored predictions; versioned on schema and seed. PostgreSQL/MariaDB
@@ -144,7 +150,7 @@ def neighbour_databases(
     copies of a sampled extract (the note says so)."""
     if config.n < 1:
         raise EvaluationInputError(f"n={config.n} neighbour databases.", "set n to 1 or more (8 is the test-suite default).")
-    gold = _stored_gold(json_io_manager)
+    gold = _gold(lf_predictions, served_predictions, rl_predictions)
     workdir = Path(config.workdir) if config.workdir else nl2sql_home() / "neighbours"
     configured = databases.file().databases
     targets = {db.name: results.database_target(db) for db in configured}
@@ -165,7 +171,7 @@ def neighbour_databases(
 @dg.asset(
     group_name=GROUP,
     kinds={"python", "sql"},
-    deps=[*(dg.AssetKey(source) for source in PREDICTION_SOURCES), dg.AssetKey("neighbour_databases")],
+    ins={**PREDICTION_INS, "neighbour_databases": OPTIONAL, "training_dataset": OPTIONAL},
     io_manager_key="json_io_manager",
     code_version=code_version(runner, compare, extract, chinese, textmetrics, hardness, execution, results, inputs, hygiene,
                               bird, golden),
@@ -174,7 +180,11 @@ def eval_predictions(
     context: dg.AssetExecutionContext,
     config: EvalConfig,
     databases: DatabasesResource,
-    json_io_manager: dg.ResourceParam[PydanticJsonIOManager],
+    lf_predictions: PredictionRuns | None,
+    served_predictions: PredictionRuns | None,
+    rl_predictions: PredictionRuns | None,
+    neighbour_databases: NeighbourIndex | None,
+    training_dataset: ExportReport | None,
 ) -> EvalResults:
     """Every prediction of the base model and the adapter, judged by execution on the read-only
     executor (enforced timeouts), with its hardness, topic and text scores."""
@@ -182,12 +192,12 @@ def eval_predictions(
     options = _options(config).model_copy(update={"audit": audit})
     scored: list[ScoredRun] = []
     notes = []
-    index = json_io_manager.load_previous(dg.AssetKey("neighbour_databases"), None) if config.use_neighbours else None
+    index = neighbour_databases if config.use_neighbours else None
     folder = golden.golden_folder(config.golden_dir)
     golden_items = golden.read_golden_dir(folder) if folder else []
     leaks = golden.leaked(golden_items, golden.training_questions(nl2sql_home() / "dataset" / "samples.jsonl"))
-    for source in PREDICTION_SOURCES:
-        runs = json_io_manager.load_previous(dg.AssetKey(source), None)
+    predictions = dict(zip(PREDICTION_SOURCES, (lf_predictions, served_predictions, rl_predictions), strict=True))
+    for source, runs in predictions.items():
         if runs is None:
             notes.append(f"{source}: not materialized, skipped")
             continue
@@ -221,9 +231,8 @@ def eval_predictions(
                         golden_leaks=[f"{item.database}: {item.question}" for item in leaks])
     if leaks:
         context.log.warning(f"{len(leaks)} golden question(s) are also in the training split: the golden set must be held out")
-    exported = json_io_manager.load_previous(dg.AssetKey("training_dataset"), None)
-    if getattr(exported, "linking", None):  # the prompts' schema linking beside the scores it explains
-        context.add_output_metadata({"schema_linking": dg.MetadataValue.md("\n".join(linking_markdown(exported.linking)))})
+    if training_dataset is not None and training_dataset.linking:  # the prompts' schema linking beside the scores it explains
+        context.add_output_metadata({"schema_linking": dg.MetadataValue.md("\n".join(linking_markdown(training_dataset.linking)))})
     context.add_output_metadata({
         f"{r.source}/{r.label} exec match %": round(100 * sum(v.match for v in r.verdicts if v.executable)
                                                     / max(1, sum(v.executable for v in r.verdicts)), 2)

@@ -1,75 +1,23 @@
-"""Typed IO managers: pydantic models as JSON, pandas tables as Parquet.
+"""The typed IO manager: pydantic models as JSON.
 
-Paths are `<base>/<asset key>/<partition>.<ext>` (or `<asset key>.<ext>` unpartitioned); writes
-are atomic; each output reports `path` and `row_count` or size. Loading several partitions
-(a fan-in asset) gives a dict of partition key -> value.
+Paths are `<base>/<asset key>/<partition>.json` (or `<asset key>.json` unpartitioned); writes
+are atomic; each output reports `path`, `size_bytes` and, for a model with a length, `row_count`.
+Loading several partitions (a fan-in asset) gives a dict of partition key -> value. An input
+annotated `Model | None` loads None where its upstream was never materialized, so an asset can
+declare an upstream it uses when it exists (e.g. predictions from training or from serving).
 """
 
 import importlib
 import json
+import typing
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 from pydantic import BaseModel
 
 from nl2sql_pipeline.core.config import nl2sql_home
-from nl2sql_pipeline.core.fsutil import atomic_write, atomic_write_text
-
-
-class _PartitionedFileIOManager(dg.ConfigurableIOManager):
-    # Empty: `$NL2SQL_HOME/assets`, read when a run starts, not when the code location loads.
-    base_dir: str = ""
-    extension: str = ""
-
-    def _path(self, key: dg.AssetKey, partition: str | None) -> Path:
-        base = Path(self.base_dir) if self.base_dir else nl2sql_home() / "assets"
-        root = base.joinpath(*key.path)
-        return root / f"{partition}{self.extension}" if partition is not None else root.with_suffix(self.extension)
-
-    def _write(self, path: Path, obj: Any) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _read(self, path: Path) -> Any:
-        raise NotImplementedError
-
-    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
-        if obj is None:
-            return
-        if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
-            # A partition-range run (single-run backfill) returns {partition: value}.
-            for key in context.asset_partition_keys:
-                self._write(self._path(context.asset_key, key), obj[key])
-            folder = self._path(context.asset_key, "x").parent
-            context.add_output_metadata({"path": dg.MetadataValue.path(str(folder))})
-            return
-        partition = context.partition_key if context.has_asset_partitions else None
-        path = self._path(context.asset_key, partition)
-        metadata = self._write(path, obj)
-        context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), **metadata})
-
-    def load_previous(self, key: dg.AssetKey, partition: str | None) -> Any | None:
-        """The value last stored for an asset (partition), or None: for diffs and incremental reuse."""
-        path = self._path(key, partition)
-        return self._read(path) if path.exists() else None
-
-    def load_input(self, context: dg.InputContext) -> Any:
-        key = context.asset_key
-        if not context.has_asset_partitions:
-            return self._read(self._path(key, None))
-        keys = context.asset_partition_keys
-        if len(keys) == 1 and not _wants_mapping(context):
-            return self._read(self._path(key, keys[0]))
-        found = {k: self._path(key, k) for k in keys}
-        return {k: self._read(p) for k, p in found.items() if p.exists()}
-
-
-def _wants_mapping(context: dg.InputContext) -> bool:
-    """A fan-in input is annotated as a dict; a one-partition run of it still wants the dict."""
-    typing_type = getattr(context.dagster_type, "typing_type", None)
-    return getattr(typing_type, "__origin__", typing_type) is dict
-
+from nl2sql_pipeline.core.fsutil import atomic_write_text
 
 # Modules whose models were stored under another path before a move: stored assets keep loading
 # (a downstream-only run must not fail on a materialization it did not redo).
@@ -80,10 +28,16 @@ MOVED_MODULES = {
 }
 
 
-class PydanticJsonIOManager(_PartitionedFileIOManager):
+class PydanticJsonIOManager(dg.ConfigurableIOManager):
     """Pydantic models as JSON, with the model's class recorded so any reader gets the type back."""
 
-    extension: str = ".json"
+    # Empty: `$NL2SQL_HOME/assets`, read when a run starts, not when the code location loads.
+    base_dir: str = ""
+
+    def _path(self, key: dg.AssetKey, partition: str | None) -> Path:
+        base = Path(self.base_dir) if self.base_dir else nl2sql_home() / "assets"
+        root = base.joinpath(*key.path)
+        return root / f"{partition}.json" if partition is not None else root.with_suffix(".json")
 
     def _write(self, path: Path, obj: Any) -> dict[str, Any]:
         if not isinstance(obj, BaseModel):
@@ -105,17 +59,53 @@ class PydanticJsonIOManager(_PartitionedFileIOManager):
             cls = getattr(cls, part)
         return cls.model_validate(data["value"])
 
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if obj is None:
+            return
+        if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
+            # A partition-range run (single-run backfill) returns {partition: value}.
+            for key in context.asset_partition_keys:
+                self._write(self._path(context.asset_key, key), obj[key])
+            folder = self._path(context.asset_key, "x").parent
+            context.add_output_metadata({"path": dg.MetadataValue.path(str(folder))})
+            return
+        partition = context.partition_key if context.has_asset_partitions else None
+        path = self._path(context.asset_key, partition)
+        metadata = self._write(path, obj)
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), **metadata})
 
-class ParquetIOManager(_PartitionedFileIOManager):
-    """pandas DataFrames as Parquet (pyarrow)."""
+    def load_previous(self, key: dg.AssetKey, partition: str | None) -> Any | None:
+        """The value an asset stored last (for its partition), or None: for its own diffs and
+        incremental reuse. Another asset's value comes in through a declared input instead."""
+        path = self._path(key, partition)
+        return self._read(path) if path.exists() else None
 
-    extension: str = ".parquet"
+    def load_input(self, context: dg.InputContext) -> Any:
+        key = context.asset_key
+        if not context.has_asset_partitions:
+            return self._load(context, self._path(key, None))
+        keys = context.asset_partition_keys
+        if len(keys) == 1 and not _wants_mapping(context):
+            return self._load(context, self._path(key, keys[0]))
+        found = {k: self._path(key, k) for k in keys}
+        return {k: self._read(p) for k, p in found.items() if p.exists()}
 
-    def _write(self, path: Path, obj: Any) -> dict[str, Any]:
-        if not isinstance(obj, pd.DataFrame):
-            raise TypeError(f"ParquetIOManager stores pandas DataFrames, got {type(obj).__name__}")
-        atomic_write(path, lambda tmp: obj.to_parquet(tmp, engine="pyarrow", index=False))
-        return {"row_count": len(obj), "size_bytes": path.stat().st_size}
+    def _load(self, context: dg.InputContext, path: Path) -> Any:
+        if not path.exists() and _accepts_none(context):
+            return None  # an optional input whose upstream was never materialized
+        return self._read(path)
 
-    def _read(self, path: Path) -> pd.DataFrame:
-        return pd.read_parquet(path, engine="pyarrow")
+
+def _typing_type(context: dg.InputContext) -> Any:
+    return getattr(context.dagster_type, "typing_type", None)
+
+
+def _wants_mapping(context: dg.InputContext) -> bool:
+    """A fan-in input is annotated as a dict; a one-partition run of it still wants the dict."""
+    typing_type = _typing_type(context)
+    return getattr(typing_type, "__origin__", typing_type) is dict
+
+
+def _accepts_none(context: dg.InputContext) -> bool:
+    """The input is annotated `Model | None` (`Optional[Model]`)."""
+    return type(None) in typing.get_args(_typing_type(context))

@@ -17,7 +17,7 @@ from nl2sql_pipeline.core.evaluation.runner import DatabaseTarget, EvalOptions, 
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor
 from nl2sql_pipeline.core.predictions import PredictionItem
 from nl2sql_pipeline_tests import pii_data
-from nl2sql_pipeline_tests.conftest import SPIDER_DE
+from nl2sql_pipeline_tests.conftest import SPIDER_DE, with_stand_ins
 
 PASSWORD = "pw-SECRET-4f1d"
 
@@ -109,7 +109,7 @@ def test_evaluation_asset_links_its_audit_log(tmp_path: Path) -> None:
     databases = tmp_path / "databases.yaml"
     databases.write_text(yaml.safe_dump({"databases": [{"name": "concert_singer", "demo": "concert_singer"}]}))
     result = dg.materialize(
-        [eval_predictions], resources={"databases": DatabasesResource(config_path=str(databases)),
+        with_stand_ins([eval_predictions]), resources={"databases": DatabasesResource(config_path=str(databases)),
                                        "json_io_manager": PydanticJsonIOManager(base_dir=str(tmp_path / "assets"))},
         run_config={"ops": {"eval_predictions": {"config": {
             "workers": 1, "spider_gold": str(tmp_path / "gold.sql"), "spider_db_dir": str(SPIDER_DE / "database"),

@@ -16,7 +16,7 @@ from nl2sql_pipeline.core.predictions import PredictionRuns
 from nl2sql_pipeline.defs.evaluation import EvaluationInputError, eval_metrics, eval_predictions, neighbour_databases
 from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
 from nl2sql_pipeline.defs.settings import DatabasesResource
-from nl2sql_pipeline_tests.conftest import SPIDER_DE
+from nl2sql_pipeline_tests.conftest import SPIDER_DE, with_stand_ins
 
 DBS = ("concert_singer", "pets_1")
 GOLD = [g for g in read_gold(SPIDER_DE / "dev_gold.sql") if g.database in DBS]
@@ -45,7 +45,7 @@ def _producer(base_outputs: list[str], adapter_outputs: list[str]) -> dg.AssetsD
 def _materialize(tmp_path: Path, producer: dg.AssetsDefinition | None, **config: object) -> dg.ExecuteInProcessResult:
     assets = [a for a in (producer, eval_predictions, eval_metrics) if a is not None]
     return dg.materialize(
-        assets,
+        with_stand_ins(assets),
         resources={"databases": DatabasesResource(config_path=_databases_yaml(tmp_path)), "json_io_manager": PydanticJsonIOManager()},
         run_config={"ops": {"eval_predictions": {"config": {"workers": 1, **config}}}},
         raise_on_error=False,
@@ -124,7 +124,7 @@ def _dev_producer(base: list[str], adapter: list[str]) -> dg.AssetsDefinition:
 
 def _materialize_all(tmp_path: Path, producer: dg.AssetsDefinition, ops: dict) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [producer, neighbour_databases, eval_predictions, eval_metrics],
+        with_stand_ins([producer, neighbour_databases, eval_predictions, eval_metrics]),
         resources={"databases": DatabasesResource(config_path=_databases_yaml(tmp_path)), "json_io_manager": PydanticJsonIOManager()},
         run_config={"ops": {"eval_predictions": {"config": {"workers": 1, **ops.get("eval_predictions", {})}},
                             "neighbour_databases": {"config": {"n": 4, "workdir": str(tmp_path / "nb")}},

@@ -1,15 +1,13 @@
-"""The typed IO managers: round trips, partition-aware paths, atomic writes, fan-in loading."""
+"""The typed IO manager: round trips, partition-aware paths, atomic writes, fan-in and optional inputs."""
 
 import json
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
-import pyarrow as pa
 import pytest
 
 from nl2sql_pipeline.core.samples import Topic, TopicPlan
-from nl2sql_pipeline.defs.io_managers import ParquetIOManager, PydanticJsonIOManager
+from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
 
 PARTS = dg.StaticPartitionsDefinition(["a", "b"])
 
@@ -28,28 +26,47 @@ def fan_in(plan: dict[str, TopicPlan]) -> TopicPlan:
     return TopicPlan(database="all", dialect="sqlite", total=len(plan), topics=[t for p in plan.values() for t in p.topics])
 
 
-@dg.asset(partitions_def=PARTS, io_manager_key="parquet")
-def table(context: dg.AssetExecutionContext) -> pd.DataFrame:
-    return pd.DataFrame({"k": [context.partition_key] * 3, "v": [1, 2, 3]})
-
-
-def test_json_and_parquet_round_trip(tmp_path: Path) -> None:
-    resources = {"json": PydanticJsonIOManager(base_dir=str(tmp_path)), "parquet": ParquetIOManager(base_dir=str(tmp_path))}
+def test_json_round_trip(tmp_path: Path) -> None:
+    resources = {"json": PydanticJsonIOManager(base_dir=str(tmp_path))}
     for key in ("a", "b"):
-        result = dg.materialize([plan, table], resources=resources, partition_key=key)
+        result = dg.materialize([plan], resources=resources, partition_key=key)
         assert result.success
-        mats = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
-        meta = mats["plan"].materialization.metadata
+        meta = result.get_asset_materialization_events()[0].materialization.metadata
         assert meta["path"].value == str(tmp_path / "plan" / f"{key}.json")
         assert meta["row_count"].value == 1
-        assert mats["table"].materialization.metadata["row_count"].value == 3
-    result = dg.materialize([plan, table, fan_in], resources=resources, selection=[fan_in])
+    result = dg.materialize([plan, fan_in], resources=resources, selection=[fan_in])
     assert result.success
     merged = PydanticJsonIOManager(base_dir=str(tmp_path))._read(tmp_path / "fan_in.json")
     assert isinstance(merged, TopicPlan) and merged.total == 2
-    frame = ParquetIOManager(base_dir=str(tmp_path))._read(tmp_path / "table" / "b.parquet")
-    assert list(frame["k"]) == ["b"] * 3
     assert not list(tmp_path.rglob("*.tmp"))  # atomic writes leave no temporaries
+
+
+@dg.asset(io_manager_key="json")
+def upstream() -> TopicPlan:
+    return _plan("up")
+
+
+@dg.asset(io_manager_key="json", ins={"upstream": dg.AssetIn()})
+def uses_it_when_there(upstream: TopicPlan | None) -> TopicPlan:
+    return _plan("none" if upstream is None else f"from {upstream.database}")
+
+
+@dg.asset(io_manager_key="json", ins={"upstream": dg.AssetIn()})
+def needs_it(upstream: TopicPlan) -> TopicPlan:
+    return upstream
+
+
+def test_an_optional_input_is_none_until_its_upstream_exists(tmp_path: Path) -> None:
+    resources = {"json": PydanticJsonIOManager(base_dir=str(tmp_path))}
+    assets = [upstream, uses_it_when_there, needs_it]
+    result = dg.materialize(assets, resources=resources, selection=[uses_it_when_there])
+    assert result.success and result.output_for_node("uses_it_when_there").database == "none"
+    with pytest.raises(FileNotFoundError):  # a required input still needs its upstream
+        dg.materialize(assets, resources=resources, selection=[needs_it])
+    assert dg.materialize(assets, resources=resources, selection=[upstream]).success
+    result = dg.materialize(assets, resources=resources, selection=[uses_it_when_there, needs_it])
+    assert result.output_for_node("uses_it_when_there").database == "from up"
+    assert result.output_for_node("needs_it").database == "up"
 
 
 def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
@@ -59,15 +76,11 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="stores pydantic models, got object"):
         manager._write(path, object())  # type: ignore[arg-type]
     assert manager._read(path).database == "old"
-    # a failure inside the writer itself, after the temporary file exists
-    parquet = ParquetIOManager(base_dir=str(tmp_path))
-    table_path = tmp_path / "t.parquet"
-    parquet._write(table_path, pd.DataFrame({"k": ["old"]}))
-    with pytest.raises(pa.ArrowInvalid, match="Conversion failed for column k"):
-        parquet._write(table_path, pd.DataFrame({"k": [object()]}))
-    assert list(parquet._read(table_path)["k"]) == ["old"]
+    # a failure inside the writer itself, after the temporary file exists (a lone surrogate has no UTF-8)
+    with pytest.raises(UnicodeEncodeError):
+        manager._write(path, _plan("\ud800"))
+    assert manager._read(path).database == "old"
     assert not list(tmp_path.rglob("*.tmp"))
-
 
 def test_a_model_stored_before_its_module_moved_still_loads(tmp_path: Path) -> None:
     from nl2sql_pipeline.core.schema.metadata import SchemaMetadata

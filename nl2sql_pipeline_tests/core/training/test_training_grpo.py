@@ -21,6 +21,7 @@ from nl2sql_pipeline.core.training.results import AdapterResult, TrainingError
 from nl2sql_pipeline.defs import evaluation, training
 from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
 from nl2sql_pipeline.defs.settings import DatabasesResource
+from nl2sql_pipeline_tests.conftest import with_stand_ins
 from nl2sql_pipeline_tests.training_support import export_demo_dataset
 
 # A handful of steps with tiny generations: the point is the wiring, not the learning.
@@ -152,8 +153,8 @@ def test_rl_assets_feed_a_grpo_run_into_eval_metrics(tmp_path: Path, tiny_model:
     resources = {"trainer": training.TrainerResource(grpo=True, grpo_overrides_yaml=overrides),
                  "databases": DatabasesResource(config_path=str(databases)),
                  "json_io_manager": PydanticJsonIOManager(base_dir=str(tmp_path / "assets"))}
-    result = dg.materialize([training_dataset, lora_adapter, training.rl_adapter, evaluation.eval_predictions,
-                             evaluation.eval_metrics], resources=resources,
+    result = dg.materialize(with_stand_ins([training_dataset, lora_adapter, training.rl_adapter, evaluation.eval_predictions,
+                                            evaluation.eval_metrics]), resources=resources,
                             run_config={"ops": {"eval_predictions": {"config": {"workers": 1}}}})
     assert result.success
     meta = result.asset_materializations_for_node("rl_adapter")[0].metadata
