@@ -5,6 +5,7 @@ import dagster as dg
 from nl2sql_pipeline.defs import (
     data_create,
     evaluation,
+    export,
     feedback,
     generation,
     linking,
@@ -21,7 +22,7 @@ from nl2sql_pipeline.defs.jobs import (
 from nl2sql_pipeline.defs.settings import DatabasesResource, LLMResource
 
 # One module per asset group; each only wires the core.
-ASSET_MODULES = [data_create, linking, feedback, querylog, generation, validation, training, serving, evaluation]
+ASSET_MODULES = [data_create, linking, feedback, querylog, generation, validation, export, training, serving, evaluation]
 
 
 def build_definitions() -> dg.Definitions:

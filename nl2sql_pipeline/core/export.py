@@ -1,4 +1,4 @@
-"""Step 7: the validated pairs of every database as a LLaMA-Factory `dataset_dir`.
+"""Step 6's export: the validated pairs of every database as a LLaMA-Factory `dataset_dir`.
 
 Alpaca and ShareGPT JSONL for train and dev, `dataset_info.json` registering them (ShareGPT with
 role/content `tags`, without which LLaMA-Factory fails), `samples.jsonl` for audits and a report.

@@ -231,8 +231,9 @@ def eval_predictions(
                         golden_leaks=[f"{item.database}: {item.question}" for item in leaks])
     if leaks:
         context.log.warning(f"{len(leaks)} golden question(s) are also in the training split: the golden set must be held out")
-    if training_dataset is not None and training_dataset.linking:  # the prompts' schema linking beside the scores it explains
-        context.add_output_metadata({"schema_linking": dg.MetadataValue.md("\n".join(linking_markdown(training_dataset.linking)))})
+    if training_dataset is not None and training_dataset.linking:  # the prompts' linking beside the scores it explains
+        linking = "\n".join(linking_markdown(training_dataset.linking))
+        context.add_output_metadata({"schema_linking": dg.MetadataValue.md(linking)})
     context.add_output_metadata({
         f"{r.source}/{r.label} exec match %": round(100 * sum(v.match for v in r.verdicts if v.executable)
                                                     / max(1, sum(v.executable for v in r.verdicts)), 2)
