@@ -28,8 +28,11 @@ def with_stand_ins(assets: list) -> list:
     import dagster as dg
 
     built = {key for a in assets for key in a.keys}
-    declared = {key for a in assets for key in a.dependency_keys}
-    return [*assets, *(dg.AssetSpec(key) for key in sorted(declared - built, key=str))]
+    missing: dict = {}
+    for a in assets:  # partitioned like the asset that reads it, so it loads per partition
+        for key in a.dependency_keys - built:
+            missing.setdefault(key, a.partitions_def)
+    return [*assets, *(dg.AssetSpec(key, partitions_def=p) for key, p in sorted(missing.items(), key=lambda kv: str(kv[0])))]
 
 
 @pytest.fixture(autouse=True)

@@ -2,8 +2,8 @@
 
 `eval_predictions` scores whichever predictions exist: LLaMA-Factory's (`lf_predictions`), the
 served model's (`served_predictions`), GRPO's (`rl_predictions`) and, from run config, a
-Spider-format benchmark. Each producer is an optional input (`| None`: None until it was
-materialized), as are `neighbour_databases` (when materialized, matches are also judged on its
+Spider-format benchmark. Each producer is an optional input (None until it was materialized),
+as are `neighbour_databases` (when materialized, matches are also judged on its
 copies: test-suite accuracy) and `training_dataset` (its schema-linking report). A golden set
 (`golden_dir`) is scored apart, and `eval_metrics` checks that every tuned run beats the base on
 it by a margin.
@@ -45,16 +45,14 @@ from nl2sql_pipeline.core.export import ExportReport
 from nl2sql_pipeline.core.linking.report import linking_markdown
 from nl2sql_pipeline.core.predictions import PredictionRuns
 from nl2sql_pipeline.defs.audit import run_audit_target
-from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
+from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager, optional_input
 from nl2sql_pipeline.defs.settings import DatabasesResource
 from nl2sql_pipeline.defs.versioning import code_version
 
 GROUP = "evaluation"
 PREDICTION_SOURCES = ("lf_predictions", "served_predictions", "rl_predictions")
 AFTER_RUNS = ("adapter", "grpo")  # each compared with its source's "base" run in the before/after tables
-# Inputs loaded by the JSON IO manager even where the producer is not in the graph a test builds.
-OPTIONAL = dg.AssetIn(input_manager_key="json_io_manager")
-PREDICTION_INS = {source: OPTIONAL for source in PREDICTION_SOURCES}
+PREDICTION_INS = {source: optional_input() for source in PREDICTION_SOURCES}
 
 
 class EvalConfig(dg.Config):
@@ -171,7 +169,7 @@ def neighbour_databases(
 @dg.asset(
     group_name=GROUP,
     kinds={"python", "sql"},
-    ins={**PREDICTION_INS, "neighbour_databases": OPTIONAL, "training_dataset": OPTIONAL},
+    ins={**PREDICTION_INS, "neighbour_databases": optional_input(), "training_dataset": optional_input()},
     io_manager_key="json_io_manager",
     code_version=code_version(runner, compare, extract, chinese, textmetrics, hardness, execution, results, inputs, hygiene,
                               bird, golden),

@@ -18,7 +18,7 @@ from nl2sql_pipeline.core.synthesis import (
 from nl2sql_pipeline.core.validation import semantic, semantic_sql
 from nl2sql_pipeline.defs.audit import audited_executor
 from nl2sql_pipeline.defs.data_create import COMMON
-from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
+from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager, optional_input
 from nl2sql_pipeline.defs.partitioned import per_partition_output, upstream
 from nl2sql_pipeline.defs.settings import DatabasesResource, LLMResource
 from nl2sql_pipeline.defs.versioning import code_version
@@ -80,12 +80,12 @@ def _samples_metadata(raw: RawSamples) -> Mapping[str, Any]:
 RAW_SAMPLES_VERSION = code_version(generation, *SYNTHESIS_MODULES, *LLM_SAMPLE_PARTS, querylog_merge)
 
 
-# logged_queries and feedback_pairs are dependencies read through the IO manager (not inputs), so
-# selections without them keep working for databases that have no query log or feedback.
+# logged_queries and feedback_pairs are optional inputs (None until materialized), so selections
+# without them keep working for databases that have no query log or feedback.
 @dg.asset(kinds={"python", "sqlglot"}, code_version=RAW_SAMPLES_VERSION, pool="llm",
-          deps=["logged_queries", "feedback_pairs"], **COMMON)
+          ins={"logged_queries": optional_input(), "feedback_pairs": optional_input()}, **COMMON)
 def raw_samples(context: dg.AssetExecutionContext, databases: DatabasesResource, db_metadata: Any,
-                topic_plan: Any, table_cards: Any, llm: LLMResource,
+                topic_plan: Any, table_cards: Any, logged_queries: Any, feedback_pairs: Any, llm: LLMResource,
                 json_io_manager: dg.ResourceParam[PydanticJsonIOManager]) -> dg.Output:
     """Step 5: NL/SQL pairs per topic, SQL first from the schema and real values, then the question
     (by the LLM, validated and topped up, for databases with an LLM generator).
@@ -101,7 +101,6 @@ def raw_samples(context: dg.AssetExecutionContext, databases: DatabasesResource,
             upstream(context, topic_plan, key), version=RAW_SAMPLES_VERSION, client=llm.client,
             executor=lambda purpose: audited_executor(context, db, purpose), progress=context.log,
             previous=json_io_manager.load_previous(context.asset_key, key),
-            logged=json_io_manager.load_previous(dg.AssetKey("logged_queries"), key),
-            feedback=json_io_manager.load_previous(dg.AssetKey("feedback_pairs"), key))
+            logged=upstream(context, logged_queries, key), feedback=upstream(context, feedback_pairs, key))
 
     return per_partition_output(context, compute, _samples_metadata)

@@ -2,14 +2,14 @@
 
 Paths are `<base>/<asset key>/<partition>.json` (or `<asset key>.json` unpartitioned); writes
 are atomic; each output reports `path`, `size_bytes` and, for a model with a length, `row_count`.
-Loading several partitions (a fan-in asset) gives a dict of partition key -> value. An input
-annotated `Model | None` loads None where its upstream was never materialized, so an asset can
-declare an upstream it uses when it exists (e.g. predictions from training or from serving).
+Loading several partitions (a fan-in asset) gives a dict of partition key -> value. An
+`optional_input()` loads None (per partition) where its upstream was never materialized, so an
+asset can declare an upstream it uses when there is one (predictions from training or serving,
+a database's query log or feedback).
 """
 
 import importlib
 import json
-import typing
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from nl2sql_pipeline.core.config import nl2sql_home
 from nl2sql_pipeline.core.fsutil import atomic_write_text
 
+OPTIONAL = "nl2sql/optional"  # input metadata: None where the upstream was never materialized
 # Modules whose models were stored under another path before a move: stored assets keep loading
 # (a downstream-only run must not fail on a materialization it did not redo).
 MOVED_MODULES = {
@@ -88,24 +89,27 @@ class PydanticJsonIOManager(dg.ConfigurableIOManager):
         if len(keys) == 1 and not _wants_mapping(context):
             return self._load(context, self._path(key, keys[0]))
         found = {k: self._path(key, k) for k in keys}
+        if _is_optional(context):
+            return {k: self._read(p) if p.exists() else None for k, p in found.items()}
         return {k: self._read(p) for k, p in found.items() if p.exists()}
 
     def _load(self, context: dg.InputContext, path: Path) -> Any:
-        if not path.exists() and _accepts_none(context):
-            return None  # an optional input whose upstream was never materialized
+        if not path.exists() and _is_optional(context):
+            return None
         return self._read(path)
 
 
-def _typing_type(context: dg.InputContext) -> Any:
-    return getattr(context.dagster_type, "typing_type", None)
+def optional_input(**kwargs: Any) -> dg.AssetIn:
+    """An input used when its upstream was materialized and None (per partition) until then;
+    loaded by this manager also where a test's graph leaves the producer out."""
+    return dg.AssetIn(metadata={OPTIONAL: True}, input_manager_key="json_io_manager", **kwargs)
 
 
 def _wants_mapping(context: dg.InputContext) -> bool:
     """A fan-in input is annotated as a dict; a one-partition run of it still wants the dict."""
-    typing_type = _typing_type(context)
+    typing_type = getattr(context.dagster_type, "typing_type", None)
     return getattr(typing_type, "__origin__", typing_type) is dict
 
 
-def _accepts_none(context: dg.InputContext) -> bool:
-    """The input is annotated `Model | None` (`Optional[Model]`)."""
-    return type(None) in typing.get_args(_typing_type(context))
+def _is_optional(context: dg.InputContext) -> bool:
+    return bool((context.definition_metadata or {}).get(OPTIONAL))

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from nl2sql_pipeline.core.ask.feedback import feedback_path
-from nl2sql_pipeline_tests.conftest import REPO
+from nl2sql_pipeline_tests.conftest import REPO, with_stand_ins
 from nl2sql_pipeline_tests.core.ask.test_ask import scripted_answers
 from nl2sql_pipeline_tests.core.llm.test_llm_client import Scripted, scripted  # noqa: F401 (fixture)
 from nl2sql_pipeline_tests.defs.test_web_ui import ARTIFACTS, CHROMIUM, _need_browser
@@ -166,7 +166,7 @@ def test_page_in_chromium_asks_shows_rows_and_feedback_becomes_training_data(scr
     config.write_text(yaml.safe_dump({"databases": [{"name": "concert_singer", "demo": "concert_singer",
                                                      "sample_budget": 20}]}))
     result = dg.materialize(
-        [db_metadata, table_cards, feedback_pairs, topic_plan, raw_samples], partition_key="concert_singer",
+        with_stand_ins([db_metadata, table_cards, feedback_pairs, topic_plan, raw_samples]), partition_key="concert_singer",
         resources={"databases": DatabasesResource(config_path=str(config)), "llm": LLMResource(),
                    "json_io_manager": PydanticJsonIOManager(base_dir=str(tmp_path / "assets"))},
     )
@@ -187,7 +187,7 @@ def test_page_in_chromium_asks_shows_rows_and_feedback_becomes_training_data(scr
     item = json.loads(candidates[0])
     promote([GoldenItem(database="concert_singer", **item)], nl2sql_home() / "golden")
     again = dg.materialize(
-        [db_metadata, table_cards, feedback_pairs, topic_plan, raw_samples], partition_key="concert_singer",
+        with_stand_ins([db_metadata, table_cards, feedback_pairs, topic_plan, raw_samples]), partition_key="concert_singer",
         resources={"databases": DatabasesResource(config_path=str(config)), "llm": LLMResource(),
                    "json_io_manager": PydanticJsonIOManager(base_dir=str(tmp_path / "assets"))},
     )

@@ -58,7 +58,8 @@ def test_validation_run_writes_a_line_per_statement_and_no_secret(
 
     monkeypatch.setattr(ReadOnlyExecutor, "execute", counted)
     result = dg.materialize(
-        [db_metadata, table_cards, feedback_pairs, topic_plan, raw_samples, validated_samples], partition_key="sales_cn",
+        with_stand_ins([db_metadata, table_cards, feedback_pairs, topic_plan, raw_samples, validated_samples]),
+        partition_key="sales_cn",
         resources={"databases": DatabasesResource(config_path=str(databases)), "llm": LLMResource(),
                    "json_io_manager": PydanticJsonIOManager(base_dir=str(tmp_path / "assets"))})
     assert result.success

@@ -2,12 +2,13 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
 
 from nl2sql_pipeline.core.samples import Topic, TopicPlan
-from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
+from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager, optional_input
 
 PARTS = dg.StaticPartitionsDefinition(["a", "b"])
 
@@ -41,23 +42,23 @@ def test_json_round_trip(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("*.tmp"))  # atomic writes leave no temporaries
 
 
-@dg.asset(io_manager_key="json")
+@dg.asset(io_manager_key="json_io_manager")
 def upstream() -> TopicPlan:
     return _plan("up")
 
 
-@dg.asset(io_manager_key="json", ins={"upstream": dg.AssetIn()})
+@dg.asset(io_manager_key="json_io_manager", ins={"upstream": optional_input()})
 def uses_it_when_there(upstream: TopicPlan | None) -> TopicPlan:
     return _plan("none" if upstream is None else f"from {upstream.database}")
 
 
-@dg.asset(io_manager_key="json", ins={"upstream": dg.AssetIn()})
+@dg.asset(io_manager_key="json_io_manager", ins={"upstream": dg.AssetIn()})
 def needs_it(upstream: TopicPlan) -> TopicPlan:
     return upstream
 
 
 def test_an_optional_input_is_none_until_its_upstream_exists(tmp_path: Path) -> None:
-    resources = {"json": PydanticJsonIOManager(base_dir=str(tmp_path))}
+    resources = {"json_io_manager": PydanticJsonIOManager(base_dir=str(tmp_path))}
     assets = [upstream, uses_it_when_there, needs_it]
     result = dg.materialize(assets, resources=resources, selection=[uses_it_when_there])
     assert result.success and result.output_for_node("uses_it_when_there").database == "none"
@@ -67,6 +68,31 @@ def test_an_optional_input_is_none_until_its_upstream_exists(tmp_path: Path) -> 
     result = dg.materialize(assets, resources=resources, selection=[uses_it_when_there, needs_it])
     assert result.output_for_node("uses_it_when_there").database == "from up"
     assert result.output_for_node("needs_it").database == "up"
+
+
+@dg.asset(partitions_def=PARTS, io_manager_key="json_io_manager")
+def per_part(context: dg.AssetExecutionContext) -> TopicPlan:
+    return _plan(context.partition_key)
+
+
+@dg.asset(partitions_def=PARTS, io_manager_key="json_io_manager", ins={"per_part": optional_input()},
+          backfill_policy=dg.BackfillPolicy.single_run())
+def reads_per_part(context: dg.AssetExecutionContext, per_part: Any) -> Any:
+    """{partition: plan} in a range run (as defs/partitioned.py does), the plan itself otherwise."""
+    if not context.has_partition_key_range:
+        return _plan("none" if per_part is None else per_part.database)
+    return {k: _plan("none" if v is None else v.database) for k, v in per_part.items()}
+
+
+def test_an_optional_partitioned_input_is_none_for_the_partitions_never_materialized(tmp_path: Path) -> None:
+    resources = {"json_io_manager": PydanticJsonIOManager(base_dir=str(tmp_path))}
+    assets = [per_part, reads_per_part]
+    assert dg.materialize(assets, resources=resources, partition_key="a", selection=[per_part]).success
+    result = dg.materialize(assets, resources=resources, selection=[reads_per_part],
+                            tags={"dagster/asset_partition_range_start": "a", "dagster/asset_partition_range_end": "b"})
+    assert {k: v.database for k, v in result.output_for_node("reads_per_part").items()} == {"a": "a", "b": "none"}
+    one = dg.materialize(assets, resources=resources, partition_key="b", selection=[reads_per_part])
+    assert one.output_for_node("reads_per_part").database == "none"
 
 
 def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from nl2sql_pipeline.defs.data_create import db_metadata, table_cards
 from nl2sql_pipeline.defs.generation import raw_samples, topic_plan
 from nl2sql_pipeline.defs.io_managers import PydanticJsonIOManager
 from nl2sql_pipeline.defs.settings import DatabasesResource, LLMResource
+from nl2sql_pipeline_tests.conftest import with_stand_ins
 
 SECRET = "sk-dagster-SECRET-value"
 
@@ -29,7 +30,7 @@ def test_llm_partition_materializes(openai_server: str, tiny_model: Path, tmp_pa
     llm_yaml.write_text(yaml.safe_dump({"llm": {"max_tokens": 32, "timeout_s": 60, "max_retries": 1,
                                                 "planner": {"attempts": 1}, "generator": {"topup_rounds": 1}}}))
     result = dg.materialize(
-        [db_metadata, table_cards, topic_plan, raw_samples],
+        with_stand_ins([db_metadata, table_cards, topic_plan, raw_samples]),
         partition_key="concert_singer",
         resources={"databases": DatabasesResource(config_path=str(databases)),
                    "llm": LLMResource(config_path=str(llm_yaml), base_url=openai_server, model=str(tiny_model)),
@@ -51,7 +52,7 @@ def test_offline_partitions_need_no_endpoint_and_no_key(tmp_path: Path, monkeypa
     databases.write_text(yaml.safe_dump({"databases": [{"name": "concert_singer", "demo": "concert_singer",
                                                         "sample_budget": 6}]}), encoding="utf-8")
     result = dg.materialize(
-        [db_metadata, table_cards, topic_plan, raw_samples],
+        with_stand_ins([db_metadata, table_cards, topic_plan, raw_samples]),
         partition_key="concert_singer",
         resources={"databases": DatabasesResource(config_path=str(databases)),
                    "llm": LLMResource(base_url="http://127.0.0.1:9/v1"),  # nothing listens there

@@ -19,13 +19,14 @@ from nl2sql_pipeline.defs.querylog import logged_queries
 from nl2sql_pipeline.defs.settings import DatabasesResource, LLMResource
 from nl2sql_pipeline.defs.validation import validated_samples
 from nl2sql_pipeline_tests import conftest, querylog_schema
+from nl2sql_pipeline_tests.conftest import with_stand_ins
 
 DATA = conftest.DATA / "querylog"
 ASSETS = [db_metadata, table_cards, logged_queries, topic_plan, raw_samples, validated_samples]
 
 
 def _materialize(config: Path, partition: str, base: Path) -> dg.ExecuteInProcessResult:
-    return dg.materialize(ASSETS, partition_key=partition, resources={
+    return dg.materialize(with_stand_ins(ASSETS), partition_key=partition, resources={
         "databases": DatabasesResource(config_path=str(config)), "llm": LLMResource(base_url="http://127.0.0.1:9/v1"),
         "json_io_manager": PydanticJsonIOManager(base_dir=str(base))})
 
@@ -100,7 +101,7 @@ def test_a_configured_log_without_its_asset_is_a_clear_error(tmp_path: Path) -> 
     config = tmp_path / "databases.yaml"
     config.write_text(yaml.safe_dump({"databases": [{"name": "concert_singer", "demo": "concert_singer",
                                                      "sample_budget": 5, "query_log": {"file": "q.jsonl"}}]}))
-    result = dg.materialize([db_metadata, table_cards, topic_plan, raw_samples], partition_key="concert_singer",
+    result = dg.materialize(with_stand_ins([db_metadata, table_cards, topic_plan, raw_samples]), partition_key="concert_singer",
                             resources={"databases": DatabasesResource(config_path=str(config)), "llm": LLMResource(),
                                        "json_io_manager": PydanticJsonIOManager(base_dir=str(tmp_path / "a"))},
                             raise_on_error=False)

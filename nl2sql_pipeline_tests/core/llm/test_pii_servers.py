@@ -20,6 +20,7 @@ from nl2sql_pipeline.core.llm.planner import plan_with_llm
 from nl2sql_pipeline.core.llm.prompting import value_lines
 from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline_tests import pii_data
+from nl2sql_pipeline_tests.conftest import with_stand_ins
 from nl2sql_pipeline_tests.llm_servers import recording_proxy
 
 
@@ -92,7 +93,7 @@ def test_dagster_run_takes_the_endpoint_from_the_environment_and_masks(
         monkeypatch.setenv("NL2SQL_LLM_BASE_URL", proxy)
         monkeypatch.setenv("NL2SQL_LLM_MODEL", str(tiny_model))
         result = dg.materialize(
-            [db_metadata, table_cards, feedback_pairs, topic_plan, raw_samples], partition_key="sales_cn",
+            with_stand_ins([db_metadata, table_cards, feedback_pairs, topic_plan, raw_samples]), partition_key="sales_cn",
             resources={"databases": DatabasesResource(config_path=str(databases)),
                        "llm": LLMResource(config_path=str(llm_yaml)),  # base_url/model left unset ("")
                        "json_io_manager": PydanticJsonIOManager(base_dir=str(tmp_path / "assets"))})
