@@ -3,10 +3,9 @@
 `eval_predictions` scores whichever predictions exist: LLaMA-Factory's (`lf_predictions`), the
 served model's (`served_predictions`), GRPO's (`rl_predictions`) and, from run config, a
 Spider-format benchmark. Each producer is an optional input (None until it was materialized),
-as are `neighbour_databases` (when materialized, matches are also judged on its
-copies: test-suite accuracy) and `training_dataset` (its schema-linking report). A golden set
-(`golden_dir`) is scored apart, and `eval_metrics` checks that every tuned run beats the base on
-it by a margin.
+as are `neighbour_databases` (when there, matches are also judged on its copies: test-suite
+accuracy) and `training_dataset` (its schema-linking report). A golden set (`golden_dir`) is
+scored apart, and `eval_metrics` checks that every tuned run beats the base on it by a margin.
 """
 
 import base64
