@@ -80,7 +80,7 @@ def spider_hardness(sql: str, dialect: str = "sqlite") -> Hardness:
     Raises HardnessError when the SQL does not parse in `dialect` or is not a query.
     """
     try:
-        tree = parse_query(sql, dialect)
+        tree = parse_leniently(sql, dialect)
     except SqlglotError as err:
         raise HardnessError(
             f"Cannot parse SQL for its hardness ({type(err).__name__}: {str(err).splitlines()[0][:200]}).",
@@ -89,9 +89,11 @@ def spider_hardness(sql: str, dialect: str = "sqlite") -> Hardness:
     return hardness_counts(tree).level
 
 
-def parse_query(sql: str, dialect: str = "sqlite") -> exp.Expression:
+def parse_leniently(sql: str, dialect: str = "sqlite") -> exp.Expression:
     """sqlglot's parse of one query, reading statement keywords used as column names as names.
 
+    For labels (hardness, variants) only: the tree may come from altered text, so it never
+    decides what may run; that is the gate's strict `execution.parse_query`.
     Raises sqlglot's SqlglotError when the SQL does not parse even then.
     """
     try:

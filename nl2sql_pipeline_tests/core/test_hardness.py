@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nl2sql_pipeline.core.hardness import HardnessError, hardness_counts, parse_query, spider_hardness
+from nl2sql_pipeline.core.hardness import HardnessError, hardness_counts, parse_leniently, spider_hardness
 from nl2sql_pipeline_tests.conftest import DATA, SPIDER_DE
 
 # Levels computed by Spider's official evaluation.py (test-suite-sql-eval, Evaluator.eval_hardness
@@ -58,7 +58,7 @@ CASES = [
 
 @pytest.mark.parametrize(("sql", "c1", "c2", "oth", "level"), CASES)
 def test_counts_and_level(sql: str, c1: int, c2: int, oth: int, level: str) -> None:
-    counts = hardness_counts(parse_query(sql))
+    counts = hardness_counts(parse_leniently(sql))
     assert (counts.component1, counts.component2, counts.others) == (c1, c2, oth)
     assert spider_hardness(sql) == level
 

@@ -16,7 +16,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from nl2sql_pipeline.core.hardness import HardnessError, parse_query
+from nl2sql_pipeline.core.hardness import HardnessError, parse_leniently
 
 _AGGREGATE_SWAPS: dict[type[exp.Expression], type[exp.Expression]] = {
     exp.Max: exp.Min, exp.Min: exp.Max, exp.Sum: exp.Avg, exp.Avg: exp.Sum,
@@ -32,7 +32,7 @@ def _parse(sql: str, dialect: str) -> exp.Expression | None:
         return sqlglot.parse_one(sql, read=dialect)
     except SqlglotError:
         try:
-            return parse_query(sql, dialect)
+            return parse_leniently(sql, dialect)
         except (HardnessError, SqlglotError):
             return None
 

@@ -10,6 +10,7 @@ the call returns a timeout. A result that arrives after the budget is a timeout 
 
 from __future__ import annotations
 
+import _thread
 import queue
 import threading
 import time
@@ -24,7 +25,7 @@ from sqlalchemy.pool import NullPool
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.execution.errors import ErrorKind, classify_error
 from nl2sql_pipeline.core.execution.gate import KnownVerdicts, QueryCheck, _rejected, parse_query
-from nl2sql_pipeline.core.execution.limits import DEFAULT_LIMITS, QueryLimits
+from nl2sql_pipeline.core.execution.limits import DEFAULT_LIMITS, QueryLimits, text_problem
 from nl2sql_pipeline.core.execution.sessions import (
     ROW_CAP_MARKER,
     SESSIONS,
@@ -51,6 +52,26 @@ class ExecutionResult(BaseModel):
     error: str | None = None
 
 
+class _Done:
+    """Set once by the worker, waited on by the caller: threading.Event's contract on one bare
+    lock (an Event builds a Condition per call, a fifth of the hand-off's cost)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = _thread.allocate_lock()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        self._lock.release()
+
+    def wait(self, timeout: float) -> bool:
+        if self._lock.acquire(True, max(timeout, 0.0)):
+            self._lock.release()  # stays set for a later wait
+            return True
+        return False
+
+
 class _Worker:
     """A thread that runs one session's statements, so the caller can stop waiting."""
 
@@ -71,15 +92,15 @@ class _Worker:
                 box.append((False, err))
             done.set()
 
-    def submit(self, fn: Any, *args: Any) -> tuple[list, threading.Event]:
+    def submit(self, fn: Any, *args: Any) -> tuple[list, _Done]:
         box: list = []
-        done = threading.Event()
+        done = _Done()
         self.jobs.put((fn, args, box, done))
         return box, done
 
     def stop(self, then: Any = None) -> None:
         if then is not None:
-            self.jobs.put((then, (), [], threading.Event()))
+            self.jobs.put((then, (), [], _Done()))
         self.jobs.put(None)
 
 
@@ -165,9 +186,14 @@ class ReadOnlyExecutor:
         A configured dialect that differs from the engine's (say `mysql` on PostgreSQL) would
         split strings differently (`'a\\' ; DELETE ...`): the engine's own dialect must agree.
         """
-        return self._check(sql)[1]
+        return self.checked(sql)[1]
 
-    def _check(self, sql: str) -> tuple[Any, QueryCheck]:
+    def checked(self, sql: str) -> tuple[Any, QueryCheck]:
+        """The gate's verdict and tree for `sql`, shared with this executor's own runs (a text it
+        has run before costs no parse): read the tree, never change it."""
+        problem = text_problem(sql, self.limits)
+        if problem:  # before the verdicts are kept: an oversized text is never kept as a key
+            return None, _rejected(problem)
         return self._verdicts.get(sql, self._gate)
 
     def _gate(self, sql: str) -> tuple[Any, QueryCheck]:
@@ -195,7 +221,7 @@ class ReadOnlyExecutor:
             return failed("runtime", f"the executor failed: {type(err).__name__}")
 
     def _execute(self, sql: str, started: float, timeout: float, cap: int, failed: Any) -> ExecutionResult:
-        tree, verdict = self._check(sql)
+        tree, verdict = self.checked(sql)
         if verdict.kind:
             return failed(verdict.kind, verdict.reason or verdict.kind)
         if self._abandoned >= _MAX_ABANDONED:
@@ -245,8 +271,10 @@ class ReadOnlyExecutor:
         if elapsed > timeout:  # the grace above is for cancelling, never for a late result
             return failed("timeout", f"the query took {elapsed:.2f} s, past its budget of {timeout:g} s")
         columns, rows, truncated = value
-        return ExecutionResult(ok=True, columns=columns, rows=rows, row_count=len(rows), truncated=truncated,
-                               elapsed_s=elapsed)
+        # The session built these types itself; validating every row again cost as much as
+        # fetching small results.
+        return ExecutionResult.model_construct(ok=True, columns=columns, rows=rows, row_count=len(rows),
+                                               truncated=truncated, elapsed_s=elapsed, error_kind=None, error=None)
 
     def close(self) -> None:
         with self._lock:

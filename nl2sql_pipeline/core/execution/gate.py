@@ -7,6 +7,14 @@ RecursionError and MemoryError caught, 6. exactly one SELECT/WITH/VALUES stateme
 is allowed syntax and every function call an allowed name (allowlist). Table sources are judged
 against the configured schema by `sources.SourcePolicy`, which needs the database's table list.
 
+One strict contract: the tree is sqlglot's parse of the very text the engine runs, or nothing.
+The hardness module's lenient reading (statement keywords such as spider-de's `alter` re-read as
+column names) labels queries; it never decides what may run, since its tree comes from altered
+text the engine never sees. A column named like a keyword must be quoted to pass the gate.
+
+`parse_query` gives the caller a tree of its own; an executor keeps its recent verdicts and
+trees (`KnownVerdicts`) and shares them read-only (`ReadOnlyExecutor.checked`).
+
 >>> parse_query("SELECT 1; DELETE FROM t", "sqlite")[1].kind
 'rejected'
 """
@@ -18,14 +26,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Literal
 
-import sqlglot
 from pydantic import BaseModel
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.tokens import Token, TokenType
 
-from nl2sql_pipeline.core import hardness
 from nl2sql_pipeline.core.execution.allowlist import SYNTAX, UNNAMED_FUNCS, functions_for
 from nl2sql_pipeline.core.execution.lexer import lexing_problem
 from nl2sql_pipeline.core.execution.limits import DEFAULT_LIMITS, QueryLimits, text_problem, token_problem
@@ -66,21 +72,15 @@ def _tools(dialect: str) -> tuple:
     return cached[dialect]
 
 
-def _statements(text: str, tokens: list[Token], dialect: str) -> tuple[list[exp.Expression], bool]:
-    """The statements, and whether their positions refer to `text` (not for the re-read below)."""
+def _statements(text: str, tokens: list[Token], dialect: str) -> list[exp.Expression]:
     parser = _tools(dialect)[1]
-    try:
-        return [s for s in parser.parse(tokens, text) if s is not None and not isinstance(s, exp.Semicolon)], True
-    except ParseError:
-        # Columns named like statement keywords (spider-de's `alter`) defeat sqlglot; the hardness
-        # module re-reads them as names. Only for a single statement: any inner `;` stays fatal.
-        if any(t.token_type == TokenType.SEMICOLON for t in tokens):
-            raise
-        return [hardness.parse_query(text, dialect)], False
+    return [s for s in parser.parse(tokens, text) if s is not None and not isinstance(s, exp.Semicolon)]
 
 
 def parse_query(sql: str, dialect: str, limits: QueryLimits = DEFAULT_LIMITS) -> tuple[exp.Expression | None, QueryCheck]:
-    """Parse `sql` and decide whether it is exactly one side-effect-free query. Never raises."""
+    """Parse `sql` and decide whether it is exactly one side-effect-free query. Never raises.
+
+    The tree is the caller's own (it may change it)."""
     try:
         return _parse_query(sql, dialect, limits)
     except (RecursionError, MemoryError) as err:
@@ -111,13 +111,13 @@ def _parse_query(sql: str, dialect: str, limits: QueryLimits) -> tuple[exp.Expre
         return None, _rejected(problem)
     first = tokens[0].text.upper() if tokens else ""
     try:
-        statements, exact = _statements(text, tokens, dialect)
+        statements = _statements(text, tokens, dialect)
     except (ParseError, TokenError, ValueError) as err:
         if first not in _FIRST_WORDS:
             return None, _rejected(f"only queries (SELECT / WITH) may run, not {first}")
         if any(t.text.upper() in ("OUTFILE", "DUMPFILE") for t in tokens):
             return None, _rejected("SELECT ... INTO OUTFILE/DUMPFILE writes files")
-        return None, QueryCheck(kind="syntax", reason=f"does not parse as {dialect}: {short(err)}")
+        return None, QueryCheck(kind="syntax", reason=f"does not parse as {dialect}: {short(err)}{_keyword_hint(tokens)}")
     if len(statements) != 1:
         kinds = ", ".join(_first_word(s) for s in statements)
         return None, _rejected(f"exactly one statement may run; got {len(statements)} ({kinds})")
@@ -125,8 +125,20 @@ def _parse_query(sql: str, dialect: str, limits: QueryLimits) -> tuple[exp.Expre
     body = tree.unnest() if isinstance(tree, exp.Subquery) else tree
     if not isinstance(body, QUERY_ROOTS):
         return None, _rejected(f"only queries (SELECT / WITH) may run, not {first}")
-    problem = disallowed(tree, text if exact else None, dialect) or called_names_problem(tokens, tree, dialect, exact)
+    problem = disallowed(tree, text, dialect) or called_names_problem(tokens, tree, dialect)
     return (None, _rejected(problem)) if problem else (tree, QueryCheck())
+
+
+# Statement keywords that data sets use as column names (spider-de's `alter`).
+_STATEMENT_WORDS = frozenset(
+    getattr(TokenType, n) for n in ("ALTER", "CREATE", "DELETE", "INSERT", "UPDATE", "DROP", "MERGE", "COMMAND",
+                                    "USE", "SET", "REPLACE") if hasattr(TokenType, n)
+)
+
+
+def _keyword_hint(tokens: list[Token]) -> str:
+    words = [t.text for t in tokens[1:] if t.token_type in _STATEMENT_WORDS]
+    return f" (a name spelled like the keyword {words[0]} must be quoted)" if words else ""
 
 
 def _first_word(statement: exp.Expression) -> str:
@@ -136,7 +148,7 @@ def _first_word(statement: exp.Expression) -> str:
 _ALLOWED_FUNCS: dict[str, frozenset[str]] = {}
 
 
-def disallowed(tree: exp.Expression, text: str | None, dialect: str) -> str | None:
+def disallowed(tree: exp.Expression, text: str, dialect: str) -> str | None:
     """Why a parsed query uses something outside the allowlist (syntax or function), or None.
 
     One walk over the tree: this runs on every query.
@@ -169,28 +181,26 @@ def disallowed(tree: exp.Expression, text: str | None, dialect: str) -> str | No
     return None
 
 
-def called_names_problem(tokens: list[Token], tree: exp.Expression, dialect: str, exact: bool) -> str | None:
+def called_names_problem(tokens: list[Token], tree: exp.Expression, dialect: str) -> str | None:
     """Every name written before `(` is a function call to the engine unless it is a keyword of
     the grammar or a table/CTE alias with a column list: check each against the allowlist on the
     tokens themselves, so a call sqlglot models as something else is judged by its name too."""
     names = _ALLOWED_FUNCS.get(dialect) or functions_for(dialect)
     known = _known_functions(dialect)
-    aliases: set = set()
-    for ident in tree.find_all(exp.Identifier):
-        if isinstance(ident.parent, exp.TableAlias):
-            aliases.add(ident.meta.get("start") if exact else ident.name.lower())
-    previous = None
-    for token, following in zip(tokens, tokens[1:]):
-        before, previous = previous, token
-        if following.token_type != TokenType.L_PAREN or (before is not None and before.text.upper() == "WITHIN"):
+    aliases: set[int] | None = None
+    for i in [i for i, t in enumerate(tokens) if t.token_type == TokenType.L_PAREN and i]:
+        token = tokens[i - 1]
+        if i > 1 and tokens[i - 2].text.upper() == "WITHIN":
             continue
-        kind = token.token_type
         name = token.text.lower()
-        if kind not in (TokenType.VAR, TokenType.IDENTIFIER) and (name.upper() not in known or name in _GRAMMAR):
+        if token.token_type not in (TokenType.VAR, TokenType.IDENTIFIER) and (name.upper() not in known or name in _GRAMMAR):
             continue  # IN (, VALUES (, OVER (, EXISTS (, AS ( ...
-        if (token.start if exact else name) in aliases:
+        if name in names:
             continue
-        if name not in names:
+        if aliases is None:  # only for a name outside the allowlist: one walk over the tree
+            aliases = {ident.meta.get("start") for ident in tree.find_all(exp.Identifier)
+                       if isinstance(ident.parent, exp.TableAlias)}
+        if token.start not in aliases:
             return f"function {name}() is not allowed (not in the {dialect} function allowlist)"
     return None
 
@@ -213,14 +223,9 @@ def _known_functions(dialect: str) -> frozenset[str]:
     return known
 
 
-def _called_name(node: exp.Func, text: str | None) -> str | None:
+def _called_name(node: exp.Func, text: str) -> str | None:
     """The function name as written (what the engine resolves), lower-cased and unquoted; None
-    for a node sqlglot built from syntax without a name (`::`, CASE, AND, CURRENT_DATE).
-    Without the text (a tree re-read from altered text), sqlglot's own name for the node."""
-    if text is None:
-        if isinstance(node, exp.Anonymous):
-            return node.name.lower()
-        return None if type(node) in SYNTAX else node.sql_names()[0].lower()
+    for a node sqlglot built from syntax without a name (`::`, CASE, AND, CURRENT_DATE)."""
     meta = node.meta
     start, end = meta.get("start"), meta.get("end")
     if isinstance(node, exp.Anonymous) and (start is None or end is None):

@@ -49,6 +49,16 @@ def text_problem(sql: str, limits: QueryLimits = DEFAULT_LIMITS) -> str | None:
 
 def token_problem(tokens: Sequence[Token], limits: QueryLimits = DEFAULT_LIMITS) -> str | None:
     """Nesting depth, set operations and list sizes of a token stream, in one pass."""
+    # Each token raises the depth by at most one, and a list item or a set operation needs a
+    # token of its own: a stream no longer than every cap cannot pass one (most real queries).
+    n = len(tokens)
+    if n <= limits.max_depth and n <= limits.max_set_operations and n < limits.max_list_items:
+        return None
+    return scan_tokens(tokens, limits)
+
+
+def scan_tokens(tokens: Sequence[Token], limits: QueryLimits) -> str | None:
+    """`token_problem`'s pass itself, over every token."""
     stack: list[tuple[int, int, int]] = []  # per open bracket: (prefix run before it, items, postfix ops)
     open_prefix = 0  # prefix operators pending in enclosing levels
     run = 0  # consecutive prefix operators at this point
