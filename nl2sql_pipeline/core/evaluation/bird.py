@@ -51,6 +51,9 @@ def soft_f1(pred: Sequence[Row], gold: Sequence[Row]) -> float:
         if i >= len(pred_rows):
             fn += 1
             continue
+        if pred_rows[i] == gold_row:  # every value found, none missing: the common pair, no scan
+            tp += 1.0 if gold_row else 0.0
+            continue
         match, pred_only, gold_only = _row_match(pred_rows[i], gold_row)
         tp, fp, fn = tp + match, fp + pred_only, fn + gold_only
     fp += max(0, len(pred_rows) - len(gold_rows))

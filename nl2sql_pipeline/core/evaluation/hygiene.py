@@ -18,6 +18,7 @@ from typing import Literal
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 
 from nl2sql_pipeline.core.execution import ExecutionResult
@@ -47,7 +48,7 @@ def tie_probe(gold_sql: str, dialect: str) -> tuple[str, int, int] | None:
     if not _ORDER_AND_LIMIT.search(gold_sql):
         return None
     try:
-        tree = sqlglot.parse_one(gold_sql, read=dialect)
+        tree = sqlglot.parse_one(gold_sql, read=dialect)  # this call's own tree: changed in place below
     except SqlglotError:
         return None
     if not isinstance(tree, exp.Select) or tree.args.get("distinct") or not tree.args.get("order"):
@@ -68,11 +69,11 @@ def tie_probe(gold_sql: str, dialect: str) -> tuple[str, int, int] | None:
             key = tree.expressions[position].unalias()
         elif isinstance(key, exp.Column) and not key.table and key.name.lower() in projections:
             key = projections[key.name.lower()]
-        keys.append(exp.alias_(key.copy(), f"__tie_key_{i}"))
-    probe = tree.copy()
-    probe.set("expressions", [*probe.expressions, *keys])
-    probe.set("limit", exp.Limit(expression=exp.Literal.number(k + 1)))
-    return probe.sql(dialect=dialect), k, len(keys)
+        keys.append(exp.alias_(key.copy(), f"__tie_key_{i}", copy=False))
+    # No copies of the whole tree (sqlglot's default when generating): they cost ten parses.
+    tree.set("expressions", [*tree.expressions, *keys])
+    tree.set("limit", exp.Limit(expression=exp.Literal.number(k + 1)))
+    return Dialect.get_or_raise(dialect).generate(tree, copy=False), k, len(keys)
 
 
 def ties_at_cut(rows: Sequence[Sequence[object]], k: int, keys: int) -> bool:

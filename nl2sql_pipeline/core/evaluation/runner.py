@@ -41,7 +41,7 @@ from nl2sql_pipeline.core.evaluation import hygiene, suite
 from nl2sql_pipeline.core.evaluation.bird import soft_f1
 from nl2sql_pipeline.core.evaluation.extract import extract
 from nl2sql_pipeline.core.execution import ExecutionResult, ReadOnlyExecutor, quick_parse
-from nl2sql_pipeline.core.hardness import HardnessError, spider_hardness
+from nl2sql_pipeline.core.hardness import HardnessError, hardness_counts, spider_hardness
 from nl2sql_pipeline.core.predictions import PredictionItem, PredictionRuns
 
 PredError = Literal["rejected", "syntax", "timeout", "runtime", "truncated", "empty", "unsafe"]
@@ -205,11 +205,14 @@ def _executor(target: DatabaseTarget, options: EvalOptions) -> ReadOnlyExecutor:
     return executor
 
 
-def _hardness(gold_sql: str, dialect: str) -> str | None:
-    key = (gold_sql, dialect)
+def _hardness(executor: ReadOnlyExecutor, gold_sql: str) -> str | None:
+    key = (gold_sql, executor.dialect)
     if key not in _HARDNESS:
+        # The gate's tree of this very text (the executor has just run it): no second parse. A
+        # gold the gate cannot read still gets a label from the lenient reading.
+        tree = executor.checked(gold_sql)[0]
         try:
-            _HARDNESS[key] = spider_hardness(gold_sql, dialect)
+            _HARDNESS[key] = hardness_counts(tree).level if tree is not None else spider_hardness(gold_sql, executor.dialect)
         except HardnessError:
             _HARDNESS[key] = None
     return _HARDNESS[key]
@@ -271,8 +274,7 @@ def _judge(label: str, item: PredictionItem, targets: Mapping[str, DatabaseTarge
     target = targets.get(item.database)
     verdict = ItemVerdict(
         run=label, index=item.index, db_id=item.database, topic=item.topic, pred_sql=pred_sql,
-        hardness=item.hardness or (_hardness(item.gold_sql, target.dialect) if target else None),
-        syntax_ok=False, executed=False, match=False,
+        hardness=item.hardness, syntax_ok=False, executed=False, match=False,
     )
     if target is None:
         verdict.executable, verdict.error = False, f"no database {item.database!r} to run on"
@@ -281,6 +283,7 @@ def _judge(label: str, item: PredictionItem, targets: Mapping[str, DatabaseTarge
     executor = audited(_executor(target, options), options.audit, item.database)
     gold_sql = _prepare(item.gold_sql, options, target.dialect)
     gold = _execute(executor, target, gold_sql, keep=True)
+    verdict.hardness = verdict.hardness or _hardness(_executor(target, options), item.gold_sql)
     verdict.gold_elapsed_s = gold.elapsed_s
     verdict.gold_flag = _gold_flag(target, gold_sql, gold, options, item.database)
     if not gold.ok or gold.truncated:

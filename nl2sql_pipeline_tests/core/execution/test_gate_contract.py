@@ -148,10 +148,11 @@ def test_short_token_streams_cannot_pass_a_cap() -> None:
     assert token_problem(deep, limits) is not None  # past the shortcut, the scan still refuses
 
 
-def test_hardness_from_the_gates_tree_matches_the_lenient_label() -> None:
-    for sql in ["SELECT count(*) FROM singer", "SELECT name FROM singer WHERE age > 3 ORDER BY age LIMIT 1",
-                "SELECT a FROM t1 JOIN t2 ON t1.x = t2.x WHERE b = 1 GROUP BY a HAVING count(*) > 2", *KEYWORD_NAMED]:
-        assert runner._hardness(sql, "sqlite") == spider_hardness(sql, "sqlite"), sql
+def test_hardness_from_the_gates_tree_matches_the_lenient_label(tmp_path: Path) -> None:
+    with ReadOnlyExecutor(_empty_db(tmp_path), "sqlite") as executor:
+        for sql in ["SELECT count(*) FROM singer", "SELECT name FROM singer WHERE age > 3 ORDER BY age LIMIT 1",
+                    "SELECT a FROM t1 JOIN t2 ON t1.x = t2.x WHERE b = 1 GROUP BY a HAVING count(*) > 2", *KEYWORD_NAMED]:
+            assert runner._hardness(executor, sql) == spider_hardness(sql, "sqlite"), sql
 
 
 def _result(rows: list[tuple]) -> ExecutionResult:
