@@ -38,6 +38,7 @@ _STRING_TOKENS = frozenset(
     getattr(TokenType, n) for n in ("STRING", "NATIONAL_STRING", "BYTE_STRING", "HEX_STRING", "BIT_STRING",
                                     "HEREDOC_STRING", "RAW_STRING", "UNICODE_STRING") if hasattr(TokenType, n)
 )
+_QUOTED_TOKENS = _STRING_TOKENS | {TokenType.IDENTIFIER}
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
 
 
@@ -237,33 +238,36 @@ def lexing_problem(sql: str, dialect: str, tokens: Sequence[Token]) -> str | Non
 def _disagreement(sql: str, scan: _Scan, tokens: Sequence[Token], engine: str) -> str | None:
     """Compare the engine's reading (scan) with sqlglot's tokens in one merge pass."""
     comments = scan.comments
+    n_comments = len(comments)
     regions = scan.regions
+    postgres = engine == "postgres"
     c = 0  # first comment that may still overlap the current position
     pos = 0
     for token in tokens:
-        start, end = token.start, token.end
-        if engine == "postgres" and token.token_type == TokenType.VAR and token.text.upper() == "UESCAPE":
+        start, end, kind = token.start, token.end, token.token_type
+        if postgres and kind == TokenType.VAR and token.text.upper() == "UESCAPE":
             return "UESCAPE is not allowed: it changes how PostgreSQL decodes the string before it"
         # The gap before this token must be whitespace or comments for the engine, too (without
         # comments, whitespace alone: one regex step, the common case).
-        if start > pos and (comments or _ONLY_SPACE.match(sql, pos, start).end() < start):
+        if start > pos and (n_comments or _ONLY_SPACE.match(sql, pos, start).end() < start):
             problem = _gap_problem(sql, pos, start, comments, c)
             if problem:
                 return problem
-        while c < len(comments) and comments[c][1] < start:
-            c += 1
-        if c < len(comments) and comments[c][0] <= end:
-            return (f"the engine reads a comment at offset {comments[c][0]} where the gate reads code "
-                    f"({sql[comments[c][0]:comments[c][0] + 12]!r}...); remove the comment")
-        quoted = token.token_type in _STRING_TOKENS or token.token_type == TokenType.IDENTIFIER
-        region = regions.get(end)
-        if quoted:
-            want = "ident" if token.token_type == TokenType.IDENTIFIER else "string"
+        if n_comments:
+            while c < n_comments and comments[c][1] < start:
+                c += 1
+            if c < n_comments and comments[c][0] <= end:
+                return (f"the engine reads a comment at offset {comments[c][0]} where the gate reads code "
+                        f"({sql[comments[c][0]:comments[c][0] + 12]!r}...); remove the comment")
+        region = regions.get(end) if regions else None
+        if kind in _QUOTED_TOKENS:
+            want = "ident" if kind == TokenType.IDENTIFIER else "string"
             if region is None or region[0] != want or not region[1] <= start <= region[2]:
                 return f"the gate and the engine disagree on where a quoted string or name ends (offset {end})"
         elif region is not None and region[2] >= start:
             return f"the engine reads a string or quoted name ending at offset {end} that the gate reads as code"
-        pos = max(pos, end + 1)
+        if end >= pos:
+            pos = end + 1
     return _gap_problem(sql, pos, len(sql), comments, c)
 
 
