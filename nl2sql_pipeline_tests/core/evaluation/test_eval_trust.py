@@ -117,8 +117,18 @@ def test_unsafe_outputs_are_counted_per_model_and_in_the_taxonomy(shop: Database
 
 def test_r_ves_uses_repeated_timings_bounded_by_the_timeout(shop: DatabaseTarget) -> None:
     gold = "SELECT count(*) FROM 订单"
-    slow = "SELECT count(*) FROM 订单 WHERE (SELECT count(*) FROM 订单 a, 订单 b, 订单 c, 订单 d, 订单 e, 订单 f) > 0"
+    # A million joined rows: tens of milliseconds, against microseconds for the gold (and ~10 ms
+    # for its first run, which pays the gate's one-time set-up), so no pause on the gold's side
+    # can make it look as fast.
+    slow = ("SELECT count(*) FROM 订单 WHERE (SELECT count(*) FROM 订单 a, 订单 b, 订单 c, 订单 d, 订单 e, 订单 f, 订单 g, "
+            "订单 h, 订单 i, 订单 j) > 0")
+    [shared] = _judge(shop, [(gold, gold)])
+    assert shared.ves_reward == 1.0  # no repeats: the prediction reuses the gold's run, ratio exactly 1
     [same, slower] = _judge(shop, [(gold, gold), (gold, slow)], ves_repeats=5)
     assert same.match and slower.match
-    assert same.ves_reward == 1.0 and slower.ves_reward is not None and slower.ves_reward < 1.0
-    assert summarize("m", [same, slower]).r_ves == pytest.approx((1 + math.sqrt(slower.ves_reward)) / 2 * 100)
+    # Timed again, an identical query's ratio sits on BIRD's step at 1.0 (a few microseconds of
+    # noise either way): one step of reward either side, never more.
+    assert same.ves_reward in (0.75, 1.0, 1.25)
+    assert slower.ves_reward is not None and slower.ves_reward < 1.0
+    assert summarize("m", [same, slower]).r_ves == pytest.approx(
+        (math.sqrt(same.ves_reward) + math.sqrt(slower.ves_reward)) / 2 * 100)
