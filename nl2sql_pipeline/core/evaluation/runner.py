@@ -18,14 +18,10 @@ Gold queries that cannot judge (`hygiene`) are flagged on the verdict.
 
 from __future__ import annotations
 
-import gc
 import itertools
-import multiprocessing
 import os
-import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel
 from sqlglot import exp
@@ -41,6 +37,8 @@ from nl2sql_pipeline.core.evaluation.compare import (
 from nl2sql_pipeline.core.evaluation import hygiene, suite
 from nl2sql_pipeline.core.evaluation.bird import soft_f1
 from nl2sql_pipeline.core.evaluation.extract import extract
+from nl2sql_pipeline.core.evaluation.workers import pool as worker_pool
+from nl2sql_pipeline.core.evaluation.workers import shutdown as stop_workers
 from nl2sql_pipeline.core.execution import ExecutionResult, ReadOnlyExecutor, quick_parse
 from nl2sql_pipeline.core.hardness import HardnessError, hardness_counts, spider_hardness
 from nl2sql_pipeline.core.predictions import PredictionItem, PredictionRuns
@@ -106,7 +104,6 @@ _RESULTS_CALL: list[int] = [0]
 _KEEP_PRED_ROWS = 1000
 _HARDNESS: dict[tuple[str, str], str | None] = {}
 _GOLD_FLAGS: dict[tuple[str, str], hygiene.GoldFlag | None] = {}
-_POOLS: dict[int, ProcessPoolExecutor] = {}
 _CALLS = itertools.count(1)
 
 
@@ -141,7 +138,7 @@ def evaluate_items(
         else:
             size = max(16, min(2048, -(-len(numbered) // (workers * 2))))
             chunks = [numbered[i : i + size] for i in range(0, len(numbered), size)]
-            pool = _pool(workers)
+            pool = worker_pool(workers)
             for chunk_result in pool.map(_run_chunk, [call] * len(chunks), chunks, [targets] * len(chunks), [options] * len(chunks)):
                 for position, verdict in chunk_result:
                     results[position] = verdict
@@ -153,53 +150,12 @@ def evaluate_items(
 
 def shutdown() -> None:
     """Stop kept-warm worker processes and close this process's connections."""
-    for pool in _POOLS.values():
-        pool.shutdown(cancel_futures=True)
-    _POOLS.clear()
+    stop_workers()
     for executor in _EXECUTORS.values():
         executor.close()
     _EXECUTORS.clear()
     _RESULTS.clear()
     _GOLD_FLAGS.clear()
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    pool = _POOLS.get(workers)
-    if pool is None:
-        context = _context()
-        pool = _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                                     initializer=_start_worker, initargs=(context.Value("i", 0),))
-    return pool
-
-
-def _start_worker(slot: Any) -> None:
-    """Set a worker process up for its lifetime (measured on the shared 2-core machine, 978 items,
-    2 workers, load average 7):
-
-    - what it inherited by fork or imported so far is frozen out of the garbage collector, whose
-      full passes over it (every parse leaves cyclic trees, so full passes come often) took
-      0.77-0.82 s of worker time over 5 calls; frozen, 0.12-0.13 s;
-    - it stays on one core of its own: its two threads take turns (the caller waits while the
-      executor's statement thread runs the query), and a hand-off that woke the statement thread
-      on the other, busy core waited for that core: 0.49-0.59 s per call unpinned, 0.26-0.30 pinned.
-    """
-    gc.collect()
-    gc.freeze()
-    if not hasattr(os, "sched_setaffinity"):
-        return
-    with slot.get_lock():
-        index = slot.value
-        slot.value += 1
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) > 1:
-        os.sched_setaffinity(0, {cpus[index % len(cpus)]})
-
-
-def _context() -> multiprocessing.context.BaseContext:
-    # fork starts workers in milliseconds but is unsafe once other threads exist (Dagster's run
-    # workers, webserver): then forkserver.
-    method = "fork" if threading.active_count() == 1 and os.name == "posix" else "forkserver"
-    return multiprocessing.get_context(method if os.name == "posix" else "spawn")
 
 
 def _run_chunk(

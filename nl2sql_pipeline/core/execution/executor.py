@@ -10,8 +10,6 @@ the call returns a timeout. A result that arrives after the budget is a timeout 
 
 from __future__ import annotations
 
-import _thread
-import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -33,6 +31,7 @@ from nl2sql_pipeline.core.execution.sessions import (
     Session,
     SessionSetupError,
 )
+from nl2sql_pipeline.core.execution.statement_thread import StatementThread
 
 _NATIVE_DIALECTS = {"sqlite": "sqlite", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 _GRACE_S = 0.05
@@ -50,58 +49,6 @@ class ExecutionResult(BaseModel):
     elapsed_s: float = 0.0
     error_kind: ErrorKind | None = None
     error: str | None = None
-
-
-class _Done:
-    """Set once by the worker, waited on by the caller: threading.Event's contract on one bare
-    lock (an Event builds a Condition per call, a fifth of the hand-off's cost)."""
-
-    __slots__ = ("_lock",)
-
-    def __init__(self) -> None:
-        self._lock = _thread.allocate_lock()
-        self._lock.acquire()
-
-    def set(self) -> None:
-        self._lock.release()
-
-    def wait(self, timeout: float) -> bool:
-        if self._lock.acquire(True, max(timeout, 0.0)):
-            self._lock.release()  # stays set for a later wait
-            return True
-        return False
-
-
-class _Worker:
-    """A thread that runs one session's statements, so the caller can stop waiting."""
-
-    def __init__(self) -> None:
-        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._loop, name="nl2sql-readonly", daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            job = self.jobs.get()
-            if job is None:
-                return
-            fn, args, box, done = job
-            try:
-                box.append((True, fn(*args)))
-            except BaseException as err:  # noqa: BLE001 - handed to the caller, which classifies it
-                box.append((False, err))
-            done.set()
-
-    def submit(self, fn: Any, *args: Any) -> tuple[list, _Done]:
-        box: list = []
-        done = _Done()
-        self.jobs.put((fn, args, box, done))
-        return box, done
-
-    def stop(self, then: Any = None) -> None:
-        if then is not None:
-            self.jobs.put((then, (), [], _Done()))
-        self.jobs.put(None)
 
 
 class ReadOnlyExecutor:
@@ -161,7 +108,7 @@ class ReadOnlyExecutor:
             except BaseException:
                 raw.close()
                 raise
-            session.worker = _Worker()  # type: ignore[attr-defined]
+            session.worker = StatementThread()  # type: ignore[attr-defined]
             self._local.session = session
             with self._lock:
                 self._sessions.append(session)
