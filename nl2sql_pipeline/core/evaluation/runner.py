@@ -136,7 +136,10 @@ def evaluate_items(
             for position, verdict in _run_chunk(call, numbered, targets, options):
                 results[position] = verdict
         else:
-            size = max(16, min(2048, -(-len(numbered) // (workers * 2))))
+            # Four chunks per worker: chunks differ in cost (database, query), and with two a
+            # worker that drew the cheap ones sat idle at the end (spider-de, 2 workers on a
+            # quiet machine: 4,050-4,630 -> 4,980-5,030 items/s).
+            size = max(16, min(2048, -(-len(numbered) // (workers * 4))))
             chunks = [numbered[i : i + size] for i in range(0, len(numbered), size)]
             pool = worker_pool(workers)
             for chunk_result in pool.map(_run_chunk, [call] * len(chunks), chunks, [targets] * len(chunks), [options] * len(chunks)):
