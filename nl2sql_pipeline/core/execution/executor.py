@@ -57,7 +57,8 @@ class ReadOnlyExecutor:
 
     `schema`, `include`, `exclude`: the configured tables a query may read (default: the
     connection's default schema, all of it); `allowed_sources`: opt-in `schema.table` patterns
-    outside it (`information_schema.*`); `limits`: the parser-safe and byte limits.
+    outside it (`information_schema.*`); `limits`: the parser-safe and byte limits;
+    `kept_verdicts`: how many recent texts' gate verdicts (and trees) it keeps.
 
     >>> import sqlite3, tempfile
     >>> from nl2sql_pipeline.core.connection import sqlite_url
@@ -70,7 +71,8 @@ class ReadOnlyExecutor:
 
     def __init__(self, url: URL | str, dialect: str, *, timeout_s: float = 5.0, row_cap: int = 1000,
                  schema: str | None = None, include: Sequence[str] = ("*",), exclude: Sequence[str] = (),
-                 allowed_sources: Sequence[str] = (), limits: QueryLimits | None = None) -> None:
+                 allowed_sources: Sequence[str] = (), limits: QueryLimits | None = None,
+                 kept_verdicts: int = 4096) -> None:
         self.url = make_url(url) if isinstance(url, str) else url
         self.dialect = dialect
         self.timeout_s = timeout_s
@@ -94,7 +96,7 @@ class ReadOnlyExecutor:
         self._lock = threading.Lock()
         self._closed = False
         self._abandoned = 0
-        self._verdicts = KnownVerdicts()  # the table policy still runs on every execution
+        self._verdicts = KnownVerdicts(kept_verdicts)  # the table policy still runs on every execution
 
     def _session(self) -> Session:
         session = getattr(self._local, "session", None)
