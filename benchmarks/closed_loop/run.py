@@ -9,6 +9,7 @@ database. Dev SQL templates never occur in train, so a match is generalisation, 
 
     python benchmarks/closed_loop/run.py [--database concert_singer] [--budget 400] [--epochs 30]
     python benchmarks/closed_loop/run.py ... --grpo-steps 40    # plus the GRPO arm (grpo_arm.py)
+    python benchmarks/closed_loop/run.py ... --context-arm      # plus linked- vs oracle-trained (context_arm.py)
 
 Prints a before/after table and writes `<work>/closed_loop.json`. Set OMP_NUM_THREADS to the
 cores you can spare.
@@ -26,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import context_arm  # noqa: E402
 import grpo_arm  # noqa: E402
 
 from nl2sql_pipeline.core.cards import build_cards  # noqa: E402
@@ -47,7 +49,10 @@ from nl2sql_pipeline.core.training.tiny_model import build_tiny_model  # noqa: E
 from nl2sql_pipeline.core.validation import validate_samples  # noqa: E402
 
 
-def make_dataset(database: str, budget: int, folder: Path) -> tuple[DatabaseConfig, dict]:
+SCHEMA_BUDGET_TOKENS = 200  # concert_singer's whole schema just fits; sales_cn's does not (the linker chooses)
+
+
+def make_dataset(database: str, budget: int, folder: Path, *, oracle_dev: bool = False) -> context_arm.Dataset:
     db = DatabaseConfig(name=database, demo=database, sample_budget=budget, language="en")
     meta = read_schema(db)
     cards = build_cards(meta)
@@ -56,8 +61,21 @@ def make_dataset(database: str, budget: int, folder: Path) -> tuple[DatabaseConf
         validated = validate_samples(raw, meta, executor_for(db), dev_ratio=0.15)
     finally:
         close_executors()
-    report = export_dataset([validated], {db.name: cards}, folder, ExportConfig(schema_budget_tokens=200))
-    return db, {"generated": len(raw.samples), "exported": report.files, "hardness": report.counts["hardness"]}
+    config = ExportConfig(schema_budget_tokens=SCHEMA_BUDGET_TOKENS, oracle_dev=oracle_dev)
+    report = export_dataset([validated], {db.name: cards}, folder, config)
+    facts = {"generated": len(raw.samples), "exported": report.files, "hardness": report.counts["hardness"],
+             "linking": report.linking[db.name]}
+    return context_arm.Dataset(db=db, validated=validated, cards=cards, config=config, folder=folder, facts=facts)
+
+
+def train_sft(recipe, *, base: Path, folder: Path, output: Path) -> float:
+    """Full fine-tuning of the tiny model on the folder's train split; returns its wall seconds."""
+    config = lf.train_config(recipe, model_path=base, dataset_dir=folder,
+                             datasets=ds.dataset_names(folder, "train", "alpaca"), output_dir=output)
+    config["finetuning_type"] = "full"  # LoRA on a random-init base would have nothing to adapt
+    started = time.perf_counter()
+    lf.run_cli("train", config, output, on_progress=lambda p: print(f"  {p.describe()}", flush=True))
+    return time.perf_counter() - started
 
 
 def main() -> int:
@@ -71,12 +89,14 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--work", type=Path, default=Path("/tmp/closed_loop"))
     grpo_arm.add_arguments(parser)
+    context_arm.add_arguments(parser)
     args = parser.parse_args()
     os.environ.setdefault("NL2SQL_HOME", str(args.work / "home"))
     started = time.perf_counter()
 
     folder = args.work / "dataset"
-    db, facts = make_dataset(args.database, args.budget, folder)
+    dataset = make_dataset(args.database, args.budget, folder, oracle_dev=args.context_arm)
+    db, facts = dataset.db, dataset.facts
     print(f"dataset: {facts}", flush=True)
     texts = [r["input"] + "\n" + r["output"] for r in ds.read_rows(folder / "alpaca_train.jsonl")]
     base = build_tiny_model(args.work / "base", hidden_size=args.hidden, num_layers=args.layers,
@@ -90,12 +110,7 @@ def main() -> int:
         "generation": {"max_new_tokens": 96, "per_device_eval_batch_size": 16},
     })
     trained = args.work / "trained"
-    config = lf.train_config(recipe, model_path=base, dataset_dir=folder,
-                             datasets=ds.dataset_names(folder, "train", "alpaca"), output_dir=trained)
-    config["finetuning_type"] = "full"  # LoRA on a random-init base would have nothing to adapt
-    train_started = time.perf_counter()
-    lf.run_cli("train", config, trained, on_progress=lambda p: print(f"  {p.describe()}", flush=True))
-    train_s = time.perf_counter() - train_started
+    train_s = train_sft(recipe, base=base, folder=folder, output=trained)
 
     dev = ds.split_samples(folder, "dev")
     runs = []
@@ -123,11 +138,15 @@ def main() -> int:
     if args.grpo_steps:
         grpo_facts = grpo_arm.run(args, recipe=recipe, folder=folder, target=target, database=db.name, base=base,
                                   trained=trained, sft_train_s=train_s)
+    context_facts = None
+    if args.context_arm:
+        context_facts = context_arm.run(args, recipe=recipe, linked=dataset, target=target, base=base, trained=trained,
+                                        train=train_sft, linked_train_s=train_s)
     out = args.work / "closed_loop.json"
     out.write_text(json.dumps({"facts": facts, "device": device, "args": {k: str(v) for k, v in vars(args).items()},
                                "train_s": train_s, "total_s": time.perf_counter() - started,
                                "metrics": {k: m.model_dump(exclude={"by_topic"}) for k, m in metrics.items()},
-                               "grpo_arm": grpo_facts}, indent=1, ensure_ascii=False, default=str))
+                               "grpo_arm": grpo_facts, "context_arm": context_facts}, indent=1, ensure_ascii=False, default=str))
     print(f"\nwrote {out}")
     rose = metrics["trained"].exec_match > metrics["base"].exec_match
     print("execution match rose above the untrained model's" if rose else "execution match did NOT rise")
