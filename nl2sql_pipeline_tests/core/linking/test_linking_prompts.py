@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from nl2sql_pipeline.core.ask.schema import schema_for
-from nl2sql_pipeline.core.cards import build_cards
+from nl2sql_pipeline.core.cards import TableCards, build_cards
 from nl2sql_pipeline.core.config import DatabaseConfig
 from nl2sql_pipeline.core.connection import sqlite_url
 from nl2sql_pipeline.core.evaluation.inputs import read_generated_predictions
@@ -23,11 +23,12 @@ from nl2sql_pipeline.core.execution import close_executors, executor_for
 from nl2sql_pipeline.core.export import ExportConfig, ExportReport, export_dataset
 from nl2sql_pipeline.core.linking import SchemaIndex, question_prompt
 from nl2sql_pipeline.core.linking.cli import index_for
+from nl2sql_pipeline.core.linking.prompt import oracle_tables
 from nl2sql_pipeline.core.samples import RawSamples, Sample
 from nl2sql_pipeline.core.schema.catalog import read_schema
 from nl2sql_pipeline.core.serving.items import dev_probe_items
 from nl2sql_pipeline.core.training.dataset_dir import dataset_names, has_split, read_rows
-from nl2sql_pipeline.core.validation import validate_samples
+from nl2sql_pipeline.core.validation import ValidatedSamples, validate_samples
 from nl2sql_pipeline_tests.core.test_export import LF_LOAD
 from nl2sql_pipeline_tests.linking_support import QUESTIONS, build_wms_sqlite
 from nl2sql_pipeline_tests.servers import IN_CI
@@ -39,7 +40,7 @@ UNFINDABLE_TRAIN = ("最大的是多少？", "SELECT max(refund_cny) FROM return
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SchemaIndex, ExportConfig, ExportReport]:
+def wms_pairs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ValidatedSamples, TableCards, SchemaIndex]:
     folder = tmp_path_factory.mktemp("wms_export")
     path, desc = build_wms_sqlite(folder / "db")
     db = DatabaseConfig(name="wms", url=sqlite_url(path, read_only=True).render_as_string(), descriptions=desc)
@@ -55,8 +56,14 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SchemaInde
     assert {i.split for i in validated.accepted} == {"train", "dev"}
     index = index_for(db)
     close_executors()
+    return folder, validated, build_cards(meta), index
+
+
+@pytest.fixture(scope="module")
+def exported(wms_pairs) -> tuple[Path, SchemaIndex, ExportConfig, ExportReport]:
+    folder, validated, cards, index = wms_pairs
     config = ExportConfig(schema_budget_tokens=BUDGET, oracle_dev=True)
-    report = export_dataset([validated], {"wms": build_cards(meta)}, folder / "dataset", config, indexes={"wms": index})
+    report = export_dataset([validated], {"wms": cards}, folder / "dataset", config, indexes={"wms": index})
     return folder / "dataset", index, config, report
 
 
@@ -97,6 +104,30 @@ def test_training_prompts_add_missed_gold_tables_and_count_them(exported) -> Non
     oracle = read_rows(folder / "alpaca_oracle.jsonl")
     assert len(oracle) == len(_dev(folder)) and any("CREATE TABLE return_order" in r["input"] for r in oracle)
     assert dataset_names(folder, "dev", "alpaca") == ["nl2sql_dev_alpaca"]
+
+
+def test_oracle_context_export_changes_only_the_schema(wms_pairs, exported) -> None:
+    """What the closed loop's context arm compares: the same pairs exported with `schema_context:
+    oracle` keep every question, answer, instruction and system prompt, and show the gold tables
+    (plus FK neighbours) instead of the linker's choice; its dev file is the linked export's
+    oracle diagnostic split, prompt for prompt."""
+    base, validated, cards, index = wms_pairs
+    folder, _, config, _ = exported
+    oracle_config = config.model_copy(update={"schema_context": {"wms": "oracle"}, "oracle_dev": False})
+    report = export_dataset([validated], {"wms": cards}, base / "oracle", oracle_config, indexes={"wms": index})
+    assert report.linking["wms"]["schema_context"] == "oracle"
+    samples = read_rows(folder / "samples.jsonl")
+    changed = 0
+    for split in ("train", "dev"):
+        linked, oracle = (read_rows(f / f"alpaca_{split}.jsonl") for f in (folder, base / "oracle"))
+        gold = [s for s in samples if s["split"] == split]
+        for a, b, sample in zip(linked, oracle, gold, strict=True):
+            assert (a["instruction"], a["system"], a["output"]) == (b["instruction"], b["system"], b["output"])
+            assert a["input"].rsplit("\nQuestion: ", 1)[1] == b["input"].rsplit("\nQuestion: ", 1)[1] == sample["question"]
+            assert _shown(b["input"]) == set(oracle_tables(sample["tables"], index.cards, BUDGET, "ddl")[0])
+            changed += _shown(a["input"]) != _shown(b["input"])
+    assert changed >= 1  # the switch shows other tables than the linker chose
+    assert read_rows(base / "oracle" / "alpaca_dev.jsonl") == read_rows(folder / "alpaca_oracle.jsonl")
 
 
 def test_export_serving_and_lf_loader_carry_the_same_prompt(exported, tmp_path: Path) -> None:
