@@ -8,13 +8,14 @@ with the same recipe, seed and steps on the same pairs in the same order, so the
 the only difference. Both are scored on the linked-context dev prompts, what a user's question
 gets (the headline), and on the oracle-context dev prompts (the diagnostic an oracle evaluation
 would have reported). Besides execution match, the table shows how many predictions read exactly
-the gold tables and how many tables they read: a model that learned "every table shown is needed"
-reads too many when the linker shows more than the gold SQL uses.
+the gold tables, how many tables they read, and how often the first table they read is the first
+one the prompt shows: oracle prompts list the gold tables first, a cue no deployed prompt gives.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -72,19 +73,46 @@ def require_same_pairs(linked: Path, oracle: Path) -> int:
     return len(a)
 
 
-def tables_read(verdicts: list[ItemVerdict], dev: list[dict], index: SchemaIndex) -> dict[str, float]:
-    """Share of predictions that read exactly the gold tables, and mean tables read by the
-    syntax-valid predictions (next to the gold queries' mean)."""
-    exact, counts = 0, []
+FIRST_TABLE = re.compile(r'CREATE TABLE "?([^\s"(]+)')
+
+
+def tables_read(verdicts: list[ItemVerdict], dev: list[dict], prompts: list[str], index: SchemaIndex) -> dict[str, float]:
+    """Shares of predictions that read exactly the gold tables and whose first table read is the
+    prompt's first table, and mean tables read by the syntax-valid predictions (next to the gold's)."""
+    exact, first, counts = 0, 0, []
     for verdict in verdicts:
         gold = {t.lower() for t in dev[verdict.index]["tables"]}
-        read = {t.lower() for t in gold_tables(verdict.pred_sql, index) or []} if verdict.syntax_ok else set()
-        exact += bool(read) and read == gold
+        read = (gold_tables(verdict.pred_sql, index) or []) if verdict.syntax_ok else []  # in first-use order
+        exact += bool(read) and {t.lower() for t in read} == gold
+        shown = FIRST_TABLE.search(prompts[verdict.index])
+        first += bool(read and shown) and read[0].lower() == shown.group(1).lower()
         if verdict.syntax_ok:
             counts.append(len(read))
-    return {"exact_tables": 100 * exact / max(1, len(verdicts)),
+    n = max(1, len(verdicts))
+    return {"exact_tables": 100 * exact / n, "first_table_shown": 100 * first / n,
             "mean_tables_read": sum(counts) / len(counts) if counts else 0.0,
             "gold_mean_tables": sum(len(d["tables"]) for d in dev) / max(1, len(dev))}
+
+
+def score(work: Path, linked: Dataset, target: DatabaseTarget) -> dict[str, dict]:
+    """Evaluate the four prediction files (`predict_<trained on>_on_<dev prompts>` in `work`)."""
+    dev = ds.split_samples(linked.folder, "dev")
+    runs, prompts = [], {}
+    for context in ("linked", "oracle"):
+        for split in DEV_PROMPTS:
+            lines = work / f"predict_{context}_on_{split}" / predict.PREDICTIONS_FILE
+            runs.append(predict.to_prediction_set(label=f"{context}|{split}", model=context, predictions=lines,
+                                                  dev_samples=dev))
+            prompts[split] = [r["input"] for r in ds.read_rows(linked.folder / f"alpaca_{split}.jsonl")]
+    verdicts = evaluate_runs(PredictionRuns(runs=runs), {linked.db.name: target}, EvalOptions(workers=1))
+    index = build_index(linked.cards)
+    results = {}
+    for label, v in verdicts.items():
+        m = summarize(label, v)
+        results[label] = {"items": m.items, "syntax_valid": m.syntax_valid, "exec_success": m.exec_success,
+                          "exec_match": m.exec_match, "matched": m.matched,
+                          **tables_read(v, dev, prompts[label.split("|")[1]], index)}
+    return results
 
 
 def run(args: argparse.Namespace, *, recipe: LlamaFactoryRecipe, linked: Dataset, target: DatabaseTarget, base: Path,
@@ -96,23 +124,13 @@ def run(args: argparse.Namespace, *, recipe: LlamaFactoryRecipe, linked: Dataset
     oracle_trained = args.work / "trained_oracle"
     oracle_train_s = train(recipe, base=base, folder=oracle_folder, output=oracle_trained)
 
-    dev = ds.split_samples(linked.folder, "dev")
     models = {"linked": trained, "oracle": oracle_trained}
-    runs = []
     for context, model in models.items():
         for split in DEV_PROMPTS:
-            lines = predict.run_prediction(recipe, model_path=model, adapter_dir=None, dataset_dir=linked.folder,
-                                           output_dir=args.work / f"predict_{context}_on_{split}", split=split)
-            runs.append(predict.to_prediction_set(label=f"{context}|{split}", model=str(model), predictions=lines,
-                                                  dev_samples=dev))
-    verdicts = evaluate_runs(PredictionRuns(runs=runs), {linked.db.name: target}, EvalOptions(workers=1))
-    index = build_index(linked.cards)
-    results = {}
-    for label, v in verdicts.items():
-        m = summarize(label, v)
-        results[label] = {"items": m.items, "syntax_valid": m.syntax_valid, "exec_success": m.exec_success,
-                          "exec_match": m.exec_match, "matched": m.matched, **tables_read(v, dev, index)}
-
+            predict.run_prediction(recipe, model_path=model, adapter_dir=None, dataset_dir=linked.folder,
+                                   output_dir=args.work / f"predict_{context}_on_{split}", split=split)
+    results = score(args.work, linked, target)
+    dev = ds.split_samples(linked.folder, "dev")
     train_linking = {"linked": linked.facts["linking"]["train"], "oracle": oracle_linking["train"]}
     seconds = {"linked": linked_train_s, "oracle": oracle_train_s}
     dev_linking = linked.facts["linking"]["dev"]
@@ -120,14 +138,15 @@ def run(args: argparse.Namespace, *, recipe: LlamaFactoryRecipe, linked: Dataset
           f"{dev_linking['gold_recall']:.1%}, mean {dev_linking['mean_tables']} tables, {dev_linking['mean_tokens']} tokens; "
           f"gold queries read {results['linked|dev']['gold_mean_tables']:.2f} tables on average\n")
     print("| trained on | train prompts: mean tables / tokens | training s | dev prompts | syntax valid % | executed % "
-          "| execution match % | matched | reads exactly the gold tables % | mean tables read |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| execution match % | matched | reads exactly the gold tables % | first table read is the first shown % "
+          "| mean tables read |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for context in models:
         t = train_linking[context]
         for split, name in DEV_PROMPTS.items():
             r = results[f"{context}|{split}"]
             print(f"| {context} context | {t['mean_tables']} / {t['mean_tokens']} | {seconds[context]:.0f} | {name} | "
                   f"{r['syntax_valid']:.1f} | {r['exec_success']:.1f} | {r['exec_match']:.1f} | {r['matched']}/{r['items']} | "
-                  f"{r['exact_tables']:.1f} | {r['mean_tables_read']:.2f} |")
+                  f"{r['exact_tables']:.1f} | {r['first_table_shown']:.1f} | {r['mean_tables_read']:.2f} |")
     return {"train_rows": rows, "train_linking": train_linking, "dev_linking": dev_linking, "train_s": seconds,
             "results": results}
