@@ -50,12 +50,17 @@ def samples_schema(count: int) -> dict[str, Any]:
             "properties": {"samples": {"type": "array", "items": item, "minItems": 1, "maxItems": count}}}
 
 
-def questions_schema(count: int) -> dict[str, Any]:
-    item = {"type": "object", "additionalProperties": False, "required": ["id", "question"],
+def numbered_schema(key: str, field: str, count: int, max_length: int) -> dict[str, Any]:
+    """`{key: [{"id": 1..count, field: text}, ...]}`: one answer per numbered item of a request."""
+    item = {"type": "object", "additionalProperties": False, "required": ["id", field],
             "properties": {"id": {"type": "integer", "minimum": 1, "maximum": count},
-                           "question": {"type": "string", "minLength": 1, "maxLength": 300}}}
-    return {"type": "object", "additionalProperties": False, "required": ["questions"],
-            "properties": {"questions": {"type": "array", "items": item, "minItems": 1, "maxItems": count}}}
+                           field: {"type": "string", "minLength": 1, "maxLength": max_length}}}
+    return {"type": "object", "additionalProperties": False, "required": [key],
+            "properties": {key: {"type": "array", "items": item, "minItems": 1, "maxItems": count}}}
+
+
+def questions_schema(count: int) -> dict[str, Any]:
+    return numbered_schema("questions", "question", count, 300)
 
 
 def normalize(text: str) -> str:

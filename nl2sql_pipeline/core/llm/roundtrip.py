@@ -11,22 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import decimal
-from collections import Counter
 from typing import Any
 
+from nl2sql_pipeline.core.evaluation.compare import results_match
 from nl2sql_pipeline.core.execution import ReadOnlyExecutor
 from nl2sql_pipeline.core.llm.client import LLMClient
 from nl2sql_pipeline.core.llm.parse import first_int, parse_items, pick
-from nl2sql_pipeline.core.llm.prompting import Prompts
+from nl2sql_pipeline.core.llm.prompting import Prompts, numbered_schema
 from nl2sql_pipeline.core.samples import Sample, Topic
-
-
-def queries_schema(count: int) -> dict[str, Any]:
-    item = {"type": "object", "additionalProperties": False, "required": ["id", "sql"],
-            "properties": {"id": {"type": "integer", "minimum": 1, "maximum": count},
-                           "sql": {"type": "string", "minLength": 1, "maxLength": 1200}}}
-    return {"type": "object", "additionalProperties": False, "required": ["queries"],
-            "properties": {"queries": {"type": "array", "items": item, "minItems": 1, "maxItems": count}}}
 
 
 def _cell(value: Any) -> Any:
@@ -37,10 +29,13 @@ def _cell(value: Any) -> Any:
 
 
 def same_result(executor: ReadOnlyExecutor, sql: str, other: str) -> bool:
+    """The evaluation's own test-suite comparison (rows a multiset, columns in any order), on
+    numbers rounded so that two ways of computing one average agree."""
     mine, theirs = executor.execute(sql), executor.execute(other)
     if not (mine.ok and theirs.ok) or mine.truncated or theirs.truncated or len(mine.columns) != len(theirs.columns):
         return False
-    return Counter(tuple(map(_cell, r)) for r in mine.rows) == Counter(tuple(map(_cell, r)) for r in theirs.rows)
+    return results_match([tuple(map(_cell, r)) for r in mine.rows], [tuple(map(_cell, r)) for r in theirs.rows],
+                         order_matters=False)
 
 
 def _answered(text: str, count: int) -> dict[int, str]:
@@ -66,7 +61,7 @@ async def round_trip(prompts: Prompts, client: LLMClient, topic: Topic, samples:
     groups = [sendable[i:i + size] for i in range(0, len(sendable), size)]
     answers = await asyncio.gather(*(
         client.acomplete([{"role": "user", "content": prompts.round_trip_prompt(topic, [s.question for s in g])}],
-                         schema=queries_schema(len(g)), schema_name="queries", max_tokens=prompts.settings.max_tokens,
+                         schema=numbered_schema("queries", "sql", len(g), 1200), schema_name="queries", max_tokens=prompts.settings.max_tokens,
                          temperature=0.0) for g in groups))
     kept = []
     for group, answer in zip(groups, answers, strict=True):
