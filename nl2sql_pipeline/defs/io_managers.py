@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from nl2sql_pipeline.core.config import nl2sql_home
 from nl2sql_pipeline.core.fsutil import atomic_write_text
@@ -33,7 +33,7 @@ class PydanticJsonIOManager(dg.ConfigurableIOManager):
     """Pydantic models as JSON, with the model's class recorded so any reader gets the type back."""
 
     # Empty: `$NL2SQL_HOME/assets`, read when a run starts, not when the code location loads.
-    base_dir: str = ""
+    base_dir: str = Field("", description="folder of the stored assets; empty: $NL2SQL_HOME/assets")
 
     def _path(self, key: dg.AssetKey, partition: str | None) -> Path:
         base = Path(self.base_dir) if self.base_dir else nl2sql_home() / "assets"

@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 from pydantic import BaseModel
+
+import nl2sql_pipeline.defs
 
 from nl2sql_pipeline.core.config import DatabasesFile, load_databases
 from nl2sql_pipeline.core.config_loader import REPO_ROOT, StrictModel, _models, _unwrapped
@@ -16,10 +21,7 @@ from nl2sql_pipeline.core.errors import ConfigError
 from nl2sql_pipeline.core.llm.settings import LLMSettings, load_llm_settings
 from nl2sql_pipeline.core.serving.config import ServeConfig, load_serve_config
 from nl2sql_pipeline.core.training.recipes import AnyRecipe, load_recipe
-from nl2sql_pipeline.defs import evaluation, validation
-from nl2sql_pipeline.defs.serving import ServingResource
-from nl2sql_pipeline.defs.settings import DatabasesResource, LLMResource, Orchestration, orchestration
-from nl2sql_pipeline.defs.training import TrainerResource
+from nl2sql_pipeline.defs.settings import Orchestration, orchestration
 
 
 @pytest.fixture
@@ -195,12 +197,22 @@ def _fields_without_help(model: type[BaseModel], seen: set[type]) -> Iterator[st
             yield from _fields_without_help(sub, seen)
 
 
+def _dagster_settings() -> list[type]:
+    """Every run-config class and resource defined in defs/, found by walking the package."""
+    found: list[type] = []
+    for info in pkgutil.iter_modules(nl2sql_pipeline.defs.__path__, "nl2sql_pipeline.defs."):
+        module = importlib.import_module(info.name)
+        found += [cls for cls in vars(module).values() if isinstance(cls, type) and cls.__module__ == info.name
+                  and issubclass(cls, dg.Config | dg.ConfigurableResource)]
+    return found
+
+
 def test_every_user_facing_config_field_has_a_description() -> None:
     """The configuration files' models, the run-config classes and the resources' settings: the
     launchpad and the errors show these descriptions."""
     roots: list[Any] = [DatabasesFile, LLMSettings, ServeConfig, Orchestration, *_models(AnyRecipe),
-                        evaluation.EvalConfig, evaluation.NeighbourConfig, evaluation.PromotionConfig,
-                        validation.ExportSettings, DatabasesResource, LLMResource, ServingResource, TrainerResource]
+                        *_dagster_settings()]
+    assert len(roots) > 12  # the four run configs and four resources of defs/ were found
     seen: set[type] = set()
     missing = [name for root in roots for name in _fields_without_help(root, seen)]
     assert missing == []
