@@ -137,6 +137,10 @@ class ReadOnlyExecutor:
         """
         return self.checked(sql)[1]
 
+    def reads_as(self, dialect: str) -> bool:
+        """Whether `checked()` trees are what `parse_query(sql, dialect)` gives (default limits)."""
+        return self.dialect == dialect and self._native in (None, dialect) and self.limits == DEFAULT_LIMITS
+
     def checked(self, sql: str) -> tuple[Any, QueryCheck]:
         """The gate's verdict and tree for `sql`, shared with this executor's own runs (a text it
         has run before costs no parse): read the tree, never change it."""

@@ -50,7 +50,7 @@ def _check_sample(
     keep_empty: bool,
     semantic: SemanticChecker | None,
 ) -> ValidatedSample:
-    tree, verdict = parse_query(sample.sql, dialect)
+    tree, verdict = _parsed(sample.sql, dialect, executor)
     if tree is None:
         return ValidatedSample(sample=sample, passed=False, failed_layer="syntax", reason=verdict.reason)
     try:
@@ -81,6 +81,16 @@ def _check_sample(
     if pending is not None and (reason := semantic.verdict(pending, result, sample, ordered)):
         return ValidatedSample(sample=sample, passed=False, failed_layer="semantic", reason=reason, **facts, **counts)
     return ValidatedSample(sample=sample, passed=True, **facts, **counts)
+
+
+def _parsed(sql: str, dialect: str, executor: ReadOnlyExecutor | None) -> tuple[object, object]:
+    """Layer 1: the gate's own reading. Through the executor that will run the query where it
+    reads it the same way, so a query the synthesizer probed
+    costs a tree copy instead of a second parse; the copy is ours to change."""
+    if executor is None or not executor.reads_as(dialect):
+        return parse_query(sql, dialect)
+    kept, verdict = executor.checked(sql)
+    return (kept.copy() if kept is not None else None), verdict
 
 
 def _run(sql: str, pending: object, executor: ReadOnlyExecutor) -> tuple[object, object]:
