@@ -33,19 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "closed_loop"))
 
 
-def preflight(tiny: bool) -> str | None:
-    try:
-        import torch
-    except ImportError:
-        return "torch is not installed"
-    if not tiny and not torch.cuda.is_available():
-        return "no CUDA GPU visible to torch"
-    for module in ("transformers", "peft", "trl", "datasets"):
-        if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed in {sys.executable} (and nothing can be downloaded here)"
-    return None
-
-
 def run_arm(generation: str, model_dir: Path, dataset: Path, targets: dict, args: argparse.Namespace) -> dict:
     import torch
 
@@ -94,7 +81,9 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/gpu_grpo"))
     parser.add_argument("--tiny", action="store_true", help="toy shape on CPU, to check this script")
     args = parser.parse_args()
-    reason = preflight(args.tiny)
+    from gpu_train import preflight
+
+    reason = preflight(args.tiny, ("transformers", "peft", "trl", "datasets"))
     if reason:
         print(f"not run: {reason}")
         return 2

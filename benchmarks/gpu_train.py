@@ -22,6 +22,7 @@ Prints a markdown table and writes `<work>/gpu_train.json`.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -41,17 +42,16 @@ RUNS = {"qwen3_4b_lora": "qwen3-4b", "deepseek_coder_6.7b_peft": "deepseek-coder
 REFERENCE = "reference: trainable ~40M / 6.7B = 0.59% for DeepSeek-Coder r16"
 
 
-def preflight(tiny: bool) -> str | None:
+def preflight(tiny: bool, modules: tuple[str, ...] = ("transformers", "peft")) -> str | None:
+    """Why this machine cannot run the benchmark (no torch, no GPU, a missing package), or None."""
     try:
         import torch
     except ImportError:
         return "torch is not installed"
     if not tiny and not torch.cuda.is_available():
         return "no CUDA GPU visible to torch"
-    for module in ("transformers", "peft"):
-        try:
-            __import__(module)
-        except ImportError:
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
             return f"{module} is not installed in {sys.executable} (and nothing can be downloaded here)"
     return None
 
