@@ -2,7 +2,10 @@
 
 Every query (gold and predicted) runs on the read-only executor, whose per-query deadline is
 enforced inside the engine (SQLite's progress handler, PostgreSQL's statement_timeout, MariaDB's
-max_statement_time), so one pathological prediction costs at most `timeout_s`.
+max_statement_time), so one pathological prediction costs at most `timeout_s`. On SQLite the
+predictions (and tie probes) are gated by SQLite's own authorizer (`engine_gate`): they need no
+tree, and the sqlglot parse was more than half of an item's time. Gold queries keep the parse
+gate, whose tree also gives their hardness label.
 
 Speed comes from (measured in benchmarks/bench_evaluation.py):
 - one connection per database and worker, reused for every query;
@@ -62,6 +65,7 @@ class EvalOptions(BaseModel):
     row_cap: int = 100_000  # results are compared in full: a truncated result is a failure
     workers: int = 0  # 0: one per CPU; 1: in this process
     keep_warm: bool = False  # keep worker processes and connections for the next call
+    engine_gate: bool = True  # SQLite: predictions gated by the engine's authorizer, not a sqlglot parse
     gold_hygiene: bool = True  # flag empty / tie-dependent gold (one extra query per ORDER BY ... LIMIT gold)
     ves_repeats: int = 0  # extra timings of gold and prediction per matched item for R-VES (0: one timing)
     audit: AuditTarget | None = None  # record every statement run (core/audit.py)
@@ -96,8 +100,8 @@ _Task = tuple[int, str, PredictionItem]  # (position in the caller's list, run l
 
 # Per-process state: worker processes keep their connections between chunks (and, with
 # keep_warm, between calls); query results live for one call, since databases may change.
-_EXECUTORS: dict[tuple[str, str, float, int], ReadOnlyExecutor] = {}
-_RESULTS: dict[tuple[str, str], ExecutionResult] = {}
+_EXECUTORS: dict[tuple[str, str, float, int, bool], ReadOnlyExecutor] = {}
+_RESULTS: dict[tuple[str, str, bool], ExecutionResult] = {}  # (url, sql, engine-gated)
 _RESULTS_CALL: list[int] = [0]
 # Predicted results are kept for reuse (a prediction equal to its gold, or to the other run's
 # prediction, runs once) only when small; gold results are always kept.
@@ -186,12 +190,13 @@ def _judge_safely(label: str, item: PredictionItem, targets: Mapping[str, Databa
                            error=f"the prediction could not be evaluated ({type(err).__name__})")
 
 
-def _executor(target: DatabaseTarget, options: EvalOptions) -> ReadOnlyExecutor:
-    key = (target.url, target.dialect, options.timeout_s, options.row_cap)
+def _executor(target: DatabaseTarget, options: EvalOptions, *, prediction: bool = False) -> ReadOnlyExecutor:
+    """The executor for gold queries, or with `prediction` for predictions (engine-gated when asked)."""
+    key = (target.url, target.dialect, options.timeout_s, options.row_cap, prediction and options.engine_gate)
     executor = _EXECUTORS.get(key)
     if executor is None:
         executor = ReadOnlyExecutor(target.url, target.dialect, timeout_s=options.timeout_s, row_cap=options.row_cap,
-                                    kept_verdicts=_KEPT_VERDICTS)
+                                    kept_verdicts=_KEPT_VERDICTS, engine_gate=key[-1])
         _EXECUTORS[key] = executor
     return executor
 
@@ -210,12 +215,14 @@ def _hardness(executor: ReadOnlyExecutor, gold_sql: str) -> str | None:
 
 
 def _execute(executor: ReadOnlyExecutor, target: DatabaseTarget, sql: str, *, keep: bool) -> ExecutionResult:
-    """The query's result, run at most once per call and process (read-only databases)."""
-    result = _RESULTS.get((target.url, sql))
+    """The query's result, run at most once per call and process (read-only databases). A text
+    that passed the parse gate serves either executor; one the engine gate passed, only that one."""
+    gated = executor.engine_gate
+    result = _RESULTS.get((target.url, sql, False)) or (_RESULTS.get((target.url, sql, True)) if gated else None)
     if result is None:
         result = executor.execute(sql)
         if keep or result.row_count <= _KEEP_PRED_ROWS:
-            _RESULTS[(target.url, sql)] = result
+            _RESULTS[(target.url, sql, gated)] = result
     return result
 
 
@@ -242,9 +249,12 @@ def _prepare(sql: str, options: EvalOptions, dialect: str) -> str:
 
 
 def _run_on(options: EvalOptions, database: str) -> suite.Run:
+    """Runs for suite.py: kept results are gold queries; the others (predictions on neighbours,
+    tie probes) go to the prediction executor."""
     def run(url: str, dialect: str, sql: str, keep: bool) -> ExecutionResult:
         target = DatabaseTarget(url=url, dialect=dialect)
-        return _execute(audited(_executor(target, options), options.audit, database), target, sql, keep=keep)
+        executor = _executor(target, options, prediction=not keep)
+        return _execute(audited(executor, options.audit, database), target, sql, keep=keep)
 
     return run
 
@@ -289,7 +299,8 @@ def _judge(label: str, item: PredictionItem, targets: Mapping[str, DatabaseTarge
         verdict.pred_error, verdict.error = "empty", verdict.error or "no SQL in the model output"
         return verdict
     pred_sql_run = _prepare(pred_sql, options, target.dialect)
-    pred = _execute(executor, target, pred_sql_run, keep=False)
+    pred = _execute(audited(_executor(target, options, prediction=True), options.audit, item.database), target,
+                    pred_sql_run, keep=False)
     verdict.pred_elapsed_s = pred.elapsed_s
     verdict.syntax_ok = pred.error_kind != "syntax" and (pred.error_kind != "rejected" or _parses(pred_sql, target.dialect))
     if not pred.ok:

@@ -11,7 +11,10 @@ server state or reach other servers, and extensions add more).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlglot import exp
+from sqlglot.tokens import Token, TokenType
 
 _COMMON = """
 abs ceil ceiling floor round sign sqrt power pow exp ln log log10 mod pi degrees radians
@@ -118,3 +121,46 @@ UNNAMED_FUNCS: frozenset[type] = _classes(
     ArrayAgg Unnest GenerateSeries Explode Posexplode Lead Lag First Last Median Quantile
     """
 )
+
+
+# SQLite's own deadline, the progress handler, runs between VM instructions, never inside one
+# function call (`instr` on a 4 MB string ran 11 s past its budget). These are the SQLite
+# functions whose one call costs time linear in its arguments, which SQLITE_LIMIT_LENGTH caps: a
+# query that calls nothing else, matches no pattern and does not recurse is stopped by the engine
+# itself, in time (the longest gap between two handler calls in 2M-row sorts, groupings, joins
+# and window functions was 53 ms), so it needs no watchdog thread. Not here, so watched from
+# outside: instr, replace, trim (n x m), like/glob/regexp (backtracking), printf, zeroblob,
+# median, json, and every name this list does not know.
+SQLITE_LINEAR = _names(
+    """
+    count sum avg min max total group_concat string_agg
+    row_number rank dense_rank percent_rank cume_dist ntile lag lead first_value last_value nth_value
+    abs ceil ceiling floor round sign sqrt power pow exp ln log log10 log2 mod pi degrees radians
+    sin cos tan asin acos atan atan2 sinh cosh tanh asinh acosh atanh trunc
+    coalesce nullif ifnull iif cast typeof quote hex unicode char random likely unlikely likelihood
+    lower upper length octet_length substr substring concat concat_ws
+    date time datetime julianday unixepoch strftime timediff
+    """
+)
+_PATTERN_OR_RECURSION = frozenset(
+    getattr(TokenType, n) for n in ("LIKE", "ILIKE", "GLOB", "RLIKE", "MATCH", "SIMILAR_TO", "RECURSIVE")
+    if hasattr(TokenType, n)
+)
+_NAMED = frozenset({TokenType.VAR, TokenType.IDENTIFIER})
+
+
+def linear_calls(tokens: Sequence[Token], grammar: frozenset[str]) -> bool:
+    """Whether a SQLite query (its tokens) calls only `SQLITE_LINEAR` functions, matches no
+    pattern and does not recurse. A name before `(` that is not a grammar keyword counts as a
+    call, a CTE's column list included, so anything unclear says False."""
+    previous = None
+    for token in tokens:
+        kind = token.token_type
+        if kind in _PATTERN_OR_RECURSION:
+            return False
+        if kind == TokenType.L_PAREN and previous is not None:
+            name = previous.text.lower()
+            if name not in SQLITE_LINEAR and (previous.token_type in _NAMED or (name.isidentifier() and name not in grammar)):
+                return False
+        previous = token
+    return True

@@ -22,7 +22,7 @@ _TIMEOUT_MARKERS = ("interrupted", "statement timeout", "canceling statement", "
                     "maximum statement execution time", "query execution was interrupted")
 _READONLY_MARKERS = ("readonly database", "read-only transaction", "read only transaction", "query_only",
                      "permission denied", "command denied", "too many attached databases", "not authorized")
-_SYNTAX_MARKERS = ("syntax error", "error in your sql syntax", "syntax_error")
+_SYNTAX_MARKERS = ("syntax error", "error in your sql syntax", "syntax_error", "unrecognized token", "incomplete input")
 
 
 def error_code(err: BaseException) -> str | None:

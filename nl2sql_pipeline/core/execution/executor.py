@@ -6,6 +6,10 @@ it asks the engine to cancel (SQLite `interrupt()`, libpq's cancel request, `KIL
 second MariaDB connection); if the statement still runs at 1.2x the budget (one long built-in
 call that never reaches the engine's interrupt checks), the connection is cut and abandoned and
 the call returns a timeout. A result that arrives after the budget is a timeout too, never ok.
+
+The exception: a SQLite query that calls only functions of linear cost, matches no pattern and
+does not recurse (`QueryCheck.linear_calls`) cannot run long between two calls of SQLite's
+progress handler, the engine's own deadline, so it runs on the calling thread.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 from nl2sql_pipeline.core.config import DatabaseConfig
+from nl2sql_pipeline.core.execution.authorizer import NEEDS_WATCH, EngineGate, first_word_problem
 from nl2sql_pipeline.core.execution.errors import ErrorKind, classify_error
 from nl2sql_pipeline.core.execution.gate import KnownVerdicts, QueryCheck, _rejected, parse_query
 from nl2sql_pipeline.core.execution.limits import DEFAULT_LIMITS, QueryLimits, text_problem
@@ -58,7 +63,9 @@ class ReadOnlyExecutor:
     `schema`, `include`, `exclude`: the configured tables a query may read (default: the
     connection's default schema, all of it); `allowed_sources`: opt-in `schema.table` patterns
     outside it (`information_schema.*`); `limits`: the parser-safe and byte limits;
-    `kept_verdicts`: how many recent texts' gate verdicts (and trees) it keeps.
+    `kept_verdicts`: how many recent texts' gate verdicts (and trees) it keeps; `engine_gate`:
+    on SQLite, SQLite's own authorizer is the gate instead of sqlglot's parse (authorizer.py; for
+    callers that need no tree, such as the evaluation's predictions; ignored on other engines).
 
     >>> import sqlite3, tempfile
     >>> from nl2sql_pipeline.core.connection import sqlite_url
@@ -72,7 +79,7 @@ class ReadOnlyExecutor:
     def __init__(self, url: URL | str, dialect: str, *, timeout_s: float = 5.0, row_cap: int = 1000,
                  schema: str | None = None, include: Sequence[str] = ("*",), exclude: Sequence[str] = (),
                  allowed_sources: Sequence[str] = (), limits: QueryLimits | None = None,
-                 kept_verdicts: int = 4096) -> None:
+                 kept_verdicts: int = 4096, engine_gate: bool = False) -> None:
         self.url = make_url(url) if isinstance(url, str) else url
         self.dialect = dialect
         self.timeout_s = timeout_s
@@ -82,6 +89,7 @@ class ReadOnlyExecutor:
         self.limits = limits or DEFAULT_LIMITS
         self.backend = self.url.get_backend_name()
         self._native = _NATIVE_DIALECTS.get(self.backend)
+        self.engine_gate = engine_gate and self.backend == "sqlite"
         if self.backend not in SESSIONS:
             raise ValueError(f"no read-only executor for {self.backend!r}; supported: {', '.join(SESSIONS)}")
         connect_args: dict[str, Any] = {}
@@ -110,6 +118,8 @@ class ReadOnlyExecutor:
             except BaseException:
                 raw.close()
                 raise
+            if self.engine_gate:
+                session.use_engine_gate()  # type: ignore[attr-defined]
             session.worker = StatementThread()  # type: ignore[attr-defined]
             self._local.session = session
             with self._lock:
@@ -155,7 +165,7 @@ class ReadOnlyExecutor:
             native_tree, native = parse_query(sql, self._native, self.limits)
             if native.kind:
                 return None, _rejected(f"as {self._native}, which the engine speaks: {native.reason}")
-            tree = native_tree
+            return native_tree, native  # the engine's reading decides how it is run
         return tree, verdict
 
     def execute(self, sql: str, *, timeout_s: float | None = None, row_cap: int | None = None) -> ExecutionResult:
@@ -174,8 +184,10 @@ class ReadOnlyExecutor:
             return failed("runtime", f"the executor failed: {type(err).__name__}")
 
     def _execute(self, sql: str, started: float, timeout: float, cap: int, failed: Any) -> ExecutionResult:
-        tree, verdict = self.checked(sql)
-        if verdict.kind:
+        tree, verdict = (None, None) if self.engine_gate else self.checked(sql)
+        if verdict is None and (problem := text_problem(sql, self.limits)):
+            return failed("rejected", problem)
+        if verdict is not None and verdict.kind:
             return failed(verdict.kind, verdict.reason or verdict.kind)
         if self._abandoned >= _MAX_ABANDONED:
             return failed("runtime", f"{self._abandoned} statements ignored their deadline and may still run; "
@@ -187,7 +199,7 @@ class ReadOnlyExecutor:
             return failed("runtime", f"refusing to run: {err}")
         except Exception as err:
             return failed("runtime", f"cannot connect: {classify_error(err)[1]}")
-        problem = session.policy.problem(tree)
+        problem = session.policy.problem(tree) if verdict is not None else None
         if problem:
             return failed("rejected", problem)
         # Connecting (once per session) has its own connect_timeout; the gate's time counts.
@@ -196,20 +208,24 @@ class ReadOnlyExecutor:
         if budget <= 0:
             return failed("timeout", f"the time budget of {timeout:g} s was spent before the query could run")
         text = sql.strip().rstrip(";")
-        box, done = session.worker.submit(session.run, text, budget, cap)  # type: ignore[attr-defined]
-        canceller = None
-        if not done.wait(budget + _GRACE_S):
-            # On its own thread: MariaDB's KILL QUERY needs a second connection, which takes time.
-            canceller = threading.Thread(target=_quietly, args=(session.cancel,), daemon=True)
-            canceller.start()
-            if not done.wait(budget * 0.2):
-                session.abort()
-                self._drop_session(abandoned=True)
-                return failed("timeout", f"the query ran past {timeout:g} s and was cut off")
-            canceller.join(budget * 0.1)
-            if canceller.is_alive():
-                self._drop_session()  # a late KILL QUERY must not hit this session's next query
-        ok, value = box[0]
+        gate = session.gate
+        if gate is not None:
+            if not text.strip():
+                return failed("syntax", "the query is empty")
+            if problem := first_word_problem(text):
+                return failed("rejected", problem)
+            outcome = self._run_engine_gated(session, gate, text, started + timeout, cap)
+        elif session.stops_itself(verdict):
+            # The engine's own checks hold this query's deadline: run it on this thread, without
+            # the two thread wake-ups of a hand-off.
+            outcome = _run_here(session, text, budget, cap)
+        else:
+            outcome = self._run_watched(session, text, budget, cap)
+        if outcome is None:
+            return failed("timeout", f"the query ran past {timeout:g} s and was cut off")
+        ok, value = outcome
+        if not ok and gate is not None and (refusal := gate.refusal(value)):
+            return failed("rejected", refusal)
         if not ok:
             if isinstance(value, ResultTooLarge):
                 return failed("runtime", f"result too large: {value}")
@@ -229,6 +245,34 @@ class ReadOnlyExecutor:
         return ExecutionResult.model_construct(ok=True, columns=columns, rows=rows, row_count=len(rows),
                                                truncated=truncated, elapsed_s=elapsed, error_kind=None, error=None)
 
+    def _run_engine_gated(self, session: Session, gate: EngineGate, text: str, deadline: float,
+                          cap: int) -> tuple[bool, Any] | None:
+        """Here first, the gate refusing calls the engine cannot stop in time; when that was the
+        only refusal, again on the watched thread (a second prepare, microseconds)."""
+        gate.denied, gate.linear_only = None, True
+        outcome = _run_here(session, text, deadline - time.perf_counter(), cap)
+        if outcome[0] or gate.denied != NEEDS_WATCH:
+            return outcome
+        gate.denied, gate.linear_only = None, False
+        return self._run_watched(session, text, deadline - time.perf_counter(), cap)
+
+    def _run_watched(self, session: Session, text: str, budget: float, cap: int) -> tuple[bool, Any] | None:
+        """(ok, result or error) from the session's statement thread while this thread holds the
+        deadline; None when the statement ignored the cancel and its connection was cut."""
+        box, done = session.worker.submit(session.run, text, budget, cap)  # type: ignore[attr-defined]
+        if not done.wait(budget + _GRACE_S):
+            # On its own thread: MariaDB's KILL QUERY needs a second connection, which takes time.
+            canceller = threading.Thread(target=_quietly, args=(session.cancel,), daemon=True)
+            canceller.start()
+            if not done.wait(budget * 0.2):
+                session.abort()
+                self._drop_session(abandoned=True)
+                return None
+            canceller.join(budget * 0.1)
+            if canceller.is_alive():
+                self._drop_session()  # a late KILL QUERY must not hit this session's next query
+        return box[0]
+
     def close(self) -> None:
         with self._lock:
             sessions, self._sessions = self._sessions, []
@@ -244,6 +288,14 @@ class ReadOnlyExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _run_here(session: Session, text: str, budget: float, cap: int) -> tuple[bool, Any]:
+    """(ok, result or error) of a statement run on the calling thread."""
+    try:
+        return True, session.run(text, budget, cap)
+    except Exception as err:  # noqa: BLE001 - classified by the caller, as one from the statement thread
+        return False, err
 
 
 def _quietly(fn: Any) -> None:

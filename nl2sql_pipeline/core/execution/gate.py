@@ -32,7 +32,7 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.tokens import Token, TokenType
 
-from nl2sql_pipeline.core.execution.allowlist import SYNTAX, UNNAMED_FUNCS, functions_for
+from nl2sql_pipeline.core.execution.allowlist import SYNTAX, UNNAMED_FUNCS, functions_for, linear_calls
 from nl2sql_pipeline.core.execution.lexer import lexing_problem
 from nl2sql_pipeline.core.execution.limits import DEFAULT_LIMITS, QueryLimits, text_problem, token_problem
 
@@ -51,6 +51,9 @@ class QueryCheck(BaseModel):
 
     kind: Literal["rejected", "syntax"] | None = None
     reason: str | None = None
+    # SQLite only: every call costs time linear in its arguments, so the engine's own
+    # interrupt checks hold the deadline (allowlist.linear_calls).
+    linear_calls: bool = False
 
 
 def _rejected(reason: str) -> QueryCheck:
@@ -126,7 +129,9 @@ def _parse_query(sql: str, dialect: str, limits: QueryLimits) -> tuple[exp.Expre
     if not isinstance(body, QUERY_ROOTS):
         return None, _rejected(f"only queries (SELECT / WITH) may run, not {first}")
     problem = disallowed(tree, text, dialect) or called_names_problem(tokens, tree, dialect)
-    return (None, _rejected(problem)) if problem else (tree, QueryCheck())
+    if problem:
+        return None, _rejected(problem)
+    return tree, QueryCheck(linear_calls=dialect == "sqlite" and linear_calls(tokens, _GRAMMAR))
 
 
 # Statement keywords that data sets use as column names (spider-de's `alter`).

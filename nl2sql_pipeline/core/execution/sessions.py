@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from nl2sql_pipeline.core.execution.authorizer import EngineGate
+from nl2sql_pipeline.core.execution.gate import QueryCheck
 from nl2sql_pipeline.core.execution.limits import QueryLimits
 from nl2sql_pipeline.core.execution.sources import SourcePolicy, matching
 
@@ -41,6 +43,7 @@ class Session:
     """One DBAPI connection plus the engine's way of running a query read-only with a deadline."""
 
     engine = ""
+    gate: EngineGate | None = None  # the engine's own gate, where one is in use
 
     def __init__(self, raw: Any, schema: str | None, include: list[str], exclude: list[str],
                  allowed: tuple[str, ...], limits: QueryLimits, open_other: Callable[[], Any] | None = None) -> None:
@@ -55,6 +58,11 @@ class Session:
 
     def run(self, sql: str, timeout_s: float, row_cap: int) -> tuple[list[str], list[tuple], bool]:
         raise NotImplementedError
+
+    def stops_itself(self, check: QueryCheck) -> bool:
+        """Whether the engine's own deadline checks alone stop this query in time, so it needs
+        no watchdog thread (SQLite's progress handler for `linear_calls` queries)."""
+        return False
 
     def cancel(self) -> None:
         """Ask the engine to stop the running statement (called from another thread)."""
@@ -122,8 +130,21 @@ class SqliteSession(Session):
             raise SessionSetupError("SQLite refused PRAGMA query_only = 1")
         self.deadline = 0.0
         names = [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
+        self.names = frozenset(n.lower() for n in names)
         return SourcePolicy("sqlite", frozenset({"main"}), frozenset(n.lower() for n in matching(names, include, exclude)),
                             allowed=allowed)
+
+    def stops_itself(self, check: QueryCheck) -> bool:
+        return check.linear_calls
+
+    def use_engine_gate(self) -> EngineGate:
+        """From now on SQLite's authorizer judges every statement (authorizer.py)."""
+        self.gate = EngineGate(self.policy, self.names)
+        # The parse gate's cap on set operations, where SQLite has the knob (its own parser is
+        # safe at any depth it accepts: it reports "parser stack overflow" instead).
+        self.conn.setlimit(sqlite3.SQLITE_LIMIT_COMPOUND_SELECT, self.limits.max_set_operations + 1)
+        self.conn.set_authorizer(self.gate)
+        return self.gate
 
     def _expired(self) -> int:
         return 1 if time.perf_counter() > self.deadline else 0

@@ -131,12 +131,14 @@ def test_test_suite_semantics(gold: list, pred: list, order_matters: bool, expec
 OFFICIAL = SPIDER_DE.parent / "spider_de_official"
 
 
+@pytest.mark.parametrize("engine_gate", [True, False], ids=["sqlite-authorizer", "sqlglot-gate"])
 @pytest.mark.parametrize(("strip", "column"), [(True, 0), (False, 1)], ids=["strip-distinct", "keep-distinct"])
-def test_per_item_verdicts_equal_spiders_official_evaluation(strip: bool, column: int) -> None:
+def test_per_item_verdicts_equal_spiders_official_evaluation(strip: bool, column: int, engine_gate: bool) -> None:
+    """Whichever gate judges the predictions, every verdict is Spider's own."""
     gold = read_gold(OFFICIAL / "gold.sql")
     preds = (OFFICIAL / "pred.txt").read_text("utf-8").splitlines()
     official = [line.split("\t")[column] == "1" for line in (OFFICIAL / "verdicts.tsv").read_text().splitlines()[1:]]
-    verdicts = judge(gold, preds, strip_distinct=strip, workers=2)
+    verdicts = judge(gold, preds, strip_distinct=strip, workers=2, engine_gate=engine_gate)
     assert all(v.executable for v in verdicts)
     assert [v.match for v in verdicts] == official
 

@@ -171,3 +171,31 @@ def test_no_tie_probe_without_a_cut() -> None:
     assert calls == []  # two rows under LIMIT 3: the whole result, nothing cut off
     flag = suite.gold_flag(run, "u", "sqlite", [], "sqlite", gold_sql, _result([(1,), (2,), (3,)]), check_hygiene=True)
     assert len(calls) == 1 and flag == "tie-dependent"
+
+
+@pytest.mark.parametrize(
+    ("sql", "linear"),
+    [
+        ("SELECT count(*), max(a), round(avg(b), 2) FROM t GROUP BY c ORDER BY 2 DESC LIMIT 3", True),
+        ("SELECT CAST(a AS int), coalesce(b, 0), substr(c, 1, 2), lower(d) || upper(e) FROM t", True),
+        ("SELECT a FROM t WHERE b IN (SELECT b FROM u) AND EXISTS (SELECT 1 FROM v) AND c BETWEEN 1 AND (2)", True),
+        ("SELECT row_number() OVER (PARTITION BY a ORDER BY b) FROM t", True),
+        ("WITH x AS (SELECT a FROM t) SELECT count(*) FROM x LEFT JOIN (SELECT a FROM u) y ON x.a = y.a", True),
+        ("SELECT a FROM t WHERE b LIKE '%x%'", False),
+        ("SELECT a FROM t WHERE b GLOB '*x*'", False),
+        ("SELECT instr(a, 'x') FROM t", False),
+        ('SELECT "instr"(a, \'x\') FROM t', False),
+        ("SELECT replace(a, 'x', 'y') FROM t", False),
+        ("SELECT trim(a, 'xy') FROM t", False),
+        ("SELECT printf('%.*c', 1000000, 'a')", False),
+        ("SELECT median(a) FROM t", False),
+        ("WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r", False),
+        ("WITH c(x) AS (SELECT 1) SELECT x FROM c", False),  # a name before `(`: counted as a call
+    ],
+)
+def test_linear_calls_decide_who_holds_the_sqlite_deadline(sql: str, linear: bool) -> None:
+    """Only queries whose every call costs time linear in its arguments run without a watchdog
+    thread (SQLite's progress handler cannot interrupt one long call); anything unclear is watched."""
+    tree, verdict = parse_query(sql, "sqlite")
+    assert tree is not None and verdict.linear_calls is linear
+    assert parse_query(sql, "postgres")[1].linear_calls is False  # only SQLite's handler is relied on
