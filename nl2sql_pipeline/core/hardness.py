@@ -31,10 +31,12 @@ from typing import Literal
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
+from sqlglot.errors import ParseError, SqlglotError
 from sqlglot.tokens import TokenType
 
 from nl2sql_pipeline.core.errors import Nl2SqlError
+from nl2sql_pipeline.core.execution.gate import parse_tokens, tokenize
+from nl2sql_pipeline.core.execution.limits import text_problem, token_problem
 
 Hardness = Literal["easy", "medium", "hard", "extra"]
 HARDNESS_LEVELS: tuple[Hardness, ...] = ("easy", "medium", "hard", "extra")
@@ -92,14 +94,22 @@ def spider_hardness(sql: str, dialect: str = "sqlite") -> Hardness:
 def parse_leniently(sql: str, dialect: str = "sqlite") -> exp.Expression:
     """sqlglot's parse of one query, reading statement keywords used as column names as names.
 
-    For labels (hardness, variants) only: the tree may come from altered text, so it never
-    decides what may run; that is the gate's strict `execution.parse_query`.
-    Raises sqlglot's SqlglotError when the SQL does not parse even then.
+    For labels (hardness, variants, tie probes) only: the tree may come from altered text, so it
+    never decides what may run; that is the gate's strict `execution.parse_query`. Text beyond
+    the gate's parser-safe limits is refused before the parser sees it (a deep nesting would
+    crash it). Raises sqlglot's SqlglotError when the SQL does not parse even then.
     """
+    problem = text_problem(sql)
+    tokens = tokenize(sql, dialect) if problem is None else []
+    problem = problem or token_problem(tokens)
+    if problem:
+        raise ParseError(problem)
     try:
-        return sqlglot.parse_one(sql, read=dialect)
+        statements = parse_tokens(sql, tokens, dialect)
+        if len(statements) != 1:
+            raise ParseError(f"expected one statement, got {len(statements)}")
+        return statements[0]
     except SqlglotError:
-        tokens = sqlglot.tokenize(sql, read=dialect)
         if not tokens or tokens[0].token_type not in _QUERY_STARTS:
             raise
         names = [t for t in tokens if t.token_type in _STATEMENT_KEYWORDS]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlglot.errors import SqlglotError
 
 from nl2sql_pipeline.core.hardness import HardnessError, hardness_counts, parse_leniently, spider_hardness
 from nl2sql_pipeline_tests.conftest import DATA, SPIDER_DE
@@ -77,3 +78,14 @@ def test_statement_keyword_as_column_name() -> None:
 def test_unparsable_sql_names_cause_and_fix() -> None:
     with pytest.raises(HardnessError, match="Cannot parse SQL.*Fix: pass valid sqlite SQL"):
         spider_hardness("SELECT FROM WHERE (")
+
+
+@pytest.mark.parametrize("sql", ["SELECT " + "(" * 5000 + "1" + ")" * 5000, "SELECT " + "(SELECT " * 300 + "1" + ")" * 300,
+                                 "SELECT 1 WHERE 1 IN (" + ",".join(["1"] * 5000) + ")"])
+def test_labels_refuse_what_would_crash_the_parser(sql: str) -> None:
+    """Labels read untrusted text too (a gold file, a model's output): beyond the gate's
+    parser-safe limits the lenient parse refuses before sqlglot's recursive parser sees it."""
+    with pytest.raises(SqlglotError, match="limit"):
+        parse_leniently(sql, "sqlite")
+    with pytest.raises(HardnessError):
+        spider_hardness(sql)

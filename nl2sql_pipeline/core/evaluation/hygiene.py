@@ -41,16 +41,26 @@ def result_flag(result: ExecutionResult) -> GoldFlag | None:
 _ORDER_AND_LIMIT = re.compile(r"\border\s+by\b.*\blimit\b", re.I | re.S)
 
 
+def may_tie(gold_sql: str) -> bool:
+    """Whether the text can be an `ORDER BY ... LIMIT` query at all (no parse needed to say no)."""
+    return bool(_ORDER_AND_LIMIT.search(gold_sql))
+
+
 @lru_cache(maxsize=65536)  # gold queries recur across calls and runs; parsing is the cost
 def tie_probe(gold_sql: str, dialect: str) -> tuple[str, int, int] | None:
     """(probe SQL, k, number of sort keys) for a top-level `ORDER BY ... LIMIT k` gold query:
     the probe returns k + 1 rows with the sort keys appended. None when there is nothing to probe."""
-    if not _ORDER_AND_LIMIT.search(gold_sql):
+    if not may_tie(gold_sql):
         return None
     try:
-        tree = sqlglot.parse_one(gold_sql, read=dialect)  # this call's own tree: changed in place below
+        tree = sqlglot.parse_one(gold_sql, read=dialect)
     except SqlglotError:
         return None
+    return probe_of(tree, dialect)
+
+
+def probe_of(tree: exp.Expression, dialect: str) -> tuple[str, int, int] | None:
+    """tie_probe for a tree already parsed; the tree is changed in place (pass a copy)."""
     if not isinstance(tree, exp.Select) or tree.args.get("distinct") or not tree.args.get("order"):
         return None
     limit = tree.args.get("limit")

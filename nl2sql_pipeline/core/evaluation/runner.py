@@ -2,10 +2,10 @@
 
 Every query (gold and predicted) runs on the read-only executor, whose per-query deadline is
 enforced inside the engine (SQLite's progress handler, PostgreSQL's statement_timeout, MariaDB's
-max_statement_time), so one pathological prediction costs at most `timeout_s`. On SQLite the
-predictions (and tie probes) are gated by SQLite's own authorizer (`engine_gate`): they need no
-tree, and the sqlglot parse was more than half of an item's time. Gold queries keep the parse
-gate, whose tree also gives their hardness label.
+max_statement_time), so one pathological prediction costs at most `timeout_s`. On SQLite every
+query is gated by SQLite's own authorizer (`engine_gate`): the sqlglot gate's parse was more
+than half of an item's time. A gold query is parsed (for labels only) when its hardness label
+or its tie probe needs the tree, once for both.
 
 Speed comes from (measured in benchmarks/bench_evaluation.py):
 - one connection per database and worker, reused for every query;
@@ -28,6 +28,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 from nl2sql_pipeline.core.audit import AuditTarget, audited
 from nl2sql_pipeline.core.evaluation.compare import (
@@ -43,7 +44,7 @@ from nl2sql_pipeline.core.evaluation.extract import extract
 from nl2sql_pipeline.core.evaluation.workers import pool as worker_pool
 from nl2sql_pipeline.core.evaluation.workers import shutdown as stop_workers
 from nl2sql_pipeline.core.execution import ExecutionResult, ReadOnlyExecutor, quick_parse
-from nl2sql_pipeline.core.hardness import HardnessError, hardness_counts, spider_hardness
+from nl2sql_pipeline.core.hardness import HardnessError, hardness_counts, parse_leniently
 from nl2sql_pipeline.core.predictions import PredictionItem, PredictionRuns
 
 PredError = Literal["rejected", "syntax", "timeout", "runtime", "truncated", "empty", "unsafe"]
@@ -65,7 +66,7 @@ class EvalOptions(BaseModel):
     row_cap: int = 100_000  # results are compared in full: a truncated result is a failure
     workers: int = 0  # 0: one per CPU; 1: in this process
     keep_warm: bool = False  # keep worker processes and connections for the next call
-    engine_gate: bool = True  # SQLite: predictions gated by the engine's authorizer, not a sqlglot parse
+    engine_gate: bool = True  # SQLite: queries gated by the engine's authorizer, not a sqlglot parse
     gold_hygiene: bool = True  # flag empty / tie-dependent gold (one extra query per ORDER BY ... LIMIT gold)
     ves_repeats: int = 0  # extra timings of gold and prediction per matched item for R-VES (0: one timing)
     audit: AuditTarget | None = None  # record every statement run (core/audit.py)
@@ -101,7 +102,7 @@ _Task = tuple[int, str, PredictionItem]  # (position in the caller's list, run l
 # Per-process state: worker processes keep their connections between chunks (and, with
 # keep_warm, between calls); query results live for one call, since databases may change.
 _EXECUTORS: dict[tuple[str, str, float, int, bool], ReadOnlyExecutor] = {}
-_RESULTS: dict[tuple[str, str, bool], ExecutionResult] = {}  # (url, sql, engine-gated)
+_RESULTS: dict[tuple[str, str], ExecutionResult] = {}
 _RESULTS_CALL: list[int] = [0]
 # Predicted results are kept for reuse (a prediction equal to its gold, or to the other run's
 # prediction, runs once) only when small; gold results are always kept.
@@ -112,6 +113,8 @@ _KEEP_PRED_ROWS = 1000
 # minutes: 3,930-4,330 items/s keeping 4,096, 4,710-4,800 keeping 8).
 _KEPT_VERDICTS = 8
 _HARDNESS: dict[tuple[str, str], str | None] = {}
+# The last gold parsed (the work is sorted by gold): its hardness and tie probe share the parse.
+_GOLD_TREE: list = [None, None]
 _GOLD_FLAGS: dict[tuple[str, str], hygiene.GoldFlag | None] = {}
 _CALLS = itertools.count(1)
 
@@ -168,6 +171,7 @@ def shutdown() -> None:
     _EXECUTORS.clear()
     _RESULTS.clear()
     _GOLD_FLAGS.clear()
+    _GOLD_TREE[:] = [None, None]
 
 
 def _run_chunk(
@@ -190,9 +194,8 @@ def _judge_safely(label: str, item: PredictionItem, targets: Mapping[str, Databa
                            error=f"the prediction could not be evaluated ({type(err).__name__})")
 
 
-def _executor(target: DatabaseTarget, options: EvalOptions, *, prediction: bool = False) -> ReadOnlyExecutor:
-    """The executor for gold queries, or with `prediction` for predictions (engine-gated when asked)."""
-    key = (target.url, target.dialect, options.timeout_s, options.row_cap, prediction and options.engine_gate)
+def _executor(target: DatabaseTarget, options: EvalOptions) -> ReadOnlyExecutor:
+    key = (target.url, target.dialect, options.timeout_s, options.row_cap, options.engine_gate)
     executor = _EXECUTORS.get(key)
     if executor is None:
         executor = ReadOnlyExecutor(target.url, target.dialect, timeout_s=options.timeout_s, row_cap=options.row_cap,
@@ -201,28 +204,49 @@ def _executor(target: DatabaseTarget, options: EvalOptions, *, prediction: bool 
     return executor
 
 
+def _gold_tree(executor: ReadOnlyExecutor, gold_sql: str) -> exp.Expression | None:
+    """A parse of a gold text, for labels only (read it, never change it): the tree the parse
+    gate kept when it ran the text, else the lenient reading (within the gate's limits)."""
+    key = (gold_sql, executor.dialect)
+    if _GOLD_TREE[0] != key:
+        tree = None if executor.engine_gate else executor.checked(gold_sql)[0]
+        if tree is None:
+            try:
+                tree = parse_leniently(gold_sql, executor.dialect)
+            except SqlglotError:
+                tree = None
+        _GOLD_TREE[:] = [key, tree]
+    return _GOLD_TREE[1]
+
+
+def _own_gold_tree(executor: ReadOnlyExecutor, gold_sql: str) -> exp.Expression | None:
+    """`_gold_tree` for a caller that changes it (the tie probe): the lenient parse is handed
+    over and forgotten (a copy cost as much as a parse); the parse gate's shared tree is copied."""
+    tree = _gold_tree(executor, gold_sql)
+    if tree is not None and not executor.engine_gate:
+        return tree.copy()
+    _GOLD_TREE[:] = [None, None]
+    return tree
+
+
 def _hardness(executor: ReadOnlyExecutor, gold_sql: str) -> str | None:
     key = (gold_sql, executor.dialect)
     if key not in _HARDNESS:
-        # The gate's tree of this very text (the executor has just run it): no second parse. A
-        # gold the gate cannot read still gets a label from the lenient reading.
-        tree = executor.checked(gold_sql)[0]
+        tree = _gold_tree(executor, gold_sql)
         try:
-            _HARDNESS[key] = hardness_counts(tree).level if tree is not None else spider_hardness(gold_sql, executor.dialect)
+            _HARDNESS[key] = hardness_counts(tree).level if tree is not None else None
         except HardnessError:
             _HARDNESS[key] = None
     return _HARDNESS[key]
 
 
 def _execute(executor: ReadOnlyExecutor, target: DatabaseTarget, sql: str, *, keep: bool) -> ExecutionResult:
-    """The query's result, run at most once per call and process (read-only databases). A text
-    that passed the parse gate serves either executor; one the engine gate passed, only that one."""
-    gated = executor.engine_gate
-    result = _RESULTS.get((target.url, sql, False)) or (_RESULTS.get((target.url, sql, True)) if gated else None)
+    """The query's result, run at most once per call and process (read-only databases)."""
+    result = _RESULTS.get((target.url, sql))
     if result is None:
         result = executor.execute(sql)
         if keep or result.row_count <= _KEEP_PRED_ROWS:
-            _RESULTS[(target.url, sql, gated)] = result
+            _RESULTS[(target.url, sql)] = result
     return result
 
 
@@ -249,12 +273,9 @@ def _prepare(sql: str, options: EvalOptions, dialect: str) -> str:
 
 
 def _run_on(options: EvalOptions, database: str) -> suite.Run:
-    """Runs for suite.py: kept results are gold queries; the others (predictions on neighbours,
-    tie probes) go to the prediction executor."""
     def run(url: str, dialect: str, sql: str, keep: bool) -> ExecutionResult:
         target = DatabaseTarget(url=url, dialect=dialect)
-        executor = _executor(target, options, prediction=not keep)
-        return _execute(audited(executor, options.audit, database), target, sql, keep=keep)
+        return _execute(audited(_executor(target, options), options.audit, database), target, sql, keep=keep)
 
     return run
 
@@ -263,9 +284,10 @@ def _gold_flag(target: DatabaseTarget, gold_sql: str, gold: ExecutionResult, opt
                database: str) -> hygiene.GoldFlag | None:
     key = (target.url, gold_sql)
     if key not in _GOLD_FLAGS:
+        executor = _executor(target, options)
         _GOLD_FLAGS[key] = suite.gold_flag(_run_on(options, database), target.url, target.dialect, target.neighbours,
                                            target.neighbour_dialect or target.dialect, gold_sql, gold,
-                                           check_hygiene=options.gold_hygiene)
+                                           check_hygiene=options.gold_hygiene, tree=lambda: _own_gold_tree(executor, gold_sql))
     return _GOLD_FLAGS[key]
 
 
@@ -299,8 +321,7 @@ def _judge(label: str, item: PredictionItem, targets: Mapping[str, DatabaseTarge
         verdict.pred_error, verdict.error = "empty", verdict.error or "no SQL in the model output"
         return verdict
     pred_sql_run = _prepare(pred_sql, options, target.dialect)
-    pred = _execute(audited(_executor(target, options, prediction=True), options.audit, item.database), target,
-                    pred_sql_run, keep=False)
+    pred = _execute(executor, target, pred_sql_run, keep=False)
     verdict.pred_elapsed_s = pred.elapsed_s
     verdict.syntax_ok = pred.error_kind != "syntax" and (pred.error_kind != "rejected" or _parses(pred_sql, target.dialect))
     if not pred.ok:

@@ -8,6 +8,7 @@ a query on a database (url, dialect) and may reuse an earlier result (`keep`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlglot
 from sqlglot.errors import SqlglotError
@@ -21,16 +22,22 @@ Run = Callable[[str, str, str, bool], ExecutionResult]  # (url, dialect, sql, ke
 
 
 def gold_flag(run: Run, url: str, dialect: str, neighbours: Sequence[str], neighbour_dialect: str, gold_sql: str,
-              gold: ExecutionResult, *, check_hygiene: bool) -> hygiene.GoldFlag | None:
+              gold: ExecutionResult, *, check_hygiene: bool,
+              tree: Callable[[], Any] | None = None) -> hygiene.GoldFlag | None:
     """Why the gold cannot judge (None when it can). Gold empty on the database but not on a
-    neighbour can: test-suite accuracy judges it there."""
+    neighbour can: test-suite accuracy judges it there. `tree`: gives a parse of the gold that
+    the tie probe may change, so it needs no parse of its own."""
     flag = hygiene.result_flag(gold)
     if flag == "empty" and not check_hygiene:
         return None
     if flag == "empty" and neighbours and any(run(n, neighbour_dialect, gold_sql, True).rows for n in neighbours):
         flag = None
     if flag is None and check_hygiene:
-        probe = hygiene.tie_probe(gold_sql, dialect)
+        if tree is None or not hygiene.may_tie(gold_sql):
+            probe = hygiene.tie_probe(gold_sql, dialect)
+        else:
+            parsed = tree()
+            probe = hygiene.probe_of(parsed, dialect) if parsed is not None else None
         # Fewer rows than the LIMIT: the whole result fits, there is no cut to tie at.
         if probe is not None and len(gold.rows) >= probe[1]:
             rows = run(url, dialect, probe[0], False)

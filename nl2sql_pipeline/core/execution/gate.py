@@ -80,6 +80,17 @@ def _statements(text: str, tokens: list[Token], dialect: str) -> list[exp.Expres
     return [s for s in parser.parse(tokens, text) if s is not None and not isinstance(s, exp.Semicolon)]
 
 
+def tokenize(text: str, dialect: str) -> list[Token]:
+    """sqlglot's tokens of `text` (this thread's tokenizer); raises sqlglot's TokenError."""
+    return _tools(dialect)[0].tokenize(text)
+
+
+def parse_tokens(text: str, tokens: list[Token], dialect: str) -> list[exp.Expression]:
+    """sqlglot's statements of an already tokenized text (this thread's parser); raises ParseError.
+    Check the tokens against the limits first (`limits.token_problem`)."""
+    return _statements(text, tokens, dialect)
+
+
 def parse_query(sql: str, dialect: str, limits: QueryLimits = DEFAULT_LIMITS) -> tuple[exp.Expression | None, QueryCheck]:
     """Parse `sql` and decide whether it is exactly one side-effect-free query. Never raises.
 

@@ -29,9 +29,9 @@ def judge(gold: list[GoldItem], outputs: list[str], **options: object) -> list[I
     return evaluate_runs(runs, targets({g.database for g in gold}), EvalOptions(**options))["x"]
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_gold_as_prediction_matches_every_executable_item(workers: int) -> None:
-    verdicts = judge(GOLD, [g.gold_sql for g in GOLD], workers=workers)
+@pytest.mark.parametrize(("workers", "engine_gate"), [(1, True), (2, True), (2, False)])
+def test_gold_as_prediction_matches_every_executable_item(workers: int, engine_gate: bool) -> None:
+    verdicts = judge(GOLD, [g.gold_sql for g in GOLD], workers=workers, engine_gate=engine_gate)
     runnable = [v for v in verdicts if v.executable]
     assert [v.index for v in verdicts] == list(range(1030))
     assert len(runnable) == 978  # the README's count of gold queries that execute
