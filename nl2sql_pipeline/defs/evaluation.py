@@ -72,6 +72,9 @@ class EvalConfig(dg.Config):
     spider_neighbours: int = Field(0, description="neighbour databases per benchmark database (0: one database)")
     use_neighbours: bool = Field(True, description="judge matches on neighbour_databases when it is materialized")
     gold_hygiene: bool = Field(True, description="flag empty and tie-dependent gold queries")
+    engine_gate: bool = Field(
+        True, description="on SQLite, gate queries with SQLite's own authorizer (False: the sqlglot parse, as validation)"
+    )
     ves_repeats: int = Field(0, description="extra timings of gold and prediction per matched item for R-VES")
     golden_dir: str = Field(
         "", description="folder of <database>.jsonl / .csv golden sets, scored apart (\"\": $NL2SQL_HOME/golden if it exists)"
@@ -85,7 +88,7 @@ class EvaluationInputError(Nl2SqlError):
 def _options(config: EvalConfig) -> EvalOptions:
     return EvalOptions(semantics=config.semantics, strip_distinct=config.strip_distinct,
                        timeout_s=config.timeout_s, row_cap=config.row_cap, workers=config.workers,
-                       gold_hygiene=config.gold_hygiene, ves_repeats=config.ves_repeats)
+                       gold_hygiene=config.gold_hygiene, engine_gate=config.engine_gate, ves_repeats=config.ves_repeats)
 
 
 def _spider_runs(config: EvalConfig) -> tuple[PredictionRuns, dict[str, DatabaseTarget]]:

@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--show-failures", type=int, default=0, metavar="K", help="print the first K failures with their reasons")
     p.add_argument("--ves-repeats", type=int, default=0, help="extra timings per matched item for R-VES (default 0: one)")
     p.add_argument("--no-gold-hygiene", action="store_true", help="do not flag empty or tie-dependent gold")
+    p.add_argument("--parse-gate", action="store_true",
+                   help="on SQLite, gate queries with the sqlglot parse as validation does, not SQLite's own authorizer")
     p.add_argument("--etype", default="exec", choices=["exec"], help="execution accuracy (the only type)")
     p.add_argument("--semantics", default="test-suite", choices=SEMANTICS)
     p.add_argument("--strip-distinct", action="store_true", help="remove DISTINCT from both queries, as Spider does by default")
@@ -134,6 +136,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         for note in [b.dialect_note for b in built if b.dialect_note]:
             print(f"note: {note}")
     options = EvalOptions(semantics=args.semantics, strip_distinct=args.strip_distinct, timeout_s=args.timeout,
+                          engine_gate=not args.parse_gate,
                           row_cap=args.row_cap, workers=args.workers, gold_hygiene=not args.no_gold_hygiene,
                           ves_repeats=args.ves_repeats)
     verdicts = evaluate_runs(runs, targets, options)

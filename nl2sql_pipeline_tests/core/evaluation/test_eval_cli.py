@@ -47,6 +47,26 @@ def test_table_and_per_item_lines(tmp_path: Path, gold_file: Path, capsys: pytes
     assert all(r["match"] for r in rows[1:] if r["executable"])
 
 
+def test_parse_gate_flag_gives_the_same_verdicts(tmp_path: Path, gold_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--parse-gate judges SQLite predictions with the sqlglot gate instead of SQLite's authorizer:
+    a refused prediction is refused by either, with the gate's own reason."""
+    preds = [line.rsplit("\t", 1)[0] for line in GOLD_LINES]
+    preds[10] = "SELECT name FROM sqlite_master"
+    preds[11] = "SELECT 1 /*! , LOAD_FILE('/etc/passwd') */"  # a comment to SQLite; refused by the parse gate
+    rows = {}
+    for flag in ([], ["--parse-gate"]):
+        out = tmp_path / f"items{len(flag)}.jsonl"
+        assert main(["--gold", str(gold_file), "--pred", str(_pred_file(tmp_path, preds)), "--db", str(SPIDER_DE / "database"),
+                     "--out", str(out), "--workers", "1", *flag]) == 0
+        rows[bool(flag)] = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    capsys.readouterr()
+    assert [r["match"] for r in rows[False]] == [r["match"] for r in rows[True]]
+    assert rows[False][10]["pred_error"] == rows[True][10]["pred_error"] == "rejected"
+    assert "sqlite_master" in rows[False][10]["error"] and "sqlite_master" in rows[True][10]["error"]
+    assert rows[False][11]["executed"] and not rows[True][11]["executed"]
+    assert "executable /*!" in rows[True][11]["error"]
+
+
 def test_before_after_and_llamafactory_jsonl(tmp_path: Path, gold_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = _pred_file(tmp_path, ["SELECT 1"] * 40, "base.txt")
     adapter = tmp_path / "generated_predictions.jsonl"
