@@ -31,12 +31,8 @@ _ACTIONS = {getattr(sqlite3, n): n.removeprefix("SQLITE_") for n in dir(sqlite3)
             if n.startswith("SQLITE_") and n.removeprefix("SQLITE_").split("_")[0] in
             {"CREATE", "DROP", "INSERT", "UPDATE", "DELETE", "PRAGMA", "ATTACH", "DETACH", "TRANSACTION", "SAVEPOINT",
              "ANALYZE", "REINDEX", "ALTER", "COPY"}}
-
-
 _INTERNAL = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_temp_schema", "sqlite_sequence",
                        "sqlite_stat1", "sqlite_stat2", "sqlite_stat3", "sqlite_stat4"})
-
-
 _LIMITS = ("parser stack overflow", "Expression tree is too large", "too many arguments on function")
 
 
